@@ -1,0 +1,60 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Apt.Backbone;
+
+/// <summary>
+/// The shape of a BERT-family encoder, with Hugging Face's <c>config.json</c> field names so a
+/// model folder's config reads as is. Defaults are BERT-base's.
+/// </summary>
+public sealed record BertConfig
+{
+    /// <summary>Architecture family: "bert" (RoBERTa is a later addition).</summary>
+    [JsonPropertyName("model_type")] public string ModelType { get; init; } = "bert";
+    [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 30522;
+    /// <summary>d: width of every hidden state.</summary>
+    [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 768;
+    /// <summary>L: number of Transformer layers.</summary>
+    [JsonPropertyName("num_hidden_layers")] public int NumLayers { get; init; } = 12;
+    /// <summary>H: attention heads per layer; d must be a multiple of H.</summary>
+    [JsonPropertyName("num_attention_heads")] public int NumHeads { get; init; } = 12;
+    [JsonPropertyName("intermediate_size")] public int IntermediateSize { get; init; } = 3072;
+    /// <summary>Only "gelu" (the exact, erf-based GELU that BERT uses) is supported.</summary>
+    [JsonPropertyName("hidden_act")] public string HiddenAct { get; init; } = "gelu";
+    /// <summary>Dropout after embeddings, attention output and feed-forward; active in training even though the backbone is frozen, as in P-tuning v2.</summary>
+    [JsonPropertyName("hidden_dropout_prob")] public double HiddenDropout { get; init; } = 0.1;
+    [JsonPropertyName("attention_probs_dropout_prob")] public double AttentionDropout { get; init; } = 0.1;
+    [JsonPropertyName("max_position_embeddings")] public int MaxPositions { get; init; } = 512;
+    [JsonPropertyName("type_vocab_size")] public int TypeVocabSize { get; init; } = 2;
+    [JsonPropertyName("layer_norm_eps")] public double LayerNormEps { get; init; } = 1e-12;
+    [JsonPropertyName("pad_token_id")] public int PadTokenId { get; init; } = 0;
+    /// <summary>Whether the checkpoint has BERT's pooler (dense + tanh over [CLS]); not a Hugging Face field, read from the weights.</summary>
+    [JsonPropertyName("apt_has_pooler")] public bool HasPooler { get; init; } = true;
+
+    public int HeadSize => HiddenSize / NumHeads;
+
+    static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    /// <summary>Reads a Hugging Face config.json; errors name the file and the field.</summary>
+    public static BertConfig Read(string path)
+    {
+        BertConfig? config;
+        try { config = JsonSerializer.Deserialize<BertConfig>(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: line {e.LineNumber + 1}: not valid JSON: {e.Message}", e); }
+        if (config is null) throw new InvalidDataException($"{path}: empty config");
+        config.Validate(path);
+        return config;
+    }
+
+    public void Write(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+
+    public void Validate(string source)
+    {
+        if (HiddenSize <= 0 || NumLayers <= 0 || NumHeads <= 0 || VocabSize <= 0 || IntermediateSize <= 0)
+            throw new InvalidDataException($"{source}: hidden_size, num_hidden_layers, num_attention_heads, vocab_size and intermediate_size must be positive");
+        if (HiddenSize % NumHeads != 0)
+            throw new InvalidDataException($"{source}: hidden_size {HiddenSize} is not a multiple of num_attention_heads {NumHeads}");
+        if (HiddenAct != "gelu")
+            throw new InvalidDataException($"{source}: hidden_act '{HiddenAct}' is not supported (expected 'gelu')");
+    }
+}

@@ -1,0 +1,265 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Apt.Backbone;
+
+// A BERT encoder in one file. Field names equal Hugging Face's checkpoint keys
+// (embeddings.word_embeddings.weight, encoder.layer.0.attention.self.query.weight, …) so weights load
+// without a translation table. Shapes: B batch, T input tokens, P prefix tokens, S = P + T keys,
+// d hidden, H heads, hd = d / H.
+
+/// <summary>What the backbone returns.</summary>
+/// <param name="LastHidden">(B, T, d): the final layer's output for the real tokens.</param>
+/// <param name="Pooled">(B, d): tanh(dense(first token)), or null for a backbone without a pooler.</param>
+/// <param name="HiddenStates">On request: the embedding output and every layer's output, L + 1 tensors of (B, T, d).</param>
+public sealed record BackboneOutput(Tensor LastHidden, Tensor? Pooled, IReadOnlyList<Tensor>? HiddenStates);
+
+/// <summary>Word, position and token-type embeddings, summed, normalised, dropped out.</summary>
+public sealed class BertEmbeddings : nn.Module
+{
+    readonly Embedding word_embeddings, position_embeddings, token_type_embeddings;
+    readonly LayerNorm LayerNorm;
+    readonly Dropout dropout;
+    readonly int _maxPositions;
+
+    public BertEmbeddings(BertConfig config) : base(nameof(BertEmbeddings))
+    {
+        word_embeddings = Embedding(config.VocabSize, config.HiddenSize, padding_idx: config.PadTokenId);
+        position_embeddings = Embedding(config.MaxPositions, config.HiddenSize);
+        token_type_embeddings = Embedding(config.TypeVocabSize, config.HiddenSize);
+        LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        dropout = Dropout(config.HiddenDropout);
+        _maxPositions = config.MaxPositions;
+        RegisterComponents();
+    }
+
+    /// <summary>ids and typeIds (B, T) → (B, T, d); positions run from <paramref name="positionOffset"/>.</summary>
+    public Tensor Forward(Tensor ids, Tensor typeIds, int positionOffset)
+    {
+        long length = ids.shape[1];
+        if (positionOffset + length > _maxPositions)
+            throw new ArgumentException(
+                $"{length} tokens starting at position {positionOffset} exceed the backbone's {_maxPositions} positions " +
+                "(with P-tuning v2's position shift, prefix length + maximum sequence length must fit)");
+        using var positions = arange(positionOffset, positionOffset + length, dtype: ScalarType.Int64, device: ids.device); // (T)
+        using var words = word_embeddings.forward(ids);
+        using var types = token_type_embeddings.forward(typeIds);
+        using var place = position_embeddings.forward(positions);
+        using var sum = words + types + place; // (B, T, d) + (T, d)
+        using var normed = LayerNorm.forward(sum);
+        return dropout.forward(normed);
+    }
+}
+
+/// <summary>Multi-head self-attention whose keys and values may be preceded by a layer prefix.</summary>
+public sealed class BertSelfAttention : nn.Module
+{
+    readonly Linear query, key, value;
+    readonly int _heads, _headSize;
+    readonly double _dropout;
+
+    public BertSelfAttention(BertConfig config) : base(nameof(BertSelfAttention))
+    {
+        query = Linear(config.HiddenSize, config.HiddenSize);
+        key = Linear(config.HiddenSize, config.HiddenSize);
+        value = Linear(config.HiddenSize, config.HiddenSize);
+        _heads = config.NumHeads;
+        _headSize = config.HeadSize;
+        _dropout = config.AttentionDropout;
+        RegisterComponents();
+    }
+
+    /// <summary>hidden (B, T, d); keyMask (B, S) bool, true where a key may be attended; prefix (B, P, d) keys and values.</summary>
+    public Tensor Forward(Tensor hidden, Tensor keyMask, LayerPrefix? prefix)
+    {
+        using var scope = NewDisposeScope();
+        long batch = hidden.shape[0], length = hidden.shape[1];
+        var q = query.forward(hidden).view(batch, length, _heads, _headSize).transpose(1, 2); // (B, H, T, hd)
+        var k = key.forward(hidden); // (B, T, d)
+        var v = value.forward(hidden);
+        if (prefix is not null)
+        {
+            k = cat([prefix.Keys.to(k.dtype), k], 1); // (B, S, d)
+            v = cat([prefix.Values.to(v.dtype), v], 1);
+        }
+        long keys = k.shape[1];
+        k = k.view(batch, keys, _heads, _headSize).transpose(1, 2); // (B, H, S, hd)
+        v = v.view(batch, keys, _heads, _headSize).transpose(1, 2);
+        var mask = keyMask.view(batch, 1, 1, keys); // (B, 1, 1, S)
+        var attended = functional.scaled_dot_product_attention(q, k, v, mask, training ? _dropout : 0.0); // (B, H, T, hd)
+        var merged = attended.transpose(1, 2).reshape(batch, length, _heads * _headSize); // (B, T, d)
+        return merged.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Projection, dropout and residual LayerNorm after attention or the feed-forward.</summary>
+public sealed class BertResidualOutput : nn.Module
+{
+    readonly Linear dense;
+    readonly LayerNorm LayerNorm;
+    readonly Dropout dropout;
+
+    public BertResidualOutput(int input, BertConfig config) : base(nameof(BertResidualOutput))
+    {
+        dense = Linear(input, config.HiddenSize);
+        LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        dropout = Dropout(config.HiddenDropout);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x, Tensor residual)
+    {
+        using var projected = dense.forward(x);
+        using var dropped = dropout.forward(projected);
+        using var sum = dropped + residual;
+        return LayerNorm.forward(sum);
+    }
+}
+
+/// <summary>Self-attention followed by its output block (Hugging Face's BertAttention).</summary>
+public sealed class BertAttention : nn.Module
+{
+    [ComponentName(Name = "self")] readonly BertSelfAttention selfAttention;
+    readonly BertResidualOutput output;
+
+    public BertAttention(BertConfig config) : base(nameof(BertAttention))
+    {
+        selfAttention = new BertSelfAttention(config);
+        output = new BertResidualOutput(config.HiddenSize, config);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor hidden, Tensor keyMask, LayerPrefix? prefix)
+    {
+        using var attended = selfAttention.Forward(hidden, keyMask, prefix);
+        return output.Forward(attended, hidden);
+    }
+}
+
+/// <summary>The feed-forward's first half: dense to the intermediate size, then exact GELU.</summary>
+public sealed class BertIntermediate : nn.Module
+{
+    readonly Linear dense;
+
+    public BertIntermediate(BertConfig config) : base(nameof(BertIntermediate))
+    {
+        dense = Linear(config.HiddenSize, config.IntermediateSize);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x)
+    {
+        using var projected = dense.forward(x);
+        return functional.gelu(projected);
+    }
+}
+
+/// <summary>One Transformer layer: attention (with the layer's prefix), then the feed-forward.</summary>
+public sealed class BertLayer : nn.Module
+{
+    readonly BertAttention attention;
+    readonly BertIntermediate intermediate;
+    readonly BertResidualOutput output;
+
+    public BertLayer(BertConfig config) : base(nameof(BertLayer))
+    {
+        attention = new BertAttention(config);
+        intermediate = new BertIntermediate(config);
+        output = new BertResidualOutput(config.IntermediateSize, config);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor hidden, Tensor keyMask, LayerPrefix? prefix)
+    {
+        using var attended = attention.Forward(hidden, keyMask, prefix);
+        using var expanded = intermediate.Forward(attended);
+        return output.Forward(expanded, attended);
+    }
+}
+
+/// <summary>The stack of layers (Hugging Face's BertEncoder: a list named "layer").</summary>
+public sealed class BertEncoder : nn.Module
+{
+    internal readonly ModuleList<BertLayer> layer;
+
+    public BertEncoder(BertConfig config) : base(nameof(BertEncoder))
+    {
+        layer = new ModuleList<BertLayer>([.. Enumerable.Range(0, config.NumLayers).Select(_ => new BertLayer(config))]);
+        RegisterComponents();
+    }
+}
+
+/// <summary>BERT's pooler: tanh(dense(hidden state of the first token)).</summary>
+public sealed class BertPooler : nn.Module
+{
+    readonly Linear dense;
+
+    public BertPooler(BertConfig config) : base(nameof(BertPooler))
+    {
+        dense = Linear(config.HiddenSize, config.HiddenSize);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor hidden)
+    {
+        using var first = hidden.select(1, 0); // (B, d)
+        using var projected = dense.forward(first);
+        return projected.tanh();
+    }
+}
+
+/// <summary>
+/// The frozen pre-trained encoder. Construction freezes every parameter (<c>requires_grad = false</c>);
+/// full fine-tuning opts back in with <see cref="SetTrainable"/>. Prefix methods never edit it: they
+/// answer <see cref="IPrefixProvider.ForLayer"/> from inside each layer's forward.
+/// </summary>
+public sealed class BertModel : nn.Module
+{
+    readonly BertEmbeddings embeddings;
+    readonly BertEncoder encoder;
+    readonly BertPooler? pooler;
+
+    public BertConfig Config { get; }
+
+    public BertModel(BertConfig config) : base(nameof(BertModel))
+    {
+        config.Validate("BertModel");
+        Config = config;
+        embeddings = new BertEmbeddings(config);
+        encoder = new BertEncoder(config);
+        if (config.HasPooler) pooler = new BertPooler(config);
+        RegisterComponents();
+        SetTrainable(false);
+    }
+
+    /// <summary>Sets <c>requires_grad</c> on every backbone parameter.</summary>
+    public void SetTrainable(bool trainable)
+    {
+        foreach (var parameter in parameters()) parameter.requires_grad = trainable;
+    }
+
+    /// <summary>
+    /// ids, typeIds, attentionMask: (B, T) int64 (mask 1 for real tokens, 0 for padding).
+    /// The prefix provider, if any, is asked for each layer's prefix given the hidden states entering it.
+    /// </summary>
+    public BackboneOutput Forward(Tensor ids, Tensor typeIds, Tensor attentionMask, IPrefixProvider? prefix = null, bool allHiddenStates = false)
+    {
+        var hidden = embeddings.Forward(ids, typeIds, prefix?.PositionOffset ?? 0); // (B, T, d)
+        using var inputKeys = attentionMask.to_type(ScalarType.Bool); // (B, T)
+        var states = allHiddenStates ? new List<Tensor> { hidden } : null;
+        for (int i = 0; i < encoder.layer.Count; i++)
+        {
+            LayerPrefix? layerPrefix = prefix?.ForLayer(i, hidden, attentionMask);
+            using var keyMask = layerPrefix is null ? inputKeys.alias() : cat([layerPrefix.Mask.to_type(ScalarType.Bool), inputKeys], 1); // (B, S)
+            var next = encoder.layer[i].Forward(hidden, keyMask, layerPrefix);
+            if (states is null) hidden.Dispose();
+            hidden = next;
+            states?.Add(hidden);
+        }
+        Tensor? pooled = pooler?.Forward(hidden);
+        return new BackboneOutput(hidden, pooled, states);
+    }
+}

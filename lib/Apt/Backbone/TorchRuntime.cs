@@ -1,0 +1,90 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Apt.Backbone;
+
+/// <summary>Raised when libtorch cannot be loaded; the message says why in a user's words and how to fix it.</summary>
+public sealed class TorchLoadException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>
+/// Loads libtorch once, picks the device and thread count, and turns TorchSharp's load failure
+/// (whose stock message blames a missing libtorch package reference) into a diagnosis.
+/// </summary>
+public static class TorchRuntime
+{
+    /// <summary>The version that TorchSharp 0.107's native library asks of libstdc++.</summary>
+    public const string RequiredGlibcxx = "GLIBCXX_3.4.32";
+
+    static readonly Lazy<Device> _device = new(Initialise);
+
+    /// <summary>CUDA when this TorchSharp build has it and a GPU is present, else the CPU.</summary>
+    public static Device Device => _device.Value;
+
+    /// <summary>Loads libtorch (once); throws <see cref="TorchLoadException"/> with a remedy on failure.</summary>
+    public static void EnsureLoaded() => _ = _device.Value;
+
+    static Device Initialise()
+    {
+        try
+        {
+            InitializeDeviceType(DeviceType.CPU);
+            torch.set_num_threads(Environment.ProcessorCount);
+            return cuda_is_available() ? CUDA : CPU;
+        }
+        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or NotSupportedException or EntryPointNotFoundException)
+        {
+            throw new TorchLoadException(Diagnose(), e);
+        }
+    }
+
+    /// <summary>Why libtorch may have failed to load, as a user can act on it.</summary>
+    public static string Diagnose()
+    {
+        var text = new StringBuilder("TorchSharp could not load its native library (libLibTorchSharp / libtorch).");
+        var check = CheckLibStdCxx();
+        if (check is { Defines: false })
+        {
+            string? library = NativeLibraryPath();
+            bool patched = library is not null && ElfVersionNeed.IsWeak(library, RequiredGlibcxx) != false;
+            text.Append($" The system's libstdc++ ({check.Value.Path}) lacks {RequiredGlibcxx}, which TorchSharp 0.107's native library requires");
+            text.Append(patched ? " (its copy here is already patched, so the cause lies elsewhere; run 'apt doctor')." :
+                $". Rebuild with 'dotnet build' in the repository: the build marks that requirement weak in {library ?? "libLibTorchSharp.so"} (build/LibTorchSharp.targets).");
+        }
+        else
+        {
+            text.Append(" Check that 'dotnet restore' completed (the libtorch-cpu packages are large) and run 'apt doctor'.");
+        }
+        return text.ToString();
+    }
+
+    /// <summary>Whether the system libstdc++ defines <see cref="RequiredGlibcxx"/>; null when none was found (not Linux).</summary>
+    public static (string Path, bool Defines)? CheckLibStdCxx()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        string[] candidates = ["/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/usr/lib/aarch64-linux-gnu/libstdc++.so.6", "/usr/lib64/libstdc++.so.6", "/usr/lib/libstdc++.so.6"];
+        string? path = candidates.FirstOrDefault(File.Exists);
+        if (path is null) return null;
+        return (path, ElfVersionNeed.Defines(path, RequiredGlibcxx));
+    }
+
+    /// <summary>The libLibTorchSharp.so this process would load (beside TorchSharp.dll or under runtimes/), if found.</summary>
+    public static string? NativeLibraryPath()
+    {
+        string folder = Path.GetDirectoryName(typeof(torch).Assembly.Location)!;
+        string[] candidates =
+        [
+            Path.Combine(folder, "runtimes", RuntimeInformation.RuntimeIdentifier, "native", "libLibTorchSharp.so"),
+            Path.Combine(folder, "runtimes", "linux-x64", "native", "libLibTorchSharp.so"),
+            Path.Combine(folder, "libLibTorchSharp.so"),
+        ];
+        return candidates.FirstOrDefault(File.Exists);
+    }
+
+    public static string TorchSharpVersion =>
+        typeof(torch).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "unknown";
+
+    public static string LibTorchVersion => __version__;
+}

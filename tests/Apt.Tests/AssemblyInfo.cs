@@ -1,0 +1,2 @@
+// Tests share libtorch's native state (threads, allocator, default dtype): run them one at a time.
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
