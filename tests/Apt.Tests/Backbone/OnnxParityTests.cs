@@ -1,4 +1,5 @@
 using Apt.Backbone;
+using Xunit.Abstractions;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using static TorchSharp.torch;
@@ -9,7 +10,7 @@ namespace Apt.Tests.Backbone;
 /// The TorchSharp encoder against ONNX Runtime running the very model.onnx the weights came from:
 /// an independent implementation of the same network.
 /// </summary>
-public sealed class OnnxParityTests
+public sealed class OnnxParityTests(ITestOutputHelper output)
 {
     static readonly (string, string)[] Pairs =
     [
@@ -42,19 +43,21 @@ public sealed class OnnxParityTests
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var output = backbone.Model.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask);
-        float[] hidden = output.LastHidden.contiguous().data<float>().ToArray();
+        var result = backbone.Model.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask);
+        float[] hidden = result.LastHidden.contiguous().data<float>().ToArray();
         Assert.Equal(expectedHidden.Length, hidden.Length);
         double hiddenDiff = expectedHidden.Zip(hidden, (a, b) => Math.Abs(a - b)).Max();
+        output.WriteLine($"{key}: max |Δ| last hidden state = {hiddenDiff:E2} over {hidden.Length} values");
         Assert.True(hiddenDiff <= 1e-4, $"last hidden state differs by {hiddenDiff}");
 
         var pooledResult = results.FirstOrDefault(r => r.Name != "last_hidden_state");
-        Assert.Equal(pooledResult is not null, output.Pooled is not null);
+        Assert.Equal(pooledResult is not null, result.Pooled is not null);
         if (pooledResult is not null)
         {
             float[] expectedPooled = pooledResult.AsEnumerable<float>().ToArray();
-            float[] pooled = output.Pooled!.contiguous().data<float>().ToArray();
+            float[] pooled = result.Pooled!.contiguous().data<float>().ToArray();
             double pooledDiff = expectedPooled.Zip(pooled, (a, b) => Math.Abs(a - b)).Max();
+            output.WriteLine($"{key}: max |Δ| pooled output = {pooledDiff:E2}");
             Assert.True(pooledDiff <= 1e-4, $"pooled output differs by {pooledDiff}");
         }
     }
