@@ -9,7 +9,10 @@ namespace Apt.Backbone;
 /// </summary>
 public sealed record BertConfig
 {
-    /// <summary>Architecture family: "bert" (RoBERTa is a later addition).</summary>
+    /// <summary>
+    /// Architecture family: "bert", or "roberta" — the same encoder whose position ids start after the
+    /// padding index (see <see cref="BertEmbeddings"/>), with one token type and a byte-level BPE vocabulary.
+    /// </summary>
     [JsonPropertyName("model_type")] public string ModelType { get; init; } = "bert";
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 30522;
     /// <summary>d: width of every hidden state.</summary>
@@ -50,6 +53,8 @@ public sealed record BertConfig
 
     public void Validate(string source)
     {
+        if (ModelType is not ("bert" or "roberta"))
+            throw new InvalidDataException($"{source}: model_type '{ModelType}' is not supported (expected 'bert' or 'roberta')");
         if (HiddenSize <= 0 || NumLayers <= 0 || NumHeads <= 0 || VocabSize <= 0 || IntermediateSize <= 0)
             throw new InvalidDataException($"{source}: hidden_size, num_hidden_layers, num_attention_heads, vocab_size and intermediate_size must be positive");
         if (HiddenSize % NumHeads != 0)

