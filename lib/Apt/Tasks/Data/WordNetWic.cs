@@ -74,6 +74,8 @@ public static class WordNetWic
     /// <summary>The character span (end exclusive) of the first occurrence of <paramref name="lemma"/> or a regular inflection.</summary>
     public static (int Start, int End)? Find(string sentence, string lemma)
     {
+        string stem = lemma.Length > 2 ? lemma[..^1] : lemma; // every form starts with it; a cheap test before the regex
+        if (!sentence.Contains(stem, StringComparison.OrdinalIgnoreCase)) return null;
         var forms = new List<string> { lemma, lemma + "s", lemma + "es", lemma + "d", lemma + "ed", lemma + "ing" };
         if (lemma.EndsWith('y') && lemma.Length > 2) forms.AddRange([lemma[..^1] + "ies", lemma[..^1] + "ied"]);
         if (lemma.EndsWith('e') && lemma.Length > 2) forms.Add(lemma[..^1] + "ing");
