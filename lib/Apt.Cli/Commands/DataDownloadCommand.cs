@@ -1,0 +1,51 @@
+using System.ComponentModel;
+using Apt.Tasks.Data;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Apt.Cli.Commands;
+
+/// <summary>`apt data download &lt;name&gt;`: a SuperGLUE task or a public NER set from its official location.</summary>
+public sealed class DataDownloadCommand : Command<DataDownloadCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandArgument(0, "<name>")]
+        [Description("boolq, cb, copa, rte, wic, wsc, multirc, record, conll03 (conll04 and ontonotes need --url).")]
+        public string Name { get; init; } = "";
+
+        [CommandOption("--data")]
+        [Description("Data folder; the files go to <data>/<name>/.")]
+        [DefaultValue("data")]
+        public string Data { get; init; } = "data";
+
+        [CommandOption("--url")]
+        [Description("The archive's URL (or a local archive file) instead of the official location.")]
+        public string? Url { get; init; }
+
+        [CommandOption("--base-url")]
+        [Description("A mirror: the official archive's file name is appended to it.")]
+        public string? BaseUrl { get; init; }
+
+        [CommandOption("--sha256")]
+        [Description("Expected SHA-256 of the archive.")]
+        public string? Sha256 { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
+    {
+        try
+        {
+            var result = DatasetDownloader.Download(settings.Name, settings.Data,
+                new DownloadOptions { Url = settings.Url, BaseUrl = settings.BaseUrl, Sha256 = settings.Sha256 });
+            AnsiConsole.MarkupLineInterpolated($"{result.Name}: {result.Bytes} bytes from {result.Url} (sha256 {result.Sha256}, {result.Attempts} attempt(s))");
+            foreach (string file in result.Files) AnsiConsole.MarkupLineInterpolated($"  {Path.Combine(settings.Data, result.Name, file)}");
+            return 0;
+        }
+        catch (DataUnavailableException e)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {e.Message}");
+            return CliErrors.BrokenEnvironment;
+        }
+    }
+}

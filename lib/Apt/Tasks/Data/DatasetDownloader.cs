@@ -1,0 +1,128 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text.Json;
+
+namespace Apt.Tasks.Data;
+
+/// <summary>Where a public data set is published. <see cref="Url"/> null: no public location; the user passes --url.</summary>
+public sealed record DatasetSource(string Name, string? Url, string Note);
+
+/// <summary>The official locations of the data sets the kit reads.</summary>
+public static class DatasetCatalog
+{
+    const string SuperGlueBase = "https://dl.fbaipublicfiles.com/glue/superglue/data/v2/";
+
+    public static readonly IReadOnlyList<DatasetSource> All =
+    [
+        .. new[] { ("boolq", "BoolQ"), ("cb", "CB"), ("copa", "COPA"), ("rte", "RTE"), ("wic", "WiC"), ("wsc", "WSC"), ("multirc", "MultiRC"), ("record", "ReCoRD") }
+            .Select(t => new DatasetSource(t.Item1, $"{SuperGlueBase}{t.Item2}.zip", "SuperGLUE v2 release")),
+        new("conll03", "https://data.deepai.org/conll2003.zip", "CoNLL-2003 English (the archive Hugging Face's conll2003 loader uses)"),
+        new("conll04", null, "CoNLL-2004 has no single official column release; pass --url to your copy (word and tag columns)"),
+        new("ontonotes", null, "OntoNotes 5.0 is licensed by the LDC; pass --url to your licensed copy in column format"),
+    ];
+
+    public static DatasetSource Get(string name) =>
+        All.FirstOrDefault(s => s.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ArgumentException($"no download known for '{name}' (known: {string.Join(", ", All.Select(s => s.Name))}; the stand-ins are made by 'apt data build')");
+}
+
+/// <summary>Options of <see cref="DatasetDownloader.Download"/>.</summary>
+public sealed record DownloadOptions
+{
+    /// <summary>The archive's URL (or a local archive file) instead of the official one.</summary>
+    public string? Url { get; init; }
+    /// <summary>Another base URL: the official archive's file name is appended to it (a mirror).</summary>
+    public string? BaseUrl { get; init; }
+    /// <summary>Expected SHA-256 (hex) of the archive; a mismatch deletes the download and fails.</summary>
+    public string? Sha256 { get; init; }
+    /// <summary>Attempts; each one after a cut connection resumes with an HTTP Range request.</summary>
+    public int Attempts { get; init; } = 4;
+    /// <summary>Per-request timeout.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(2);
+}
+
+/// <summary>What a download produced, also written as <c>download.json</c> beside the files.</summary>
+public sealed record DownloadResult(string Name, string Url, string Sha256, long Bytes, int Attempts, IReadOnlyList<string> Files);
+
+/// <summary>
+/// Downloads a data set's archive into <c>&lt;dataRoot&gt;/.cache/downloads</c> (a partial file is resumed with
+/// HTTP Range), checks its length and, when known, its SHA-256, and extracts it safely to <c>&lt;dataRoot&gt;/&lt;name&gt;</c>.
+/// </summary>
+public static class DatasetDownloader
+{
+    public static DownloadResult Download(string name, string dataRoot, DownloadOptions options, HttpMessageHandler? handler = null)
+    {
+        var source = DatasetCatalog.Get(name);
+        string url = options.Url
+            ?? (options.BaseUrl is not null && source.Url is not null ? options.BaseUrl.TrimEnd('/') + "/" + Path.GetFileName(new Uri(source.Url).AbsolutePath) : source.Url)
+            ?? throw new ArgumentException($"{source.Name}: {source.Note}");
+        if (File.Exists(url)) url = Path.GetFullPath(url); // a local copy of the archive
+        var uri = new Uri(url);
+        string cache = Path.Combine(dataRoot, ".cache", "downloads");
+        Directory.CreateDirectory(cache);
+        string archive = Path.Combine(cache, $"{source.Name}-{Path.GetFileName(uri.AbsolutePath)}");
+        string partial = archive + ".part";
+        using var client = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+        client.Timeout = options.Timeout;
+        int attempts = 0;
+        if (uri.IsFile) File.Copy(uri.LocalPath, archive, overwrite: true);
+        while (!File.Exists(archive))
+        {
+            attempts++;
+            try
+            {
+                if (Fetch(client, uri, partial)) File.Move(partial, archive);
+            }
+            catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError is HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError)
+            {
+                throw new DataUnavailableException(
+                    $"cannot reach {uri.Host} ({e.Message}); this machine looks offline. Download {url} elsewhere and run " +
+                    $"'apt data download {source.Name} --url <file or mirror URL>', or unpack it into {Path.Combine(dataRoot, source.Name)} yourself.", e);
+            }
+            catch (Exception e) when (e is IOException and not DataUnavailableException or TaskCanceledException)
+            {
+                // A cut connection: the partial file stays and the next attempt resumes it.
+            }
+            if (!File.Exists(archive) && attempts >= options.Attempts)
+                throw new DataUnavailableException($"{url}: the download stayed incomplete after {attempts} attempts ({(File.Exists(partial) ? new FileInfo(partial).Length : 0)} bytes kept in {partial}; run again to resume)");
+        }
+        string sha = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(archive)));
+        if (options.Sha256 is not null && !sha.Equals(options.Sha256, StringComparison.OrdinalIgnoreCase))
+        {
+            File.Delete(archive);
+            throw new InvalidDataException($"{url}: SHA-256 {sha} differs from the expected {options.Sha256}; the download was deleted");
+        }
+        string target = Path.Combine(dataRoot, source.Name);
+        var files = SafeArchive.Extract(archive, target);
+        var result = new DownloadResult(source.Name, url, sha, new FileInfo(archive).Length, attempts, files);
+        AtomicFile.WriteAllText(Path.Combine(target, "download.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        return result;
+    }
+
+    /// <summary>One request: resumes <paramref name="partial"/> if it has bytes; true when the file is complete.</summary>
+    static bool Fetch(HttpClient client, Uri uri, string partial)
+    {
+        long have = File.Exists(partial) ? new FileInfo(partial).Length : 0;
+        using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+        if (have > 0) request.Headers.Range = new RangeHeaderValue(have, null);
+        using var response = client.Send(request, HttpCompletionOption.ResponseHeadersRead);
+        if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && have > 0)
+        {
+            File.Delete(partial); // the server's file changed or shrank: start over
+            return false;
+        }
+        if (!response.IsSuccessStatusCode) throw new DataUnavailableException($"{uri}: the server answered {(int)response.StatusCode} {response.ReasonPhrase}");
+        bool resumed = response.StatusCode == HttpStatusCode.PartialContent;
+        if (have > 0 && !resumed) have = 0; // the server ignored the range: take the whole file again
+        long? total = resumed ? response.Content.Headers.ContentRange?.Length : response.Content.Headers.ContentLength;
+        using (var output = new FileStream(partial, resumed ? FileMode.Append : FileMode.Create, FileAccess.Write))
+        using (var input = response.Content.ReadAsStream())
+            input.CopyTo(output);
+        long length = new FileInfo(partial).Length;
+        if (total is not null && length != total)
+            throw new IOException($"{uri}: received {length} of {total} bytes");
+        return true;
+    }
+}

@@ -1,0 +1,133 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Apt.Tasks;
+
+/// <summary>
+/// Reading data files strictly: UTF-8 that does not decode is an error on its line, an empty file is an
+/// error, and every message starts with "file:line:".
+/// </summary>
+public static class TextLines
+{
+    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>An error at a place in a data file.</summary>
+    public static InvalidDataException Error(SourceLocation at, string reason) => new($"{at}: {reason}");
+
+    /// <summary>The lines of <paramref name="file"/> (1-based numbers, line ends and a leading BOM removed).</summary>
+    public static IReadOnlyList<(int Number, string Text)> Read(string file)
+    {
+        if (!File.Exists(file)) throw new FileNotFoundException($"{file}: no such file", file);
+        byte[] bytes = File.ReadAllBytes(file);
+        var lines = new List<(int, string)>();
+        int start = bytes.Length >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0;
+        int number = 1;
+        while (start <= bytes.Length)
+        {
+            int end = Array.IndexOf(bytes, (byte)'\n', start);
+            bool last = end < 0;
+            if (last) end = bytes.Length;
+            int length = end - start;
+            if (length > 0 && bytes[end - 1] == (byte)'\r') length--;
+            if (!(last && length == 0))
+            {
+                try
+                {
+                    lines.Add((number, StrictUtf8.GetString(bytes, start, length)));
+                }
+                catch (DecoderFallbackException e)
+                {
+                    throw Error(new SourceLocation(file, number), $"invalid UTF-8 (byte 0x{e.BytesUnknown?.FirstOrDefault():X2} at column {e.Index + 1})");
+                }
+            }
+            if (last) break;
+            start = end + 1;
+            number++;
+        }
+        if (lines.All(l => string.IsNullOrWhiteSpace(l.Item2)))
+            throw Error(new SourceLocation(file, 1), "the file is empty (expected at least one example)");
+        return lines;
+    }
+
+    /// <summary>Each non-blank line of a JSON-lines file parsed as a JSON object.</summary>
+    public static IEnumerable<(SourceLocation At, JsonElement Json)> ReadJsonObjects(string file)
+    {
+        foreach (var (number, text) in Read(file))
+        {
+            if (string.IsNullOrWhiteSpace(text)) continue;
+            var at = new SourceLocation(file, number);
+            JsonElement json;
+            try
+            {
+                using var document = JsonDocument.Parse(text);
+                json = document.RootElement.Clone();
+            }
+            catch (JsonException e)
+            {
+                throw Error(at, $"malformed JSON ({e.Message.Split(" LineNumber")[0].TrimEnd('.', ' ')})");
+            }
+            if (json.ValueKind != JsonValueKind.Object) throw Error(at, $"expected a JSON object, found {json.ValueKind}");
+            yield return (at, json);
+        }
+    }
+}
+
+/// <summary>Typed access to the fields of one JSON object, failing with the file, the line and the field's path.</summary>
+public readonly struct JsonFields(JsonElement json, SourceLocation at, string path = "")
+{
+    public SourceLocation At => at;
+
+    JsonElement Field(string name, JsonValueKind kind, string expected)
+    {
+        if (!json.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+            throw TextLines.Error(at, $"missing field '{path}{name}' (expected {expected})");
+        if (value.ValueKind != kind && !(kind == JsonValueKind.True && value.ValueKind == JsonValueKind.False))
+            throw TextLines.Error(at, $"field '{path}{name}' is {value.ValueKind}, expected {expected}");
+        return value;
+    }
+
+    public bool Has(string name) => json.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null;
+
+    public string String(string name) => Field(name, JsonValueKind.String, "a string").GetString()!;
+
+    public int Int(string name)
+    {
+        var value = Field(name, JsonValueKind.Number, "an integer");
+        return value.TryGetInt32(out int n) ? n : throw TextLines.Error(at, $"field '{path}{name}' is {value}, expected an integer");
+    }
+
+    public bool Bool(string name) => Field(name, JsonValueKind.True, "true or false").GetBoolean();
+
+    public JsonFields Object(string name) => new(Field(name, JsonValueKind.Object, "an object"), at, $"{path}{name}.");
+
+    public IEnumerable<JsonFields> Array(string name)
+    {
+        var array = Field(name, JsonValueKind.Array, "an array");
+        int i = 0;
+        foreach (var item in array.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.Object) throw TextLines.Error(at, $"'{path}{name}[{i}]' is {item.ValueKind}, expected an object");
+            yield return new JsonFields(item, at, $"{path}{name}[{i}].");
+            i++;
+        }
+    }
+
+    /// <summary>A string label that must be one of <paramref name="labels"/>; its index.</summary>
+    public int StringLabel(string name, IReadOnlyList<string> labels)
+    {
+        string value = String(name);
+        int index = labels.ToList().IndexOf(value);
+        return index >= 0 ? index : throw TextLines.Error(at, $"unknown label '{value}' in '{path}{name}' (expected one of {string.Join(", ", labels)})");
+    }
+
+    /// <summary>A 0/1 integer (or true/false) label.</summary>
+    public int BinaryLabel(string name)
+    {
+        if (json.TryGetProperty(name, out var value) && (value.ValueKind is JsonValueKind.True or JsonValueKind.False)) return value.GetBoolean() ? 1 : 0;
+        int n = Int(name);
+        return n is 0 or 1 ? n : throw TextLines.Error(at, $"unknown label {n} in '{path}{name}' (expected 0 or 1)");
+    }
+
+    /// <summary>A label that the unlabelled test split omits: null when absent.</summary>
+    public int? OptionalLabel(string name, Func<JsonFields, string, int> read) => Has(name) ? read(this, name) : null;
+}
