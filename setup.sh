@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
-# The README's set-up: restore every package (TorchSharp with libtorch, and the download-only
+# The README's set-up: chromium for chart images, then restore every package (TorchSharp with libtorch, and the download-only
 # packages that carry the embedded backbones) and build, which also makes libtorch loadable on
 # systems with an older libstdc++ (build/LibTorchSharp.targets). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")"
+# Chart PNG export (Apt.Reporting) renders with Debian's chromium; install it when missing and we may.
+# (The dev container's user is not root but has password-less sudo.)
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+  as_root=""; [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
+  if [ -z "$as_root" ] || sudo -n true 2>/dev/null; then
+    echo "Installing chromium for chart PNG export..."
+    $as_root apt-get update -qq && $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "warning: chromium is missing and cannot be installed without root; chart PNG export will say so" >&2
+  fi
+fi
 dotnet build AptNotebooks.sln -c Release
 dotnet run --project lib/Apt.Cli -c Release --no-build -- doctor

@@ -1,0 +1,119 @@
+using Microsoft.FSharp.Core;
+using Plotly.NET;
+using Plotly.NET.CSharp;
+using Plotly.NET.TraceObjects;
+using CSharpChart = Plotly.NET.CSharp.Chart;
+using GenericChartExtensions = Plotly.NET.CSharp.GenericChartExtensions;
+
+namespace Apt.Reporting;
+
+/// <summary>One line of a loss plot: the loss recorded at each optimiser step.</summary>
+/// <param name="Name">Legend entry, e.g. "PT-2" or "APT seed 1".</param>
+/// <param name="Steps">Optimiser steps, increasing.</param>
+/// <param name="Losses">Loss at each step (same length as <paramref name="Steps"/>).</param>
+public sealed record LossSeries(string Name, IReadOnlyList<int> Steps, IReadOnlyList<double> Losses);
+
+/// <summary>One bar of an ablation chart: a metric's mean over seeds and its standard deviation (the error bar).</summary>
+public sealed record MeanStd(string Category, double Mean, double Std);
+
+/// <summary>The kit's charts. Each returns a <see cref="Chart"/> that a notebook displays and that saves as HTML or PNG.</summary>
+public static class Charts
+{
+    /// <summary>Loss against optimiser step, one line per series (training runs, methods, seeds).</summary>
+    public static Chart LossCurves(IReadOnlyList<LossSeries> series, string title = "Training loss")
+    {
+        if (series.Count == 0) throw new ArgumentException("LossCurves needs at least one series.", nameof(series));
+        foreach (var s in series)
+            if (s.Steps.Count != s.Losses.Count)
+                throw new ArgumentException($"Series '{s.Name}': {s.Steps.Count} steps but {s.Losses.Count} losses.", nameof(series));
+        var lines = series.Select(s => CSharpChart.Line<int, double, string>(s.Steps, s.Losses, Name: s.Name));
+        var plot = CSharpChart.Combine(lines);
+        return Styled(plot, title, xTitle: "step", yTitle: "loss");
+    }
+
+    /// <summary>Ablation bars: one bar per category at its mean, with ± one standard deviation as the error bar.</summary>
+    public static Chart MeanStdBars(IReadOnlyList<MeanStd> bars, string metric, string title)
+    {
+        if (bars.Count == 0) throw new ArgumentException("MeanStdBars needs at least one bar.", nameof(bars));
+        var column = CSharpChart.Column<double, string, string>(bars.Select(b => b.Mean), Keys: Some(bars.Select(b => b.Category)), Name: metric,
+            MultiText: Some(bars.Select(b => $"{b.Mean:0.###} ± {b.Std:0.###}")));
+        return Styled(WithErrorBars(column, bars.Select(b => b.Std)), title, xTitle: "", yTitle: metric);
+    }
+
+    /// <summary>
+    /// A heatmap of a matrix, e.g. the token-level gate α with rows = layers and columns = prefix tokens.
+    /// Row 0 is drawn at the bottom, as layer 1 sits at the bottom of a Transformer.
+    /// </summary>
+    public static Chart Heatmap(double[,] values, IReadOnlyList<string> rowLabels, IReadOnlyList<string> columnLabels,
+        string title, string rowTitle, string columnTitle, (double Min, double Max)? range = null)
+    {
+        int rows = values.GetLength(0), columns = values.GetLength(1);
+        if (rowLabels.Count != rows || columnLabels.Count != columns)
+            throw new ArgumentException($"Heatmap of {rows}×{columns} values needs {rows} row labels and {columns} column labels, got {rowLabels.Count} and {columnLabels.Count}.");
+        var z = Enumerable.Range(0, rows).Select(r => Enumerable.Range(0, columns).Select(c => values[r, c]).ToArray()).ToArray();
+        var heatmap = CSharpChart.Heatmap<double, string, string, string>(z, X: Some<IEnumerable<string>>(columnLabels), Y: Some<IEnumerable<string>>(rowLabels),
+            ColorScale: StyleParam.Colorscale.Viridis);
+        if (range is { } fixedScale)
+            heatmap = MapTraces(heatmap, trace => { trace.SetProperty("zmin", fixedScale.Min); trace.SetProperty("zmax", fixedScale.Max); });
+        return Styled(heatmap, title, xTitle: columnTitle, yTitle: rowTitle);
+    }
+
+    /// <summary>APT's token gate probe: α averaged over a data set, layers × prefix tokens, on the fixed scale [0, 1].</summary>
+    public static Chart GateHeatmap(double[,] alpha, string title = "Token gate α (layer × prefix token)") =>
+        Heatmap(alpha,
+            [.. Enumerable.Range(1, alpha.GetLength(0)).Select(i => $"layer {i}")],
+            [.. Enumerable.Range(1, alpha.GetLength(1)).Select(j => $"p{j}")],
+            title, rowTitle: "layer", columnTitle: "prefix token", range: (0, 1));
+
+    /// <summary>Pairwise cosine similarities of texts (e.g. <c>SentenceEmbeddings.Similarities</c>), labelled by the texts, shortened.</summary>
+    public static Chart SimilarityMatrix(IReadOnlyList<string> texts, float[,] similarities, string title = "Cosine similarity of sentence embeddings")
+    {
+        var values = new double[similarities.GetLength(0), similarities.GetLength(1)];
+        for (int i = 0; i < values.GetLength(0); i++) for (int j = 0; j < values.GetLength(1); j++) values[i, j] = similarities[i, j];
+        string[] labels = [.. texts.Select(t => t.Length <= 28 ? t : t[..27] + "…")];
+        return Heatmap(values, labels, labels, title, rowTitle: "", columnTitle: "");
+    }
+
+    /// <summary>APT's layer gate probe: λ per layer as bars, with optional spread over examples or seeds.</summary>
+    public static Chart LayerBars(IReadOnlyList<double> values, string valueTitle = "λ", string title = "Layer gate λ per layer",
+        IReadOnlyList<double>? spread = null)
+    {
+        if (spread is not null && spread.Count != values.Count)
+            throw new ArgumentException($"LayerBars: {values.Count} values but {spread.Count} spreads.", nameof(spread));
+        var bars = values.Select((v, i) => new MeanStd($"layer {i + 1}", v, spread?[i] ?? 0)).ToList();
+        var column = CSharpChart.Column<double, string, string>(values, Keys: Some(bars.Select(b => b.Category)), Name: valueTitle);
+        var plot = spread is null ? column : WithErrorBars(column, spread);
+        return Styled(plot, title, xTitle: "layer", yTitle: valueTitle);
+    }
+
+    static Optional<T> Some<T>(T value) => new(value, true);
+
+    /// <summary>Symmetric error bars of the given half-widths on every trace of <paramref name="plot"/>.</summary>
+    static GenericChart WithErrorBars(GenericChart plot, IEnumerable<double> halfWidths)
+    {
+        var error = new Error();
+        error.SetProperty("type", "data");
+        error.SetProperty("array", halfWidths.ToArray());
+        error.SetProperty("visible", true);
+        return Plotly.NET.Chart.withYError(error).Invoke(plot);
+    }
+
+    static GenericChart MapTraces(GenericChart plot, Action<Trace> edit) =>
+        GenericChart.mapTrace(FSharpFunc<Trace, Trace>.FromConverter(trace => { edit(trace); return trace; }), plot);
+
+    static Chart Styled(GenericChart plot, string title, string xTitle, string yTitle)
+    {
+        plot = Plotly.NET.Chart.withTitle(title, FSharpOption<Font>.None).Invoke(plot);
+        plot = GenericChartExtensions.WithXAxisStyle<string, string, string>(plot, TitleText: xTitle);
+        plot = GenericChartExtensions.WithYAxisStyle<string, string, string>(plot, TitleText: yTitle);
+        plot = Plotly.NET.Chart.withTemplate(ChartTemplates.lightMirrored).Invoke(plot);
+        // Long category labels (sentences, method names) widen the margins instead of being cut off.
+        plot = GenericChart.mapLayout(FSharpFunc<Layout, Layout>.FromConverter(layout =>
+        {
+            foreach (string axis in new[] { "xaxis", "yaxis" })
+                if (layout.TryGetPropertyValue(axis) is { } found && found.Value is DynamicObj.DynamicObj style) style.SetProperty("automargin", true);
+            return layout;
+        }), plot);
+        return new Chart(plot, title);
+    }
+}

@@ -1,0 +1,45 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Apt.NotebookRunner;
+using Apt.Notebooks;
+using Xunit.Abstractions;
+
+namespace Apt.Tests.Notebooks;
+
+/// <summary>The kit's notebooks, executed top to bottom in small mode; the executed copies go to artifacts/notebooks.</summary>
+public class NotebookTests(ITestOutputHelper output)
+{
+    static Task<NotebookRun> RunAsync(string name) => NotebookRunner.NotebookRunner.RunAsync(
+        Path.Combine(TestPaths.RepoRoot, "notebooks", name),
+        new NotebookRunOptions
+        {
+            OutputFolder = Path.Combine(TestPaths.Artifacts, "notebooks"),
+            Environment = new Dictionary<string, string> { [NotebookMode.SmallVariable] = "1" },
+        });
+
+    [Fact]
+    public async Task Getting_started_runs_and_shows_shapes_similarities_and_a_chart()
+    {
+        var run = await RunAsync("01-getting-started.ipynb");
+        string stdout = string.Join("\n", run.Outputs.Where(o => o.Kind == "stream").Select(o => o.AllText));
+
+        Assert.Contains("6 layers, hidden size d = 384, 12 heads of 32", stdout);
+        var shape = Regex.Match(stdout, @"last hidden state \(B, T, d\) = \(1, (\d+), 384\)");
+        Assert.True(shape.Success, "the forward pass prints the last hidden state's shape:\n" + stdout);
+        Assert.Contains("pooled output (B, d) = (1, 384)", stdout);
+        Assert.Contains("= 0.7553", stdout); // Sentence-Transformers' value for this pair (README)
+
+        // The token table: one row per token, as many as the forward pass saw.
+        string table = run.Outputs.Select(o => o.Data.GetValueOrDefault("text/html", "")).Single(h => h.Contains("[CLS]"));
+        Assert.Equal(int.Parse(shape.Groups[1].Value), Regex.Matches(table, "<tr").Count - 1);
+
+        // The similarity chart: an HTML output with plotly.js inlined.
+        Assert.Contains(run.Outputs, o => o.Data.TryGetValue("text/html", out var html) && html.Contains("Plotly.newPlot") && html.Contains("\"heatmap\"") && html.Length > 1_000_000);
+
+        using var saved = JsonDocument.Parse(File.ReadAllText(run.ExecutedPath));
+        Assert.Equal(".net-csharp", saved.RootElement.GetProperty("metadata").GetProperty("kernelspec").GetProperty("name").GetString());
+        Assert.All(saved.RootElement.GetProperty("cells").EnumerateArray().Where(c => c.GetProperty("cell_type").GetString() == "code"),
+            c => Assert.NotEqual(0, c.GetProperty("outputs").GetArrayLength()));
+        output.WriteLine($"01-getting-started: {run.Elapsed.TotalSeconds:0.0} s headless ({string.Join(", ", run.Cells.Select(c => $"cell {c.Index} {c.Elapsed.TotalSeconds:0.0} s"))})");
+    }
+}
