@@ -1,0 +1,74 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Text.Json;
+using Apt.Backbone;
+using Apt.Prefix;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Apt.Cli.Commands;
+
+/// <summary>`apt params --backbone minilm --method apt --prefix-length 16`: trainable parameters of a method, split into prefix, gates and head.</summary>
+public sealed class ParamsCommand : Command<ParamsCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--backbone")]
+        [Description("Embedded backbone key (minilm, arctic-xs) or a Hugging Face model folder.")]
+        [DefaultValue("minilm")]
+        public string Backbone { get; init; } = "minilm";
+
+        [CommandOption("--method")]
+        [Description("ft, pt2, apt, token, layer or pt2plus.")]
+        [DefaultValue("apt")]
+        public string Method { get; init; } = "apt";
+
+        [CommandOption("--prefix-length")]
+        [Description("Prefix length l (the base length for pt2plus).")]
+        [DefaultValue(16)]
+        public int PrefixLength { get; init; } = 16;
+
+        [CommandOption("--projection")]
+        [Description("Use P-tuning v2's reparameterised prefix (embedding → MLP).")]
+        public bool Projection { get; init; }
+
+        [CommandOption("--labels")]
+        [Description("Classes of the head, a Linear(d, labels) on the pooled output (0: no head).")]
+        [DefaultValue(2)]
+        public int Labels { get; init; } = 2;
+
+        [CommandOption("--json")]
+        [Description("Print the report as JSON.")]
+        public bool Json { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
+    {
+        if (settings.Labels < 0) throw new ArgumentException($"--labels must be ≥ 0 (got {settings.Labels})");
+        TorchRuntime.EnsureLoaded();
+        using var backbone = PretrainedBackbone.Load(settings.Backbone);
+        var config = backbone.Config;
+        var method = PrefixConfig.Preset(settings.Method, config, settings.PrefixLength, settings.Projection);
+        string? label = settings.Method.Equals("pt2plus", StringComparison.OrdinalIgnoreCase) ? "PT-2+" : null;
+        long head = settings.Labels == 0 ? 0 : (long)config.HiddenSize * settings.Labels + settings.Labels;
+        var report = ParameterReport.For(method, config, head, label);
+
+        if (settings.Json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        }
+        AnsiConsole.MarkupLineInterpolated(
+            $"backbone: [bold]{backbone.Identity.Name}[/] ({config.NumLayers} layers, d={config.HiddenSize}); method: [bold]{report.Method}[/], prefix length {method.PrefixLength}{(method.Projection ? $", projection r={method.ProjectionHidden}" : "")}");
+        string Share(long count) => (count / (double)report.Backbone).ToString("P3", CultureInfo.InvariantCulture);
+        var table = new Table().AddColumn("part").AddColumn(new TableColumn("parameters").RightAligned()).AddColumn(new TableColumn("of backbone").RightAligned());
+        table.AddRow("prefix", report.Prefix.ToString("N0", CultureInfo.InvariantCulture), Share(report.Prefix));
+        table.AddRow("gates", report.Gates.ToString("N0", CultureInfo.InvariantCulture), Share(report.Gates));
+        table.AddRow($"head ({settings.Labels} labels)", report.Head.ToString("N0", CultureInfo.InvariantCulture), Share(report.Head));
+        table.AddRow("backbone (trainable)", report.BackboneTrainable.ToString("N0", CultureInfo.InvariantCulture), Share(report.BackboneTrainable));
+        table.AddRow("[bold]trainable[/]", $"[bold]{report.Trainable.ToString("N0", CultureInfo.InvariantCulture)}[/]", $"[bold]{Share(report.Trainable)}[/]");
+        table.AddRow("backbone (all)", report.Backbone.ToString("N0", CultureInfo.InvariantCulture), Share(report.Backbone));
+        AnsiConsole.Write(table);
+        return 0;
+    }
+}
