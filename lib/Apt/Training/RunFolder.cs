@@ -75,6 +75,13 @@ public sealed class RunFolder
     public JsonObject ReadConfig() => JsonNode.Parse(File.ReadAllText(ConfigPath))?.AsObject()
         ?? throw new InvalidDataException($"{ConfigPath}: expected a JSON object");
 
+    /// <summary>The run's config.json read back as <typeparamref name="T"/> (the type the run was created with), e.g. to resume it.</summary>
+    public T ReadConfig<T>()
+    {
+        try { return JsonSerializer.Deserialize<T>(File.ReadAllText(ConfigPath), TrainingJson.Indented) ?? throw new InvalidDataException($"{ConfigPath} is empty"); }
+        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: not a {typeof(T).Name} (line {e.LineNumber}): {e.Message}", e); }
+    }
+
     /// <summary>result.json; throws <see cref="FileNotFoundException"/> if the run has not finished.</summary>
     public RunResult ReadResult()
     {

@@ -55,12 +55,16 @@ public class RunIndexTests
         Assert.Contains("task", error.Message);
     }
 
+    sealed record ProbeConfig(string Task, TrainerConfig Trainer);
+
     [Fact]
-    public void ARunFolderWithADifferentConfigIsRefused()
+    public void ARunFolderReopensWithItsOwnConfigAndRefusesAnother()
     {
         using var folder = new TempFolder();
-        RunFolder.OpenOrCreate(folder.Sub("run"), new { task = "wic", seed = 1 });
-        RunFolder.OpenOrCreate(folder.Sub("run"), new { task = "wic", seed = 1 });
+        var config = new ProbeConfig("wic", new TrainerConfig { Schedule = LearningRateDecay.Exponential, EarlyStoppingPatience = 3 });
+        var run = RunFolder.OpenOrCreate(folder.Sub("run"), config);
+        Assert.Equal(config, RunFolder.OpenOrCreate(folder.Sub("run"), config).ReadConfig<ProbeConfig>());
+        Assert.Equal("Exponential", run.ReadConfig()["trainer"]!["schedule"]!.GetValue<string>());
         var error = Assert.Throws<ArgumentException>(() => RunFolder.OpenOrCreate(folder.Sub("run"), new { task = "wic", seed = 2 }));
         Assert.Contains("config.json", error.Message);
     }

@@ -1,3 +1,4 @@
+using Apt.Backbone;
 using Apt.Training;
 using Apt.TrainProbe;
 
@@ -31,13 +32,27 @@ public class TrainerTests
     public void TheSameSeedAndConfigGiveIdenticalMetricsAndTensors()
     {
         using var folder = new TempFolder();
-        ProbeRun.Train(folder.Sub("a"));
+        var progress = new List<TrainingProgress>();
+        var first = ProbeRun.Train(folder.Sub("a"), progress.Add);
         ProbeRun.Train(folder.Sub("b"));
         AssertSameRun(RunFolder.Open(folder.Sub("a")), RunFolder.Open(folder.Sub("b")));
 
+        Assert.Equal(Enumerable.Range(1, 36).Select(s => (long)s), progress.Select(p => p.Step));
+        Assert.All(progress, p => Assert.Equal(36, p.TotalSteps));
+        Assert.Equal([1, 2, 3], progress.Select(p => p.Epoch).Distinct());
+        Assert.Equal(TimeSpan.Zero, progress[^1].Eta);
+        Assert.All(progress, p => Assert.True(p.ExamplesPerSecond > 0 && double.IsFinite(p.Loss)));
+
+        // A finished run is not trained again: the same result comes back and nothing is appended.
+        string metrics = File.ReadAllText(RunFolder.Open(folder.Sub("a")).MetricsPath);
+        var again = ProbeRun.Train(folder.Sub("a"), progress.Add);
+        Assert.Equal(36, progress.Count);
+        Assert.Equal(first.SelectedValue, again.SelectedValue);
+        Assert.Equal(metrics, File.ReadAllText(RunFolder.Open(folder.Sub("a")).MetricsPath));
+
         // The seed matters: another one trains differently (so the equality above is not vacuous).
-        ProbeRun.Train(folder.Sub("c"), config: ProbeRun.Config with { Seed = 8 });
-        Assert.NotEqual(File.ReadAllText(Path.Combine(folder.Sub("a"), "metrics.jsonl")), File.ReadAllText(Path.Combine(folder.Sub("c"), "metrics.jsonl")));
+        ProbeRun.Train(folder.Sub("c"), config: ProbeRun.Config with { Seed = 8, Epochs = 1 });
+        Assert.NotEqual(File.ReadLines(Path.Combine(folder.Sub("a"), "metrics.jsonl")).First(), File.ReadLines(Path.Combine(folder.Sub("c"), "metrics.jsonl")).First());
     }
 
     [Fact]
@@ -88,10 +103,20 @@ public class TrainerTests
     {
         using var folder = new TempFolder();
         // A learning rate too small to move accuracy: dev never improves after epoch 1.
-        var config = ProbeRun.Config with { Epochs = 10, LearningRate = 1e-9, EarlyStoppingPatience = 2 };
+        var config = ProbeRun.Config with { Epochs = 10, LearningRate = 1e-9, EarlyStoppingPatience = 2, Schedule = LearningRateDecay.Exponential, WarmupRatio = 0 };
         var result = ProbeRun.Train(folder.Sub("run"), config: config);
         Assert.True(result.StoppedEarly);
         Assert.Equal(3, result.Epochs.Count);
         Assert.Equal(1, result.SelectedEpoch);
+        var run = RunFolder.Open(folder.Sub("run"));
+        SafeTensors.Read(run.SelectedTrainablePath, out var metadata).Values.ToList().ForEach(t => t.Dispose());
+        Assert.Equal("1", metadata["epoch"]);
+
+        // The exponential schedule as the trainer applied it: once per epoch, γ = 0.95.
+        var rates = run.ReadMetrics().Where(line => (string)line["kind"]! == "step")
+            .GroupBy(line => (int)line["epoch"]!).ToDictionary(g => g.Key, g => g.Select(line => (double)line["learningRate"]!).Distinct().Single());
+        Assert.Equal(1e-9, rates[1], tolerance: 1e-24);
+        Assert.Equal(1e-9 * 0.95, rates[2], tolerance: 1e-24);
+        Assert.Equal(1e-9 * 0.95 * 0.95, rates[3], tolerance: 1e-24);
     }
 }
