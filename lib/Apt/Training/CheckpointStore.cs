@@ -109,7 +109,7 @@ public sealed class CheckpointStore(string folder, int keep = 2)
 
     /// <summary>
     /// The newest checkpoint that reads back intact. Each damaged one is reported through <paramref name="warn"/>
-    /// (naming it, the reason, and the one tried next). Null when there are none; throws
+    /// (naming it, the reason, and the one tried next) and deleted once an older one proves intact. Null when there are none; throws
     /// <see cref="InvalidDataException"/> when there are some but none is usable.
     /// </summary>
     public TrainingCheckpoint? LoadNewestValid(Action<string> warn)
@@ -120,13 +120,18 @@ public sealed class CheckpointStore(string folder, int keep = 2)
         var reasons = new List<string>();
         for (int i = 0; i < candidates.Count; i++)
         {
-            try { return Read(candidates[i]); }
+            TrainingCheckpoint checkpoint;
+            try { checkpoint = Read(candidates[i]); }
             catch (Exception e) when (e is InvalidDataException or IOException or JsonException or KeyNotFoundException or FormatException)
             {
                 reasons.Add($"{candidates[i]}: {e.Message}");
                 string next = i + 1 < candidates.Count ? $"falling back to the previous checkpoint {candidates[i + 1]}" : "no older checkpoint is left";
                 warn($"checkpoint {candidates[i]} is damaged and was skipped ({e.Message}); {next}");
+                continue;
             }
+            // The damaged newer ones go, so that pruning after the next save keeps this good one as the fallback.
+            foreach (string damaged in candidates.Take(i)) Directory.Delete(damaged, recursive: true);
+            return checkpoint;
         }
         if (candidates.Count > 0)
             throw new InvalidDataException($"no usable checkpoint in {Folder}:{Environment.NewLine}{string.Join(Environment.NewLine, reasons)}");

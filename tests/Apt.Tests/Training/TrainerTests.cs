@@ -80,22 +80,27 @@ public class TrainerTests
     }
 
     [Fact]
-    public void WhenEveryCheckpointIsDamagedTheErrorListsEach()
+    public void ADamagedCheckpointIsDroppedOnceAnOlderOneLoadsAndWithNoneLeftTheErrorNamesTheFile()
     {
         using var folder = new TempFolder();
         ProbeRun.Train(folder.Sub("run"));
         var run = RunFolder.Open(folder.Sub("run"));
         File.Delete(run.ResultPath);
-        var checkpoints = new CheckpointStore(run.CheckpointsPath).List();
+        var store = new CheckpointStore(run.CheckpointsPath);
+        var checkpoints = store.List();
         File.WriteAllText(Path.Combine(checkpoints[0], CheckpointStore.StateFile), "{ \"epoch\": ");
-        File.AppendAllText(Path.Combine(checkpoints[1], CheckpointStore.OptimizerFile), "x");
 
         var warnings = new List<string>();
+        using (var loaded = store.LoadNewestValid(warnings.Add))
+            Assert.Equal(checkpoints[1], loaded!.Path);
+        Assert.Contains(Path.Combine(checkpoints[0], CheckpointStore.StateFile), Assert.Single(warnings));
+        Assert.Equal([checkpoints[1]], store.List());
+
+        File.AppendAllText(Path.Combine(checkpoints[1], CheckpointStore.OptimizerFile), "x");
         var error = Assert.Throws<InvalidDataException>(() => ProbeRun.Train(run.Path, warning: warnings.Add));
         Assert.Contains("no usable checkpoint", error.Message);
-        Assert.Contains(Path.Combine(checkpoints[0], CheckpointStore.StateFile), error.Message);
         Assert.Contains(Path.Combine(checkpoints[1], CheckpointStore.OptimizerFile), error.Message);
-        Assert.Equal(2, warnings.Count);
+        Assert.Contains("no older checkpoint is left", warnings[^1]);
     }
 
     [Fact]
