@@ -2,7 +2,7 @@ using Apt.Training;
 
 namespace Apt.TrainProbe;
 
-/// <summary>The probe's run: 3 epochs of 12 steps, a checkpoint every 5 steps, a log line every 2, NER-style selection.</summary>
+/// <summary>The probe's run: 3 epochs of 8 steps, a checkpoint every 5 steps, a log line every 2, NER-style selection.</summary>
 public static class ProbeRun
 {
     public static readonly TrainerConfig Config = new()

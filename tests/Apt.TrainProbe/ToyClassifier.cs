@@ -21,7 +21,7 @@ public sealed class ToyClassifier : ITrainable, IDisposable
     readonly (long[][] Ids, long[] Labels) training;
 
     /// <summary>Weights from <paramref name="initSeed"/>; data from a fixed generator.</summary>
-    public ToyClassifier(int initSeed, int trainingExamples = 96, int evaluationExamples = 48)
+    public ToyClassifier(int initSeed, int trainingExamples = 64, int evaluationExamples = 32)
     {
         TorchRuntime.EnsureLoaded();
         using (random.manual_seed(initSeed)) { }

@@ -33,13 +33,13 @@ public class ResumeAfterKillTests
         using var folder = new TempFolder();
         RunToEnd(folder.Sub("reference"));
 
-        // Kill after step 23 of 36 (epoch 2 of 3): the newest checkpoint is step 20, and metrics.jsonl already
-        // has the line of step 22, which the resume must drop and write again.
-        using (var process = Start(folder.Sub("killed"), hangAfterStep: 23))
+        // Kill after step 13 of 24 (epoch 2 of 3, 8 steps each): the newest checkpoint is step 10, and
+        // metrics.jsonl already has the line of step 12, which the resume must drop and write again.
+        using (var process = Start(folder.Sub("killed"), hangAfterStep: 13))
         {
             string? line;
-            while ((line = process.StandardOutput.ReadLine()) is not null && line != "step 23") { }
-            Assert.Equal("step 23", line);
+            while ((line = process.StandardOutput.ReadLine()) is not null && line != "step 13") { }
+            Assert.Equal("step 13", line);
             process.Kill(); // SIGKILL on Unix
             process.WaitForExit();
         }
@@ -47,14 +47,14 @@ public class ResumeAfterKillTests
         Assert.False(killed.IsFinished);
         using (var newest = CheckpointStore.Read(new CheckpointStore(killed.CheckpointsPath).List()[0]))
         {
-            Assert.Equal(20, newest.State.GlobalStep);
+            Assert.Equal(10, newest.State.GlobalStep);
             Assert.Equal(1, newest.State.Epoch);
-            Assert.Equal(8, newest.State.BatchesDoneInEpoch);
+            Assert.Equal(2, newest.State.BatchesDoneInEpoch);
         }
-        Assert.Contains(killed.ReadMetrics(), line => (long)line["step"]! == 22);
+        Assert.Contains(killed.ReadMetrics(), line => (long)line["step"]! == 12);
 
         string resumed = RunToEnd(killed.Path);
-        Assert.StartsWith("step 21\n", resumed); // it continued, it did not start over
+        Assert.StartsWith("step 11\n", resumed); // it continued, it did not start over
         TrainerTests.AssertSameRun(RunFolder.Open(folder.Sub("reference")), killed);
     }
 }
