@@ -1,0 +1,136 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Apt.Training;
+
+/// <summary>What a finished run reports (result.json).</summary>
+/// <param name="SelectedEpoch">The epoch the rule picked (from 1).</param>
+/// <param name="Selection">The rule that picked it.</param>
+/// <param name="SelectionMetric">The metric it compared on dev.</param>
+/// <param name="SelectedValue">The reported number: dev value (BestDev) or test value (TestAtBestDev).</param>
+/// <param name="SelectedMetrics">All metrics of the selected epoch.</param>
+/// <param name="Epochs">Every finished epoch's metrics.</param>
+/// <param name="StoppedEarly">Whether early stopping ended the run before the last epoch.</param>
+/// <param name="WallSeconds">Training wall time over all sessions (resumes included).</param>
+/// <param name="ParameterCounts">"trainable" (counted by the trainer) plus whatever counts the caller passed.</param>
+public sealed record RunResult(
+    int SelectedEpoch,
+    SelectionRule Selection,
+    string SelectionMetric,
+    double SelectedValue,
+    IReadOnlyDictionary<string, double> SelectedMetrics,
+    IReadOnlyList<EpochMetrics> Epochs,
+    bool StoppedEarly,
+    double WallSeconds,
+    IReadOnlyDictionary<string, long> ParameterCounts);
+
+/// <summary>
+/// A run's folder: <c>config.json</c> (the caller's config object), <c>metrics.jsonl</c> (one line per logging
+/// step and per epoch), <c>result.json</c> (once finished), <c>selected.safetensors</c> (the trainable tensors
+/// at the selected epoch) and <c>checkpoints/</c>.
+/// </summary>
+public sealed class RunFolder
+{
+    RunFolder(string path) => Path = System.IO.Path.GetFullPath(path);
+
+    public string Path { get; }
+    public string ConfigPath => System.IO.Path.Combine(Path, "config.json");
+    public string MetricsPath => System.IO.Path.Combine(Path, "metrics.jsonl");
+    public string ResultPath => System.IO.Path.Combine(Path, "result.json");
+    public string SelectedTrainablePath => System.IO.Path.Combine(Path, "selected.safetensors");
+    public string CheckpointsPath => System.IO.Path.Combine(Path, "checkpoints");
+
+    /// <summary>Whether result.json exists (the run has finished).</summary>
+    public bool IsFinished => File.Exists(ResultPath);
+
+    /// <summary>
+    /// Starts a run folder with <paramref name="config"/> as config.json, or opens the run already there if its
+    /// config.json is the same (so a sweep can call this again to resume); a different config is an error.
+    /// </summary>
+    public static RunFolder OpenOrCreate(string path, object config)
+    {
+        var run = new RunFolder(path);
+        string json = JsonSerializer.Serialize(config, config.GetType(), TrainingJson.Indented);
+        if (File.Exists(run.ConfigPath))
+        {
+            var existing = JsonNode.Parse(File.ReadAllText(run.ConfigPath));
+            if (!JsonNode.DeepEquals(existing, JsonNode.Parse(json)))
+                throw new ArgumentException($"{run.ConfigPath} already holds a different run's config; choose another run folder or resume that run with its own config");
+            return run;
+        }
+        AtomicFile.WriteAllText(run.ConfigPath, json);
+        return run;
+    }
+
+    /// <summary>Opens an existing run (e.g. to resume it); throws <see cref="FileNotFoundException"/> if it has no config.json.</summary>
+    public static RunFolder Open(string path)
+    {
+        var run = new RunFolder(path);
+        if (!File.Exists(run.ConfigPath)) throw new FileNotFoundException($"{run.ConfigPath} not found: {run.Path} is not a run folder", run.ConfigPath);
+        return run;
+    }
+
+    /// <summary>The run's config.json as JSON.</summary>
+    public JsonObject ReadConfig() => JsonNode.Parse(File.ReadAllText(ConfigPath))?.AsObject()
+        ?? throw new InvalidDataException($"{ConfigPath}: expected a JSON object");
+
+    /// <summary>The run's config.json read back as <typeparamref name="T"/> (the type the run was created with), e.g. to resume it.</summary>
+    public T ReadConfig<T>()
+    {
+        try { return JsonSerializer.Deserialize<T>(File.ReadAllText(ConfigPath), TrainingJson.Indented) ?? throw new InvalidDataException($"{ConfigPath} is empty"); }
+        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: not a {typeof(T).Name} (line {e.LineNumber}): {e.Message}", e); }
+    }
+
+    /// <summary>result.json; throws <see cref="FileNotFoundException"/> if the run has not finished.</summary>
+    public RunResult ReadResult()
+    {
+        if (!IsFinished) throw new FileNotFoundException($"{ResultPath} not found: the run has not finished", ResultPath);
+        try { return JsonSerializer.Deserialize<RunResult>(File.ReadAllText(ResultPath), TrainingJson.Indented) ?? throw new InvalidDataException($"{ResultPath} is empty"); }
+        catch (JsonException e) { throw new InvalidDataException($"{ResultPath}: not a run result (line {e.LineNumber}): {e.Message}", e); }
+    }
+
+    internal void WriteResult(RunResult result) => AtomicFile.WriteAllText(ResultPath, JsonSerializer.Serialize(result, TrainingJson.Indented));
+
+    /// <summary>Every line of metrics.jsonl as a JSON object (each has "kind": "step" or "epoch", and "step").</summary>
+    public IReadOnlyList<JsonObject> ReadMetrics() => !File.Exists(MetricsPath) ? [] :
+        [.. File.ReadLines(MetricsPath).Select((line, i) =>
+            JsonNode.Parse(line)?.AsObject() ?? throw new InvalidDataException($"{MetricsPath}:{i + 1}: expected a JSON object"))];
+
+    /// <summary>
+    /// Opens metrics.jsonl for appending after dropping every line written after global step
+    /// <paramref name="keepThroughStep"/> (and a half-written last line), so a resumed run's file ends up equal
+    /// to an uninterrupted run's.
+    /// </summary>
+    internal MetricsLog OpenMetricsLog(long keepThroughStep)
+    {
+        if (File.Exists(MetricsPath))
+        {
+            var kept = new StringBuilder();
+            foreach (string line in File.ReadLines(MetricsPath))
+            {
+                long? step;
+                try { step = JsonNode.Parse(line)?["step"]?.GetValue<long>(); }
+                catch (JsonException) { break; } // the tail a crash cut short
+                if (step is null || step > keepThroughStep) break;
+                kept.Append(line).Append('\n');
+            }
+            AtomicFile.WriteAllText(MetricsPath, kept.ToString());
+        }
+        return new MetricsLog(MetricsPath);
+    }
+}
+
+/// <summary>Appends one JSON object per line to metrics.jsonl and hands each to the OS at once, so a crash loses nothing written.</summary>
+sealed class MetricsLog(string path) : IDisposable
+{
+    readonly FileStream stream = new(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+
+    public void Append(JsonObject line)
+    {
+        stream.Write(Encoding.UTF8.GetBytes(line.ToJsonString(TrainingJson.Line) + "\n"));
+        stream.Flush();
+    }
+
+    public void Dispose() => stream.Dispose();
+}
