@@ -10,6 +10,7 @@ app.Configure(config =>
     config.PropagateExceptions();
     config.AddCommand<DoctorCommand>("doctor").WithDescription("Check the runtime, libtorch and the embedded backbones; prints a remedy for each problem.");
     config.AddCommand<EncodeCommand>("encode").WithDescription("Encode sentences with a backbone and print their cosine similarities (mean-pooled, normalised).");
+    config.AddCommand<TrainCommand>("train").WithDescription("Train one task with one method into a run folder (resumable with --resume).");
     config.AddBranch("data", data =>
     {
         data.SetDescription("Build the stand-in data sets, download the official ones, inspect data files.");

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace Apt.Training;
 
 /// <summary>The JSON shape of every training record: camelCase, enums as names, NaN allowed (a metric can be undefined).</summary>
-static class TrainingJson
+public static class TrainingJson
 {
     public static readonly JsonSerializerOptions Indented = Create(indented: true);
     public static readonly JsonSerializerOptions Line = Create(indented: false);

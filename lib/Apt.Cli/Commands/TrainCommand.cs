@@ -1,0 +1,154 @@
+using System.ComponentModel;
+using System.Text.Json;
+using Apt.Backbone;
+using Apt.Prefix;
+using Apt.Tasks;
+using Apt.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Apt.Cli.Commands;
+
+/// <summary>`apt train --task wordnet-wic --method apt`: one run, written to a run folder; `--resume` continues one.</summary>
+public sealed class TrainCommand : Command<TrainCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--task")]
+        [Description("Task: " + "wordnet-wic, brown-ner (stand-ins), boolq, cb, copa, rte, wic, wsc, multirc, record, conll03, conll04, ontonotes.")]
+        [DefaultValue("wordnet-wic")]
+        public string Task { get; init; } = "wordnet-wic";
+
+        [CommandOption("--method")]
+        [Description("head, ft, pt2, apt, token, layer, pt2plus or pt2star (pt2star needs --probe).")]
+        [DefaultValue("apt")]
+        public string Method { get; init; } = "apt";
+
+        [CommandOption("--backbone")]
+        [Description("Embedded backbone (minilm, arctic-xs) or a Hugging Face model folder.")]
+        [DefaultValue("minilm")]
+        public string Backbone { get; init; } = "minilm";
+
+        [CommandOption("--data")]
+        [Description("Folder with the task's split files (default: <data-root>/<task>).")]
+        public string? Data { get; init; }
+
+        [CommandOption("--data-root")]
+        [Description("Folder that holds the data sets.")]
+        [DefaultValue("data")]
+        public string DataRoot { get; init; } = "data";
+
+        [CommandOption("--prefix-length")]
+        [Description("Prefix length l.")]
+        [DefaultValue(16)]
+        public int PrefixLength { get; init; } = 16;
+
+        [CommandOption("--probe")]
+        [Description("Gate probe JSON of a trained APT run (for pt2star).")]
+        public string? Probe { get; init; }
+
+        [CommandOption("--epochs")]
+        [DefaultValue(3)]
+        public int Epochs { get; init; } = 3;
+
+        [CommandOption("--batch-size")]
+        [DefaultValue(32)]
+        public int BatchSize { get; init; } = 32;
+
+        [CommandOption("--lr")]
+        [Description("Peak learning rate.")]
+        [DefaultValue(1e-2)]
+        public double LearningRate { get; init; } = 1e-2;
+
+        [CommandOption("--dropout")]
+        [Description("Prefix dropout.")]
+        [DefaultValue(0.1)]
+        public double Dropout { get; init; } = 0.1;
+
+        [CommandOption("--warmup")]
+        [Description("Warm-up as a fraction of the steps (linear schedule).")]
+        [DefaultValue(0.0)]
+        public double Warmup { get; init; }
+
+        [CommandOption("--seed")]
+        [DefaultValue(11)]
+        public int Seed { get; init; } = 11;
+
+        [CommandOption("--max-length")]
+        [Description("Maximum tokens per input (default: the task's, 128 or 152).")]
+        public int? MaxLength { get; init; }
+
+        [CommandOption("--train-examples")]
+        [Description("Use only the first N training examples.")]
+        public int? TrainExamples { get; init; }
+
+        [CommandOption("--eval-examples")]
+        [Description("Use only the first N dev/test examples.")]
+        public int? EvalExamples { get; init; }
+
+        [CommandOption("--early-stopping")]
+        [Description("Stop after this many epochs without a better dev value.")]
+        public int? EarlyStopping { get; init; }
+
+        [CommandOption("--checkpoint-every")]
+        [Description("Checkpoint every N steps (and at each epoch end).")]
+        [DefaultValue(100)]
+        public int CheckpointEvery { get; init; } = 100;
+
+        [CommandOption("--runs")]
+        [Description("Folder for run folders.")]
+        [DefaultValue("runs")]
+        public string Runs { get; init; } = "runs";
+
+        [CommandOption("--run")]
+        [Description("This run's folder (default: <runs>/<task>/<method>-l<length>-seed<seed>).")]
+        public string? Run { get; init; }
+
+        [CommandOption("--resume")]
+        [Description("Continue the run in this folder with its own config.json (other options are ignored).")]
+        public string? Resume { get; init; }
+
+        [CommandOption("--json")]
+        [Description("Print the result as JSON.")]
+        public bool Json { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
+    {
+        TorchRuntime.EnsureLoaded();
+        var experiment = new Experiment(settings.DataRoot);
+        var (config, folder) = settings.Resume is { } resume
+            ? (RunFolder.Open(resume).ReadConfig<ExperimentConfig>(), resume)
+            : Configure(settings, experiment.Frozen(settings.Backbone).Config);
+        var outcome = TrainingConsole.Show(experiment, () => experiment.Run(config, folder));
+        if (settings.Json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new { run = outcome.RunFolder, adapter = outcome.AdapterPath, probe = outcome.ProbePath, result = outcome.Result }, TrainingJson.Indented));
+            return 0;
+        }
+        var result = outcome.Result;
+        AnsiConsole.MarkupLineInterpolated($"[bold]{config.Task}[/] {Methods.Label(config.Method)}: {result.SelectionMetric} {result.SelectedValue:F4} at epoch {result.SelectedEpoch} ({result.Selection}), {result.WallSeconds:F0} s, {result.ParameterCounts["trainable"]:N0} trainable parameters");
+        AnsiConsole.MarkupLineInterpolated($"run folder: {outcome.RunFolder}");
+        if (TaskRegistry.Get(config.Task).IsStandIn)
+            AnsiConsole.MarkupLine("[grey]stand-in data built here: not a benchmark score[/]");
+        return 0;
+    }
+
+    static (ExperimentConfig, string) Configure(Settings s, BertConfig backbone)
+    {
+        var task = TaskRegistry.Get(s.Task);
+        var probe = s.Probe is null ? null : GateProbeResult.Load(s.Probe);
+        var trainer = TaskProtocol.For(task, new TrainerConfig
+        {
+            Epochs = s.Epochs, BatchSize = s.BatchSize, LearningRate = s.LearningRate, WarmupRatio = s.Warmup,
+            Seed = s.Seed, EarlyStoppingPatience = s.EarlyStopping, CheckpointEverySteps = s.CheckpointEvery,
+        });
+        var config = new ExperimentConfig
+        {
+            Task = task.Name, Data = s.Data, Backbone = s.Backbone, Method = s.Method,
+            Prefix = Methods.Prefix(s.Method, backbone, s.PrefixLength, s.Dropout, probe),
+            Trainer = trainer, MaxLength = s.MaxLength, TrainExamples = s.TrainExamples, EvalExamples = s.EvalExamples,
+        };
+        return (config, s.Run ?? Path.Combine(s.Runs, task.Name, $"{s.Method}-l{s.PrefixLength}-seed{s.Seed}"));
+    }
+}

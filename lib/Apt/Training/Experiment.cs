@@ -1,0 +1,198 @@
+using System.Text.Json.Serialization;
+using Apt.Backbone;
+using Apt.Prefix;
+using Apt.Tasks;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Apt.Training;
+
+/// <summary>
+/// One run of the paper's grid: a task on a backbone with a method, under a trainer config. Serialised as
+/// the run's config.json, so a run folder says exactly what produced it and `apt train --resume` rebuilds it.
+/// </summary>
+public sealed record ExperimentConfig
+{
+    /// <summary>Task registry key (TaskRegistry.Names), e.g. "wordnet-wic", "brown-ner", "rte", "conll04".</summary>
+    [JsonPropertyName("task")] public string Task { get; init; } = "wordnet-wic";
+
+    /// <summary>Folder with the task's split files. Default: data/&lt;task&gt; under the repository's data folder.</summary>
+    [JsonPropertyName("data")] public string? Data { get; init; }
+
+    /// <summary>Embedded backbone key ("minilm", "arctic-xs") or a Hugging Face model folder. Default "minilm".</summary>
+    [JsonPropertyName("backbone")] public string Backbone { get; init; } = "minilm";
+
+    /// <summary>The method's short name: head, ft, pt2, apt, token, layer, pt2plus or pt2star (see <see cref="Methods"/>).</summary>
+    [JsonPropertyName("method")] public string Method { get; init; } = "apt";
+
+    /// <summary>The prefix method's full configuration (what the short name expands to).</summary>
+    [JsonPropertyName("prefix")] public PrefixConfig Prefix { get; init; } = PrefixConfig.Apt();
+
+    /// <summary>Optimisation, schedule, seed and selection.</summary>
+    [JsonPropertyName("trainer")] public TrainerConfig Trainer { get; init; } = new();
+
+    /// <summary>Maximum sequence length in tokens; default the task's (P-tuning v2: 128, 152 for CoNLL03).</summary>
+    [JsonPropertyName("max_length")] public int? MaxLength { get; init; }
+
+    /// <summary>Use only the first N training examples (file order); default all.</summary>
+    [JsonPropertyName("train_examples")] public int? TrainExamples { get; init; }
+
+    /// <summary>Use only the first N dev and test examples; default all.</summary>
+    [JsonPropertyName("eval_examples")] public int? EvalExamples { get; init; }
+
+    /// <summary>Dropout of the task head (P-tuning v2 uses the backbone's hidden_dropout_prob, 0.1).</summary>
+    [JsonPropertyName("head_dropout")] public double HeadDropout { get; init; } = 0.1;
+
+    /// <summary>Batch size of evaluation passes (no graph is kept, so it may exceed the training batch).</summary>
+    [JsonPropertyName("eval_batch_size")] public int EvalBatchSize { get; init; } = 64;
+
+    /// <summary>The data folder, resolved.</summary>
+    public string DataFolder(string dataRoot) => Data ?? Path.Combine(dataRoot, Task);
+}
+
+/// <summary>The method names of the paper's tables and how each becomes a prefix configuration.</summary>
+public static class Methods
+{
+    /// <summary>Every short name: the baselines (head-only, FT), PT-2, APT, the two single-gate ablations, PT-2+ and PT-2*.</summary>
+    public static readonly IReadOnlyList<string> Names = ["head", "ft", "pt2", "apt", "token", "layer", "pt2plus", "pt2star"];
+
+    /// <summary>How the tables label a method.</summary>
+    public static string Label(string method) => method switch
+    {
+        "head" => "head only",
+        "ft" => "FT",
+        "pt2" => "PT-2",
+        "apt" => "APT",
+        "token" => "APT (token gate only)",
+        "layer" => "APT (layer gate only)",
+        "pt2plus" => "PT-2+",
+        "pt2star" => "PT-2*",
+        _ => method,
+    };
+
+    /// <summary>
+    /// The prefix configuration of <paramref name="method"/> at base length <paramref name="prefixLength"/>.
+    /// "head" is the frozen backbone with only the head training (a prefix of length 0); "pt2star" needs a gate
+    /// probe of a trained APT run (<paramref name="probe"/>).
+    /// </summary>
+    public static PrefixConfig Prefix(string method, BertConfig backbone, int prefixLength, double dropout = 0.1, GateProbeResult? probe = null)
+    {
+        var config = method switch
+        {
+            "head" => PrefixConfig.PTuningV2(0),
+            "pt2star" => PrefixConfig.PTuningV2Star(probe ?? throw new ArgumentException("method pt2star needs the gate probe of a trained APT run (--probe <gate-probe.json>)"), prefixLength),
+            _ when Names.Contains(method) => PrefixConfig.Preset(method, backbone, prefixLength),
+            _ => throw new ArgumentException($"unknown method '{method}' (expected one of {string.Join(", ", Names)})"),
+        };
+        return config with { Dropout = dropout };
+    }
+}
+
+/// <summary>
+/// Trainer settings that follow from the task, as P-tuning v2 runs them: SuperGLUE with linear decay and
+/// the best dev value over epochs; NER with per-epoch exponential decay (γ = 0.95) and the test F1 at the
+/// epoch of the best dev F1.
+/// </summary>
+public static class TaskProtocol
+{
+    public static TrainerConfig For(ITaskDefinition task, TrainerConfig baseline) =>
+        task.Kind == TaskKind.TokenClassification
+            ? baseline with { Schedule = LearningRateDecay.Exponential, Selection = SelectionRule.TestAtBestDev, SelectionMetric = task.SelectionMetric }
+            : baseline with { Schedule = LearningRateDecay.Linear, Selection = SelectionRule.BestDev, SelectionMetric = task.SelectionMetric };
+}
+
+/// <summary>Where a finished experiment left its files.</summary>
+public sealed record ExperimentOutcome(RunResult Result, string RunFolder, string AdapterPath, string? ProbePath);
+
+/// <summary>
+/// Runs experiments: reads and casts the task's data, builds the method's prefix and the task's head on the
+/// backbone, trains with <see cref="Trainer"/> (resuming a run folder that has checkpoints), then writes the
+/// adapter file and, for gated methods, the gate probe over the dev split.
+/// </summary>
+public sealed class Experiment
+{
+    /// <summary>The adapter file in a run folder (with adapter.json beside it).</summary>
+    public const string AdapterFileName = "adapter.safetensors";
+    /// <summary>The gate probe in a run folder (with gate-probe.csv beside it).</summary>
+    public const string ProbeFileName = "gate-probe.json";
+
+    readonly string _dataRoot;
+    readonly Dictionary<string, PretrainedBackbone> _frozen = [];
+
+    /// <param name="dataRoot">The data folder that task folders default to (data/ of the repository).</param>
+    public Experiment(string dataRoot) => _dataRoot = dataRoot;
+
+    /// <summary>After every optimizer step of any run.</summary>
+    public event Action<ExperimentConfig, TrainingProgress>? StepCompleted;
+    /// <summary>After every epoch of any run.</summary>
+    public event Action<ExperimentConfig, EpochSummary>? EpochCompleted;
+    /// <summary>Warnings of the trainer (e.g. a damaged checkpoint was skipped).</summary>
+    public event Action<string>? Warning;
+
+    /// <summary>Trains (or resumes, or just reads back) the run in <paramref name="runFolder"/>.</summary>
+    public ExperimentOutcome Run(ExperimentConfig config, string runFolder)
+    {
+        TorchRuntime.EnsureLoaded();
+        var task = TaskRegistry.Get(config.Task);
+        var run = RunFolder.OpenOrCreate(runFolder, config);
+        // FT changes the backbone's weights: it gets a copy of its own; the frozen ones are shared across runs.
+        bool fineTune = config.Prefix.Method == PrefixMethod.FineTune;
+        var backbone = fineTune ? PretrainedBackbone.Load(config.Backbone) : Frozen(config.Backbone);
+        try
+        {
+            using var trainable = Build(config, task, backbone);
+            var trainer = new Trainer(config.Trainer);
+            trainer.StepCompleted += p => StepCompleted?.Invoke(config, p);
+            trainer.EpochCompleted += e => EpochCompleted?.Invoke(config, e);
+            trainer.Warning += w => Warning?.Invoke(w);
+            var result = trainer.Run(trainable, run, trainable.Model.ParameterCounts());
+            trainable.LoadSelected(run);
+            string adapter = Path.Combine(run.Path, AdapterFileName);
+            AdapterFile.Save(adapter, trainable.Model, config.Prefix, backbone.Config, backbone.Identity, trainable.Model.Head.GetType().Name);
+            string? probe = null;
+            if (trainable.Model.Prefix is { } prefix && (prefix.Config.HasTokenGate || prefix.Config.HasLayerGate))
+            {
+                probe = Path.Combine(run.Path, ProbeFileName);
+                var gates = trainable.Probe();
+                gates.SaveJson(probe);
+                gates.SaveCsv(Path.ChangeExtension(probe, ".csv"));
+            }
+            return new ExperimentOutcome(result, run.Path, adapter, probe);
+        }
+        finally
+        {
+            if (fineTune) backbone.Dispose();
+        }
+    }
+
+    /// <summary>The task, data and model of <paramref name="config"/>, ready for the trainer (seeded, so a resume rebuilds the same initial tensors).</summary>
+    public TaskTrainable Build(ExperimentConfig config, ITaskDefinition task, PretrainedBackbone backbone)
+    {
+        string folder = config.DataFolder(_dataRoot);
+        int maxLength = config.MaxLength ?? task.MaxLength;
+        if (config.Prefix.ShiftPositions && config.Prefix.MaxLength + maxLength > backbone.Config.MaxPositions)
+            throw new ArgumentException($"prefix length {config.Prefix.MaxLength} + maximum length {maxLength} exceed the backbone's {backbone.Config.MaxPositions} positions (P-tuning v2 shifts positions by the prefix)");
+        var train = Limit(task.Load(DataSplit.Train, folder), config.TrainExamples);
+        var dev = Limit(task.Load(DataSplit.Validation, folder), config.EvalExamples);
+        var test = config.Trainer.Selection == SelectionRule.TestAtBestDev ? Limit(task.Load(DataSplit.Test, folder), config.EvalExamples) : [];
+
+        random.manual_seed(config.Trainer.Seed);
+        var prefix = PrefixModule.Create(config.Prefix, backbone.Config);
+        var head = task.CreateHead(backbone.Config.HiddenSize, config.HeadDropout);
+        backbone.Model.SetTrainable(config.Prefix.Method == PrefixMethod.FineTune);
+        var model = new TunedModel(backbone.Model, prefix, head);
+        model.to(TorchRuntime.Device);
+        return new TaskTrainable(task, model, backbone.Tokenizer, train, dev, test, maxLength, config.EvalBatchSize);
+    }
+
+    /// <summary>The frozen backbone <paramref name="key"/>, loaded once and shared by the runs of this experiment.</summary>
+    public PretrainedBackbone Frozen(string key)
+    {
+        if (!_frozen.TryGetValue(key, out var backbone))
+            _frozen[key] = backbone = PretrainedBackbone.Load(key);
+        return backbone;
+    }
+
+    static IReadOnlyList<TaskExample> Limit(IReadOnlyList<TaskExample> examples, int? limit) =>
+        limit is int n && n < examples.Count ? [.. examples.Take(n)] : examples;
+}

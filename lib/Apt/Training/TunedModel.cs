@@ -1,0 +1,57 @@
+using Apt.Backbone;
+using Apt.Prefix;
+using Apt.Tasks;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Apt.Training;
+
+/// <summary>
+/// The whole model of a run: the frozen backbone, the method's prefix (none for FT and head-only) and the
+/// task's head. Parameter names are "backbone.…", "prefix.…" and "head.…", which is what checkpoints and
+/// adapter files hold; only the trainable ones are listed for the optimizer.
+/// </summary>
+public sealed class TunedModel : nn.Module
+{
+    readonly BertModel backbone;
+    readonly PrefixModule? prefix;
+    readonly TaskHead head;
+
+    public BertModel Backbone => backbone;
+    public PrefixModule? Prefix => prefix;
+    public TaskHead Head => head;
+
+    public TunedModel(BertModel backbone, PrefixModule? prefix, TaskHead head) : base(nameof(TunedModel))
+    {
+        this.backbone = backbone;
+        this.prefix = prefix;
+        this.head = head;
+        RegisterComponents();
+    }
+
+    /// <summary>Logits for a batch: (B, K), (B, C) or (B, T, K) by the task's kind.</summary>
+    public Tensor Forward(TaskBatch batch)
+    {
+        var inputs = batch.Inputs;
+        var output = backbone.Forward(inputs.Ids, inputs.TypeIds, inputs.AttentionMask, prefix);
+        return head.Forward(output);
+    }
+
+    /// <summary>Every parameter with requires_grad, by its stable name.</summary>
+    public IReadOnlyDictionary<string, Parameter> TrainableParameters() =>
+        named_parameters().Where(p => p.parameter.requires_grad).ToDictionary(p => p.name, p => p.parameter);
+
+    /// <summary>Parameters that train, split as the paper's tables count them.</summary>
+    public IReadOnlyDictionary<string, long> ParameterCounts()
+    {
+        long Count(string prefixName) => named_parameters().Where(p => p.parameter.requires_grad && p.name.StartsWith(prefixName, StringComparison.Ordinal)).Sum(p => p.parameter.numel());
+        return new Dictionary<string, long>
+        {
+            ["backbone"] = backbone.parameters().Sum(p => p.numel()),
+            ["backbone_trainable"] = Count("backbone."),
+            ["prefix"] = prefix is null ? 0 : ParameterReport.PrefixParameters(prefix.Config, backbone.Config),
+            ["gates"] = prefix is null ? 0 : ParameterReport.GateParameters(prefix.Config, backbone.Config),
+            ["head"] = Count("head."),
+        };
+    }
+}
