@@ -135,6 +135,9 @@ public sealed class Experiment
         TorchRuntime.EnsureLoaded();
         var task = TaskRegistry.Get(config.Task);
         var run = RunFolder.OpenOrCreate(runFolder, config);
+        string adapter = Path.Combine(run.Path, AdapterFileName), probe = Path.Combine(run.Path, ProbeFileName);
+        if (run.IsFinished && File.Exists(adapter)) // finished earlier: nothing to do
+            return new ExperimentOutcome(run.ReadResult(), run.Path, adapter, File.Exists(probe) ? probe : null);
         // FT changes the backbone's weights: it gets a copy of its own; the frozen ones are shared across runs.
         bool fineTune = config.Prefix.Method == PrefixMethod.FineTune;
         var backbone = fineTune ? PretrainedBackbone.Load(config.Backbone) : Frozen(config.Backbone);
@@ -147,17 +150,15 @@ public sealed class Experiment
             trainer.Warning += w => Warning?.Invoke(w);
             var result = trainer.Run(trainable, run, trainable.Model.ParameterCounts());
             trainable.LoadSelected(run);
-            string adapter = Path.Combine(run.Path, AdapterFileName);
             AdapterFile.Save(adapter, trainable.Model, config.Prefix, backbone.Config, backbone.Identity, trainable.Model.Head.GetType().Name);
-            string? probe = null;
-            if (trainable.Model.Prefix is { } prefix && (prefix.Config.HasTokenGate || prefix.Config.HasLayerGate))
+            bool gated = trainable.Model.Prefix is { } prefix && (prefix.Config.HasTokenGate || prefix.Config.HasLayerGate);
+            if (gated)
             {
-                probe = Path.Combine(run.Path, ProbeFileName);
                 var gates = trainable.Probe();
-                gates.SaveJson(probe);
                 gates.SaveCsv(Path.ChangeExtension(probe, ".csv"));
+                gates.SaveJson(probe);
             }
-            return new ExperimentOutcome(result, run.Path, adapter, probe);
+            return new ExperimentOutcome(result, run.Path, adapter, gated ? probe : null);
         }
         finally
         {

@@ -1,0 +1,100 @@
+using System.Globalization;
+using System.Text;
+using Apt.Tasks;
+using Apt.Training;
+using Microsoft.Data.Analysis;
+
+namespace Apt.Reporting;
+
+/// <summary>One cell of a results table: mean and sample standard deviation (in %) over <see cref="Runs"/> seeds.</summary>
+public sealed record ResultCell(double Mean, double? Std, int Runs)
+{
+    public override string ToString() => Std is double s
+        ? string.Create(CultureInfo.InvariantCulture, $"{Mean:F1} ± {s:F1}")
+        : string.Create(CultureInfo.InvariantCulture, $"{Mean:F1}");
+}
+
+/// <summary>
+/// The paper's layout: tasks as columns, methods as rows, mean ± std over seeds of the reported metric
+/// (in %), with each method's trainable-parameter count. Built from the runs under a folder
+/// (<see cref="RunIndex"/>); baselines without runs (majority class) can be added.
+/// </summary>
+public sealed class ResultsTable
+{
+    readonly Dictionary<(string Method, string Task), ResultCell> _cells = [];
+    readonly Dictionary<string, long> _parameters = [];
+    readonly List<string> _methods = [], _tasks = [];
+
+    public IReadOnlyList<string> Methods => _methods;
+    public IReadOnlyList<string> Tasks => _tasks;
+
+    public ResultCell? this[string method, string task] => _cells.GetValueOrDefault((method, task));
+
+    /// <summary>Trainable parameters of a method (on the first task it ran on); null for baselines without any.</summary>
+    public long? Parameters(string method) => _parameters.TryGetValue(method, out long p) ? p : null;
+
+    /// <summary>Sets a cell; rows and columns appear in the order they are first given.</summary>
+    public void Set(string method, string task, ResultCell cell, long? parameters = null)
+    {
+        if (!_methods.Contains(method)) _methods.Add(method);
+        if (!_tasks.Contains(task)) _tasks.Add(task);
+        _cells[(method, task)] = cell;
+        if (parameters is long p) _parameters.TryAdd(method, p);
+    }
+
+    /// <summary>The finished runs under <paramref name="runsFolder"/>, grouped by task and method (rows in <see cref="Training.Methods.Names"/> order).</summary>
+    public static ResultsTable FromRuns(string runsFolder)
+    {
+        var table = new ResultsTable();
+        var runs = RunIndex.Load(runsFolder);
+        if (runs.Rows.Count == 0) return table;
+        var groups = RunIndex.Aggregate(runs, ["task", "method"]);
+        var rows = Enumerable.Range(0, (int)groups.Rows.Count)
+            .OrderBy(r => Order((string)groups.Columns["method"][r]))
+            .ThenBy(r => (string)groups.Columns["task"][r], StringComparer.Ordinal);
+        foreach (int r in rows)
+        {
+            string method = (string)groups.Columns["method"][r], task = (string)groups.Columns["task"][r];
+            double mean = 100 * (double)groups.Columns["selectedValue.mean"][r]!;
+            double? std = groups.Columns["selectedValue.std"][r] is double s ? 100 * s : null;
+            long? parameters = groups.Columns.IndexOf("params.trainable.mean") >= 0 && groups.Columns["params.trainable.mean"][r] is double p ? (long)p : null;
+            table.Set(Training.Methods.Label(method), task, new ResultCell(mean, std, (int)groups.Columns["runs"][r]), parameters);
+        }
+        return table;
+    }
+
+    static int Order(string method) => Training.Methods.Names.ToList().IndexOf(method) is int i and >= 0 ? i : int.MaxValue;
+
+    /// <summary>Markdown, with a note marking stand-in data sets (never benchmark scores).</summary>
+    public string ToMarkdown()
+    {
+        var text = new StringBuilder();
+        text.AppendLine($"| method | {string.Join(" | ", _tasks.Select(Header))} | trainable params |");
+        text.AppendLine($"|---|{string.Concat(_tasks.Select(_ => "---|"))}---|");
+        foreach (string method in _methods)
+            text.AppendLine($"| {method} | {string.Join(" | ", _tasks.Select(t => this[method, t]?.ToString() ?? "–"))} | {Parameters(method)?.ToString("N0", CultureInfo.InvariantCulture) ?? "–"} |");
+        if (_tasks.Any(IsStandIn))
+            text.AppendLine().AppendLine("\\* stand-in data built here from public corpora (WordNet, Brown): not benchmark scores.");
+        return text.ToString();
+    }
+
+    /// <summary>CSV: one row per method and task.</summary>
+    public string ToCsv()
+    {
+        var text = new StringBuilder("method,task,mean,std,runs,trainable_params\n");
+        foreach (string method in _methods)
+            foreach (string task in _tasks)
+                if (this[method, task] is { } cell)
+                    text.Append(CultureInfo.InvariantCulture, $"{Quote(method)},{task},{cell.Mean:R},{cell.Std?.ToString("R", CultureInfo.InvariantCulture) ?? ""},{cell.Runs},{Parameters(method)?.ToString(CultureInfo.InvariantCulture) ?? ""}\n");
+        return text.ToString();
+    }
+
+    /// <summary>A bar chart per task of every method's mean ± std.</summary>
+    public Chart ToChart(string task) =>
+        Charts.MeanStdBars([.. _methods.Where(m => this[m, task] is not null).Select(m => new MeanStd(m, this[m, task]!.Mean, this[m, task]!.Std ?? 0))],
+            "score (%)", $"{task}{(IsStandIn(task) ? " (stand-in data)" : "")}");
+
+    static bool IsStandIn(string task) => TaskRegistry.Names.Contains(task) && TaskRegistry.Get(task).IsStandIn;
+    static string Header(string task) => IsStandIn(task) ? task + "\\*" : task;
+    static string Quote(string text) => text.Contains(',') || text.Contains('"') ? $"\"{text.Replace("\"", "\"\"")}\"" : text;
+}

@@ -1,0 +1,150 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Apt.Backbone;
+using Apt.Prefix;
+using Apt.Tasks;
+
+namespace Apt.Training;
+
+/// <summary>Per-task settings of a sweep; lists are grid axes (every combination runs).</summary>
+public sealed record SweepTask
+{
+    /// <summary>Task registry key.</summary>
+    [JsonPropertyName("task")] public string Task { get; init; } = "";
+    /// <summary>Folder of the task's files; default &lt;data root&gt;/&lt;task&gt;.</summary>
+    [JsonPropertyName("data")] public string? Data { get; init; }
+    [JsonPropertyName("epochs")] public int Epochs { get; init; } = 3;
+    [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 32;
+    /// <summary>Grid axis: peak learning rates.</summary>
+    [JsonPropertyName("learning_rates")] public double[] LearningRates { get; init; } = [1e-2];
+    /// <summary>Grid axis: prefix lengths (the base length for PT-2+ and PT-2*).</summary>
+    [JsonPropertyName("prefix_lengths")] public int[] PrefixLengths { get; init; } = [16];
+    /// <summary>Prefix (and head) dropout.</summary>
+    [JsonPropertyName("dropout")] public double Dropout { get; init; } = 0.1;
+    [JsonPropertyName("warmup")] public double Warmup { get; init; }
+    [JsonPropertyName("max_length")] public int? MaxLength { get; init; }
+    [JsonPropertyName("train_examples")] public int? TrainExamples { get; init; }
+    [JsonPropertyName("eval_examples")] public int? EvalExamples { get; init; }
+    /// <summary>Learning rate of full fine-tuning (FT trains 22M+ weights: P-tuning v2's prefix rates would wreck it).</summary>
+    [JsonPropertyName("ft_learning_rate")] public double FineTuneLearningRate { get; init; } = 2e-5;
+    /// <summary>Seeds for this task; default the sweep's.</summary>
+    [JsonPropertyName("seeds")] public int[]? Seeds { get; init; }
+}
+
+/// <summary>
+/// A grid of tasks × methods × seeds × hyper-parameters (learning rates, prefix lengths), read from JSON.
+/// Run folders are named by their coordinates, so a sweep run again skips what is finished and resumes
+/// what was interrupted. PT-2* runs after, and from the gate probe of, the APT run with the same coordinates.
+/// </summary>
+public sealed record SweepSpec
+{
+    [JsonPropertyName("name")] public string Name { get; init; } = "sweep";
+    /// <summary>What the sweep is for, shown before it starts.</summary>
+    [JsonPropertyName("description")] public string Description { get; init; } = "";
+    /// <summary>Embedded key or Hugging Face folder; `--backbone` overrides it.</summary>
+    [JsonPropertyName("backbone")] public string Backbone { get; init; } = "minilm";
+    [JsonPropertyName("methods")] public string[] Methods { get; init; } = ["pt2", "apt"];
+    [JsonPropertyName("seeds")] public int[] Seeds { get; init; } = [11];
+    [JsonPropertyName("tasks")] public SweepTask[] Tasks { get; init; } = [];
+
+    static readonly JsonSerializerOptions Json = new() { ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+
+    /// <summary>Built-in sweeps (lib/Apt/Training/Presets/*.json): quickstart, full-grid and P-tuning v2's settings per backbone.</summary>
+    public static IReadOnlyList<string> Presets =>
+        [.. typeof(SweepSpec).Assembly.GetManifestResourceNames().Where(n => n.StartsWith(PresetPrefix, StringComparison.Ordinal)).Select(n => n[PresetPrefix.Length..^".json".Length]).Order()];
+
+    const string PresetPrefix = "Apt.Presets.";
+
+    /// <summary>A built-in preset by name, or a JSON file.</summary>
+    public static SweepSpec Load(string presetOrFile)
+    {
+        if (File.Exists(presetOrFile)) return Parse(File.ReadAllText(presetOrFile), presetOrFile);
+        using var stream = typeof(SweepSpec).Assembly.GetManifestResourceStream(PresetPrefix + presetOrFile + ".json")
+            ?? throw new FileNotFoundException($"'{presetOrFile}' is neither a sweep file nor a preset ({string.Join(", ", Presets)})");
+        return Parse(new StreamReader(stream).ReadToEnd(), $"preset {presetOrFile}");
+    }
+
+    /// <summary>Parses and checks a sweep; errors name the source, the line and the field.</summary>
+    public static SweepSpec Parse(string json, string source)
+    {
+        SweepSpec? spec;
+        try { spec = JsonSerializer.Deserialize<SweepSpec>(json, Json); }
+        catch (JsonException e) { throw new InvalidDataException($"{source}: line {e.LineNumber + 1}: {e.Message}", e); }
+        if (spec is null || spec.Tasks.Length == 0) throw new InvalidDataException($"{source}: a sweep needs at least one entry in \"tasks\"");
+        foreach (string method in spec.Methods)
+            if (!Training.Methods.Names.Contains(method))
+                throw new InvalidDataException($"{source}: unknown method '{method}' (expected {string.Join(", ", Training.Methods.Names)})");
+        foreach (var task in spec.Tasks)
+        {
+            if (!TaskRegistry.Names.Contains(task.Task))
+                throw new InvalidDataException($"{source}: unknown task '{task.Task}' (expected {string.Join(", ", TaskRegistry.Names)})");
+            if (task.LearningRates.Length == 0 || task.PrefixLengths.Length == 0 || task.Epochs < 1 || task.BatchSize < 1)
+                throw new InvalidDataException($"{source}: task '{task.Task}' needs epochs ≥ 1, batch_size ≥ 1, and non-empty learning_rates and prefix_lengths");
+        }
+        if (spec.Methods.Contains("pt2star") && !spec.Methods.Contains("apt"))
+            throw new InvalidDataException($"{source}: pt2star derives its prefix lengths from APT's gate probe, so the sweep must also run apt");
+        return spec;
+    }
+
+    /// <summary>Every run of the grid in execution order (APT before PT-2*), with its folder under <paramref name="runsRoot"/>.</summary>
+    public IReadOnlyList<SweepRun> Expand(string runsRoot, string? backbone = null)
+    {
+        var runs = new List<SweepRun>();
+        var order = Methods.OrderBy(m => m == "pt2star" ? 1 : 0).ToList();
+        foreach (var task in Tasks)
+            foreach (double lr in task.LearningRates)
+                foreach (int length in task.PrefixLengths)
+                    foreach (string method in order)
+                        foreach (int seed in task.Seeds ?? Seeds)
+                        {
+                            string coordinates = string.Create(CultureInfo.InvariantCulture, $"l{length}-lr{lr:G}-seed{seed}");
+                            string folder = Path.Combine(runsRoot, task.Task, $"{method}-{coordinates}");
+                            string? probeFrom = method == "pt2star" ? Path.Combine(runsRoot, task.Task, $"apt-{coordinates}", Experiment.ProbeFileName) : null;
+                            runs.Add(new SweepRun(task, method, seed, lr, length, backbone ?? Backbone, folder, probeFrom));
+                        }
+        return runs;
+    }
+}
+
+/// <summary>One point of a sweep's grid.</summary>
+public sealed record SweepRun(SweepTask Settings, string Method, int Seed, double LearningRate, int PrefixLength, string Backbone, string Folder, string? ProbeFrom)
+{
+    public bool IsFinished => File.Exists(Path.Combine(Folder, "result.json"));
+
+    /// <summary>The run's experiment config (PT-2* reads its APT probe now, so call it after that run finished).</summary>
+    public ExperimentConfig Configure(BertConfig backbone)
+    {
+        var task = TaskRegistry.Get(Settings.Task);
+        var probe = ProbeFrom is null ? null : GateProbeResult.Load(ProbeFrom);
+        var prefix = Methods.Prefix(Method, backbone, PrefixLength, Settings.Dropout, probe);
+        double lr = prefix.Method == PrefixMethod.FineTune ? Settings.FineTuneLearningRate : LearningRate;
+        var trainer = TaskProtocol.For(task, new TrainerConfig
+        {
+            Epochs = Settings.Epochs, BatchSize = Settings.BatchSize, LearningRate = lr, WarmupRatio = Settings.Warmup, Seed = Seed,
+        });
+        return new ExperimentConfig
+        {
+            Task = task.Name, Data = Settings.Data, Backbone = Backbone, Method = Method, Prefix = prefix, Trainer = trainer,
+            MaxLength = Settings.MaxLength, TrainExamples = Settings.TrainExamples, EvalExamples = Settings.EvalExamples, HeadDropout = Settings.Dropout,
+        };
+    }
+}
+
+/// <summary>Runs a sweep's grid with one <see cref="Experiment"/>: finished runs are skipped, interrupted ones resume.</summary>
+public static class SweepRunner
+{
+    /// <summary>Runs every point of <paramref name="spec"/>; <paramref name="skipped"/> hears of each finished run left alone.</summary>
+    public static IReadOnlyList<ExperimentOutcome> Run(SweepSpec spec, Experiment experiment, string runsRoot, string? backbone = null, Action<SweepRun>? skipped = null)
+    {
+        var outcomes = new List<ExperimentOutcome>();
+        foreach (var run in spec.Expand(runsRoot, backbone))
+        {
+            if (run.IsFinished) skipped?.Invoke(run);
+            var config = run.Configure(experiment.Frozen(run.Backbone).Config);
+            outcomes.Add(experiment.Run(config, run.Folder));
+        }
+        return outcomes;
+    }
+}
