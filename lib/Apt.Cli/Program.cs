@@ -14,6 +14,8 @@ app.Configure(config =>
     config.AddCommand<SweepCommand>("sweep").WithDescription("Run a grid of tasks × methods × seeds × hyper-parameters from a JSON file or a preset; finished runs are skipped.");
     config.AddCommand<ReportCommand>("report").WithDescription("The results table (Markdown, CSV) and charts (HTML, PNG) of a runs folder.");
     config.AddCommand<TrainCommand>("train").WithDescription("Train one task with one method into a run folder (resumable with --resume).");
+    config.AddCommand<EvalCommand>("eval").WithDescription("Score a finished run's selected model on its dev or test split.");
+    config.AddCommand<ProbeCommand>("probe").WithDescription("Record a gated run's α and λ over the dev split (JSON and CSV).");
     config.AddBranch("data", data =>
     {
         data.SetDescription("Build the stand-in data sets, download the official ones, inspect data files.");

@@ -31,11 +31,8 @@ public sealed class QuickstartCommand : AsyncCommand<QuickstartCommand.Settings>
     {
         var clock = Stopwatch.StartNew();
         TorchRuntime.EnsureLoaded();
-        foreach (string name in StandInBuilder.Names.Where(n => !File.Exists(Path.Combine(settings.DataRoot, n, "manifest.json"))))
-        {
-            AnsiConsole.MarkupLineInterpolated($"building the stand-in data set [bold]{name}[/] (npm) …");
-            StandInBuilder.Build(name, settings.DataRoot);
-        }
+        foreach (var (name, elapsed) in StandInBuilder.EnsureBuilt(settings.DataRoot))
+            AnsiConsole.MarkupLineInterpolated($"built the stand-in data set [bold]{name}[/] from npm packages in {elapsed.TotalSeconds:F0} s");
         var spec = SweepSpec.Load("quickstart");
         AnsiConsole.MarkupLineInterpolated($"[bold]quickstart[/]: {spec.Description}");
         var experiment = new Experiment(settings.DataRoot);

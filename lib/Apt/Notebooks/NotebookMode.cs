@@ -20,4 +20,14 @@ public static class NotebookMode
     public static string Describe() => IsSmall
         ? $"Small mode ({SmallVariable}=1): data and epochs are shrunk so the notebook runs in seconds; numbers are not results."
         : $"Full mode: the sizes written in the cells (set {SmallVariable}=1 for a quick smoke run).";
+
+    /// <summary>The environment variable that moves every notebook's run folders elsewhere (the headless tests use a fresh one).</summary>
+    public const string RunsVariable = "APT_NOTEBOOK_RUNS";
+
+    /// <summary>
+    /// Where a notebook keeps the run folders of <paramref name="name"/>: under <see cref="RunsVariable"/> when set,
+    /// else under <paramref name="defaultRoot"/> (relative to the notebook), where finished runs are read back.
+    /// </summary>
+    public static string RunsFolder(string name, string defaultRoot = "../runs/notebooks") =>
+        Path.Combine(Environment.GetEnvironmentVariable(RunsVariable) is { Length: > 0 } root ? root : defaultRoot, name);
 }

@@ -166,6 +166,24 @@ public sealed class Experiment
         }
     }
 
+    /// <summary>
+    /// A finished run's model, rebuilt from its config.json with the selected epoch's tensors, for evaluation,
+    /// predictions and probes. Dispose it after use.
+    /// </summary>
+    public TaskTrainable Open(string runFolder)
+    {
+        TorchRuntime.EnsureLoaded();
+        var run = RunFolder.Open(runFolder);
+        if (!run.IsFinished) throw new InvalidDataException($"{runFolder}: the run has not finished (no result.json); resume it with apt train --resume {runFolder}");
+        var config = run.ReadConfig<ExperimentConfig>();
+        if (config.Prefix.Method == PrefixMethod.FineTune)
+            throw new ArgumentException($"{runFolder}: a full fine-tuning run changes the backbone; open its adapter file with AdapterFile.Load on a fresh backbone instead");
+        var trainable = Build(config, TaskRegistry.Get(config.Task), Frozen(config.Backbone));
+        trainable.LoadSelected(run);
+        trainable.SetTraining(false);
+        return trainable;
+    }
+
     /// <summary>The task, data and model of <paramref name="config"/>, ready for the trainer (seeded, so a resume rebuilds the same initial tensors).</summary>
     public TaskTrainable Build(ExperimentConfig config, ITaskDefinition task, PretrainedBackbone backbone)
     {

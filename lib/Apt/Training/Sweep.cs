@@ -148,3 +148,24 @@ public static class SweepRunner
         return outcomes;
     }
 }
+
+/// <summary>Smaller versions of a sweep, for smoke runs (the notebooks' small mode, tests).</summary>
+public static class SweepShrink
+{
+    /// <summary>
+    /// The same grid with at most <paramref name="trainExamples"/> training and <paramref name="evalExamples"/>
+    /// evaluation examples per task, <paramref name="epochs"/> epochs and the first <paramref name="seeds"/> seeds.
+    /// </summary>
+    public static SweepSpec Shrink(this SweepSpec spec, int trainExamples, int evalExamples, int epochs, int seeds) => spec with
+    {
+        Name = spec.Name + "-small",
+        Seeds = [.. spec.Seeds.Take(seeds)],
+        Tasks = [.. spec.Tasks.Select(t => t with
+        {
+            TrainExamples = Math.Min(t.TrainExamples ?? int.MaxValue, trainExamples),
+            EvalExamples = Math.Min(t.EvalExamples ?? int.MaxValue, evalExamples),
+            Epochs = Math.Min(t.Epochs, epochs),
+            Seeds = t.Seeds is null ? null : [.. t.Seeds.Take(seeds)],
+        })],
+    };
+}

@@ -50,11 +50,26 @@ public sealed class TaskTrainable : ITrainable, IDisposable
         return TaskLoss.CrossEntropy(logits, collated.Labels!);
     }
 
-    public IReadOnlyDictionary<string, double> Evaluate(EvaluationSplit split)
+    public IReadOnlyDictionary<string, double> Evaluate(EvaluationSplit split) => Score(split).Values;
+
+    public ITaskDefinition Task => _task;
+
+    /// <summary>The examples of a split, in file order.</summary>
+    public IReadOnlyList<TaskExample> Examples(EvaluationSplit split) => _eval[split].Examples;
+
+    /// <summary>The model's predictions on a split, in the examples' order (no graph is built).</summary>
+    public IReadOnlyList<Prediction> Predict(EvaluationSplit split)
     {
-        var (examples, encoded) = _eval[split];
+        using var noGrad = no_grad();
+        return Predict(_eval[split].Encoded);
+    }
+
+    /// <summary>The task's metrics on a split (with per-type figures for NER).</summary>
+    public MetricReport Score(EvaluationSplit split)
+    {
+        var examples = _eval[split].Examples;
         if (examples.Count == 0) throw new InvalidOperationException($"task {_task.Name}: no {split} examples to evaluate");
-        return _task.Score(examples, Predict(encoded)).Values;
+        return _task.Score(examples, Predict(split));
     }
 
     /// <summary>

@@ -14,7 +14,12 @@ public class NotebookTests(ITestOutputHelper output)
         new NotebookRunOptions
         {
             OutputFolder = Path.Combine(TestPaths.Artifacts, "notebooks"),
-            Environment = new Dictionary<string, string> { [NotebookMode.SmallVariable] = "1" },
+            // Small mode, and run folders of its own: a notebook never reads back runs of an earlier build.
+            Environment = new Dictionary<string, string>
+            {
+                [NotebookMode.SmallVariable] = "1",
+                [NotebookMode.RunsVariable] = Directory.CreateTempSubdirectory("apt-notebook-runs-").FullName,
+            },
         });
 
     [Fact]
@@ -41,5 +46,30 @@ public class NotebookTests(ITestOutputHelper output)
         Assert.All(saved.RootElement.GetProperty("cells").EnumerateArray().Where(c => c.GetProperty("cell_type").GetString() == "code"),
             c => Assert.NotEqual(0, c.GetProperty("outputs").GetArrayLength()));
         output.WriteLine($"01-getting-started: {run.Elapsed.TotalSeconds:0.0} s headless ({string.Join(", ", run.Cells.Select(c => $"cell {c.Index} {c.Elapsed.TotalSeconds:0.0} s"))})");
+    }
+
+    /// <summary>What each walkthrough must show once executed: text in its printed output, and output kinds.</summary>
+    public static TheoryData<string, string[], int, int> Walkthroughs => new()
+    {
+        // notebook, printed texts, at least this many HTML tables, at least this many plotly charts
+        { "02-superglue.ipynb", ["| method |", "| PT-2 |", "| APT |", "majority class", "APT is"], 2, 1 },
+        { "03-ner.ipynb", ["APT: test F1", "f1 "], 1, 0 },
+        { "04-gate-granularity.ipynb", ["| APT (token gate only) |", "| APT (layer gate only) |", "| PT-2 |", "| APT |"], 0, 1 },
+        { "05-gate-probes.ipynb", ["dev examples probed", "| PT-2* |", "| PT-2+ |"], 1, 3 },
+        { "06-reproduce-tables.ipynb", ["already finished", "| head only |", "| APT |"], 2, 0 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Walkthroughs))]
+    public async Task Walkthrough_runs_in_small_mode_and_shows_its_tables_and_charts(string notebook, string[] texts, int tables, int charts)
+    {
+        var run = await RunAsync(notebook);
+        string stdout = string.Join("\n", run.Outputs.Where(o => o.Kind == "stream").Select(o => o.AllText));
+        foreach (string text in texts) Assert.True(stdout.Contains(text), $"{notebook}: the output lacks '{text}':\n{stdout}");
+        var html = run.Outputs.Select(o => o.Data.GetValueOrDefault("text/html", "")).ToList();
+        Assert.True(html.Count(h => h.Contains("<table")) >= tables, $"{notebook}: fewer than {tables} HTML tables");
+        Assert.True(html.Count(h => h.Contains("Plotly.newPlot")) >= charts, $"{notebook}: fewer than {charts} charts");
+        Assert.DoesNotContain(run.Outputs, o => o.Kind == "error");
+        output.WriteLine($"{Path.GetFileNameWithoutExtension(notebook)}: {run.Elapsed.TotalSeconds:0.0} s headless");
     }
 }

@@ -1,0 +1,59 @@
+using System.ComponentModel;
+using System.Text.Json;
+using Apt.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Apt.Cli.Commands;
+
+/// <summary>`apt eval --run runs/…`: a finished run's model at its selected epoch, scored on a split.</summary>
+public sealed class EvalCommand : Command<EvalCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--run")]
+        [Description("A finished run folder.")]
+        public string Run { get; init; } = "";
+
+        [CommandOption("--split")]
+        [Description("dev or test (test needs labels: NER test files have them, SuperGLUE's do not).")]
+        [DefaultValue("dev")]
+        public string Split { get; init; } = "dev";
+
+        [CommandOption("--data-root")]
+        [DefaultValue("data")]
+        public string DataRoot { get; init; } = "data";
+
+        [CommandOption("--json")]
+        public bool Json { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
+    {
+        if (settings.Run.Length == 0) throw new ArgumentException("--run <folder> is required");
+        var split = settings.Split switch
+        {
+            "dev" => EvaluationSplit.Dev,
+            "test" => EvaluationSplit.Test,
+            _ => throw new ArgumentException($"--split must be dev or test (got '{settings.Split}')"),
+        };
+        using var model = new Experiment(settings.DataRoot).Open(settings.Run);
+        if (model.Examples(split).Count == 0)
+            throw new ArgumentException($"{settings.Run}: the run's protocol loads no {settings.Split} split (SuperGLUE reports dev)");
+        var report = model.Score(split);
+        if (settings.Json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new { run = settings.Run, split = settings.Split, metrics = report.Values, per_type = report.PerType }, TrainingJson.Indented));
+            return 0;
+        }
+        AnsiConsole.MarkupLineInterpolated($"[bold]{model.Task.Name}[/] {settings.Split}: {string.Join(", ", report.Values.Select(v => $"{v.Key} {100 * v.Value:F2}"))}");
+        if (report.PerType is { } perType)
+        {
+            var table = new Table().AddColumns("type", "gold", "predicted", "correct", "precision", "recall", "F1");
+            foreach (var (type, score) in perType)
+                table.AddRow(type, $"{score.Gold}", $"{score.Predicted}", $"{score.Correct}", $"{100 * score.Precision:F2}", $"{100 * score.Recall:F2}", $"{100 * score.F1:F2}");
+            AnsiConsole.Write(table);
+        }
+        return 0;
+    }
+}

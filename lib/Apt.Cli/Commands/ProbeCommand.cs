@@ -1,0 +1,44 @@
+using System.ComponentModel;
+using Apt.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Apt.Cli.Commands;
+
+/// <summary>`apt probe --run runs/…`: the gates of a trained gated run over a split: α per layer and token, λ per layer.</summary>
+public sealed class ProbeCommand : Command<ProbeCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--run")]
+        [Description("A finished run folder of a gated method (apt, token, layer).")]
+        public string Run { get; init; } = "";
+
+        [CommandOption("--out")]
+        [Description("JSON file to write (a CSV is written beside it). Default: <run>/gate-probe.json.")]
+        public string? Out { get; init; }
+
+        [CommandOption("--data-root")]
+        [DefaultValue("data")]
+        public string DataRoot { get; init; } = "data";
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
+    {
+        if (settings.Run.Length == 0) throw new ArgumentException("--run <folder> is required");
+        using var model = new Experiment(settings.DataRoot).Open(settings.Run);
+        if (model.Model.Prefix is not { } prefix || !(prefix.Config.HasTokenGate || prefix.Config.HasLayerGate))
+            throw new ArgumentException($"{settings.Run}: the run's method has no gates to probe (it is {model.Model.Prefix?.Config.Label ?? "without a prefix"})");
+        var probe = model.Probe();
+        string output = settings.Out ?? Path.Combine(settings.Run, Experiment.ProbeFileName);
+        probe.SaveCsv(Path.ChangeExtension(output, ".csv"));
+        probe.SaveJson(output);
+        var table = new Table().AddColumns("layer", "λ mean", "λ std", "mean α", "min α", "max α");
+        for (int i = 0; i < probe.Layers; i++)
+            table.AddRow($"{i + 1}", $"{probe.LambdaMean[i]:F3}", $"{probe.LambdaStd[i]:F3}", $"{probe.AlphaMean[i].DefaultIfEmpty().Average():F3}",
+                $"{probe.AlphaMean[i].DefaultIfEmpty().Min():F3}", $"{probe.AlphaMean[i].DefaultIfEmpty().Max():F3}");
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLineInterpolated($"{probe.Examples} examples probed; written to {output} and {Path.ChangeExtension(output, ".csv")}");
+        return 0;
+    }
+}

@@ -1,0 +1,113 @@
+using Apt.Tasks;
+using Apt.Training;
+
+namespace Apt.Tests.Training;
+
+/// <summary>Sweeps and their presets: parsing, a one-step dry run of every real-data preset, and resumability.</summary>
+public sealed class SweepTests : IDisposable
+{
+    readonly string _root = Directory.CreateTempSubdirectory("apt-sweep-").FullName;
+
+    [Fact]
+    public void EveryPresetParsesAndNamesKnownTasksAndMethods()
+    {
+        Assert.Equal(["bert-large-cased", "bert-large-uncased", "full-grid", "quickstart", "roberta-large"], SweepSpec.Presets);
+        foreach (string name in SweepSpec.Presets)
+        {
+            var spec = SweepSpec.Load(name);
+            Assert.NotEmpty(spec.Expand("runs"));
+            Assert.All(spec.Tasks, t => Assert.Contains(t.Task, TaskRegistry.Names));
+        }
+        // P-tuning v2's released settings (reference/ptuning-v2.md), spot-checked row by row.
+        var boolq = SweepSpec.Load("bert-large-cased").Tasks.Single(t => t.Task == "boolq");
+        Assert.Equal((32, 5e-3, 40, 100, 11), (boolq.BatchSize, boolq.LearningRates[0], boolq.PrefixLengths[0], boolq.Epochs, boolq.Seeds![0]));
+        var conll04 = SweepSpec.Load("roberta-large").Tasks.Single(t => t.Task == "conll04");
+        Assert.Equal((32, 6e-2, 144, 80, 0.1), (conll04.BatchSize, conll04.LearningRates[0], conll04.PrefixLengths[0], conll04.Epochs, conll04.Dropout));
+        var ontonotes = SweepSpec.Load("bert-large-uncased").Tasks.Single(t => t.Task == "ontonotes");
+        Assert.Equal((16, 1e-2, 16, 30), (ontonotes.BatchSize, ontonotes.LearningRates[0], ontonotes.PrefixLengths[0], ontonotes.Epochs));
+        Assert.Equal(["head", "ft", "pt2", "apt", "token", "layer", "pt2plus", "pt2star"], SweepSpec.Load("full-grid").Methods);
+    }
+
+    [Fact]
+    public void BadSweepFilesAreRefusedWithTheSourceAndTheReason()
+    {
+        Assert.Contains("line 1", Assert.Throws<InvalidDataException>(() => SweepSpec.Parse("{ \"tasks\": [", "grid.json")).Message);
+        Assert.Contains("unknown task 'nope'", Assert.Throws<InvalidDataException>(() => SweepSpec.Parse("{ \"tasks\": [ { \"task\": \"nope\" } ] }", "grid.json")).Message);
+        Assert.Contains("unknown method 'xyz'", Assert.Throws<InvalidDataException>(() => SweepSpec.Parse("{ \"methods\": [\"xyz\"], \"tasks\": [ { \"task\": \"rte\" } ] }", "grid.json")).Message);
+        Assert.Contains("must also run apt", Assert.Throws<InvalidDataException>(() => SweepSpec.Parse("{ \"methods\": [\"pt2star\"], \"tasks\": [ { \"task\": \"rte\" } ] }", "grid.json")).Message);
+        Assert.Contains("neither a sweep file nor a preset", Assert.Throws<FileNotFoundException>(() => SweepSpec.Load("no-such-preset")).Message);
+    }
+
+    /// <summary>
+    /// Every real-data preset, one optimizer step per run on the hand-written fixtures (each split a copy of the
+    /// fixture's train file) with the embedded MiniLM standing in for the large backbone.
+    /// </summary>
+    [Theory]
+    [InlineData("bert-large-cased")]
+    [InlineData("bert-large-uncased")]
+    [InlineData("roberta-large")]
+    public void ARealDataPresetDryRunsOneStepPerRunOnTheFixtures(string preset)
+    {
+        var spec = DryRun(SweepSpec.Load(preset));
+        var experiment = new Experiment(DataRoot(spec));
+        long steps = 0;
+        experiment.StepCompleted += (_, _) => steps++;
+        var outcomes = SweepRunner.Run(spec, experiment, Path.Combine(_root, "runs"), backbone: "minilm");
+        Assert.Equal(spec.Expand("runs").Count, outcomes.Count);
+        Assert.Equal(outcomes.Count, steps);
+        Assert.All(outcomes, o => Assert.True(File.Exists(o.AdapterPath)));
+        Assert.All(outcomes.Where(o => Path.GetFileName(o.RunFolder).StartsWith("apt-")), o => Assert.True(File.Exists(o.ProbePath)));
+    }
+
+    [Fact]
+    public void ASweepRunTwiceDoesNoWorkTheSecondTime()
+    {
+        var spec = DryRun(SweepSpec.Load("bert-large-cased")) with { Tasks = [DryRun(SweepSpec.Load("bert-large-cased")).Tasks.Single(t => t.Task == "rte")] };
+        string runs = Path.Combine(_root, "twice");
+        var first = SweepRunner.Run(spec, new Experiment(DataRoot(spec)), runs, "minilm");
+        var written = Directory.EnumerateFiles(runs, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.GetLastWriteTimeUtc);
+
+        var again = new Experiment(DataRoot(spec));
+        long steps = 0;
+        again.StepCompleted += (_, _) => steps++;
+        int skipped = 0;
+        var second = SweepRunner.Run(spec, again, runs, "minilm", _ => skipped++);
+        Assert.Equal(0, steps);
+        Assert.Equal(first.Count, skipped);
+        Assert.Equal(first.Select(o => o.Result.SelectedValue), second.Select(o => o.Result.SelectedValue));
+        Assert.Equal(written, Directory.EnumerateFiles(runs, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.GetLastWriteTimeUtc));
+    }
+
+    /// <summary>One step per run: 4 examples, batch 4, one epoch, evaluation on 4.</summary>
+    static SweepSpec DryRun(SweepSpec spec) => spec.Shrink(trainExamples: 4, evalExamples: 4, epochs: 1, seeds: 1) with
+    {
+        Tasks = [.. spec.Tasks.Where(t => FixtureFile(t.Task) is not null).Select(t => t with { BatchSize = 4, TrainExamples = 4, EvalExamples = 4, Epochs = 1 })],
+    };
+
+    static string? FixtureFile(string task)
+    {
+        foreach (string kind in new[] { "superglue", "ner" })
+        {
+            string folder = Path.Combine(TestPaths.RepoRoot, "tests", "Apt.Tests", "Fixtures", kind, task);
+            string? file = new[] { "train.jsonl", "train.txt" }.Select(f => Path.Combine(folder, f)).FirstOrDefault(File.Exists);
+            if (file is not null) return file;
+        }
+        return null;
+    }
+
+    /// <summary>A data root where every split of each task is its fixture's train file.</summary>
+    string DataRoot(SweepSpec spec)
+    {
+        string root = Path.Combine(_root, "data");
+        foreach (var task in spec.Tasks)
+        {
+            string source = FixtureFile(task.Task)!, folder = Path.Combine(root, task.Task), extension = Path.GetExtension(source);
+            Directory.CreateDirectory(folder);
+            foreach (string split in extension == ".jsonl" ? new[] { "train", "val", "test" } : ["train", "dev", "test"])
+                File.Copy(source, Path.Combine(folder, split + extension), overwrite: true);
+        }
+        return root;
+    }
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+}
