@@ -16,4 +16,6 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
   fi
 fi
 dotnet build AptNotebooks.sln -c Release
+# The notebook kernel (dotnet-interactive, pinned in .config/dotnet-tools.json) for Jupyter and for running notebooks from a shell.
+dotnet tool restore
 dotnet run --project lib/Apt.Cli -c Release --no-build -- doctor

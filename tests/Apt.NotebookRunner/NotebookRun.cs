@@ -12,12 +12,29 @@ public sealed record NotebookRunOptions
     /// <summary>Longest time one cell may take before the run fails.</summary>
     public TimeSpan CellTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>Which kernel executes the cells: this process (default) or a separate dotnet-interactive process.</summary>
+    public NotebookKernel Kernel { get; init; } = NotebookKernel.InProcess;
+
     /// <summary>
-    /// Point a cell's <c>#r "…/X.dll"</c> at the copy of X that this process already loaded (default on). The
-    /// notebooks name the Release build folder for people; the tests run the Debug build they just compiled, and
+    /// In process only: point a cell's <c>#r "…/X.dll"</c> at the copy of X that this process already loaded (default on).
+    /// The notebooks name the Release build folder for people; the tests run the Debug build they just compiled, and
     /// one process cannot load two copies of an assembly, so the cells must compile against the loaded one.
+    /// A separate kernel process always gets the cells as written.
     /// </summary>
     public bool RedirectLoadedReferences { get; init; } = true;
+}
+
+/// <summary>Where a notebook's cells run.</summary>
+public enum NotebookKernel
+{
+    /// <summary>A C# kernel inside this process (fast; shares this process's assemblies).</summary>
+    InProcess,
+
+    /// <summary>
+    /// A separate <c>dotnet-interactive stdio</c> process, the tool pinned in the repository's <c>.config/dotnet-tools.json</c>:
+    /// the kernel that VS Code Polyglot Notebooks and Jupyter's .NET kernel run, with its own assemblies loaded first.
+    /// </summary>
+    DotnetInteractiveTool,
 }
 
 /// <summary>One output of a cell as Jupyter stores it.</summary>

@@ -13,8 +13,9 @@ using Microsoft.DotNet.Interactive.Formatting;
 namespace Apt.NotebookRunner;
 
 /// <summary>
-/// Executes a C# <c>.ipynb</c> top to bottom in this process with the .NET Interactive C# kernel, as VS Code's
-/// Polyglot Notebooks or Jupyter's .NET kernel would, and writes the executed notebook with its outputs.
+/// Executes a C# <c>.ipynb</c> top to bottom with the .NET Interactive C# kernel, as VS Code's Polyglot Notebooks or
+/// Jupyter's .NET kernel would, and writes the executed notebook with its outputs: in this process, or in a separate
+/// <c>dotnet-interactive</c> kernel process (<see cref="NotebookKernel"/>).
 /// Stops at the first failing cell with a <see cref="NotebookCellException"/> that names the notebook and the cell.
 /// </summary>
 public static partial class NotebookRunner
@@ -43,8 +44,10 @@ public static partial class NotebookRunner
         {
             foreach (var (name, value) in options.Environment) Environment.SetEnvironmentVariable(name, value);
             // Jupyter and VS Code start the kernel in the notebook's folder: relative #r paths and files resolve from there.
-            Directory.SetCurrentDirectory(Path.GetDirectoryName(notebookPath)!);
-            using var kernel = CreateKernel();
+            string notebookFolder = Path.GetDirectoryName(notebookPath)!;
+            Directory.SetCurrentDirectory(notebookFolder);
+            bool inProcess = options.Kernel == NotebookKernel.InProcess;
+            using var kernel = inProcess ? CreateKernel() : await ToolKernel.StartAsync(notebookFolder, options.CellTimeout);
             int executionCount = 0;
             for (int index = 0; index < document.Elements.Count; index++)
             {
@@ -52,7 +55,7 @@ public static partial class NotebookRunner
                 if (!IsCSharp(element) || string.IsNullOrWhiteSpace(element.Contents)) continue;
                 element.Outputs.Clear();
                 element.ExecutionOrder = ++executionCount;
-                string code = options.RedirectLoadedReferences ? RedirectLoadedReferences(element.Contents) : element.Contents;
+                string code = inProcess && options.RedirectLoadedReferences ? RedirectLoadedReferences(element.Contents) : element.Contents;
                 string firstLine = FirstLine(element.Contents);
 
                 var cellClock = Stopwatch.StartNew();
@@ -83,7 +86,7 @@ public static partial class NotebookRunner
     }
 
     /// <summary>The kernel a Polyglot/Jupyter C# notebook gets: C# with display()/HTML() helpers and value sharing.</summary>
-    static CompositeKernel CreateKernel()
+    static Kernel CreateKernel()
     {
         var csharp = new CSharpKernel(CSharpKernelName).UseKernelHelpers().UseValueSharing();
         return new CompositeKernel { csharp }.UseDefault(CSharpKernelName);

@@ -1,48 +1,39 @@
+using Apt.Plotting;
 using Microsoft.DotNet.Interactive.Formatting;
-using Microsoft.FSharp.Core;
-using Plotly.NET;
 
 namespace Apt.Reporting;
 
 /// <summary>
-/// A Plotly chart as the kit hands it out: shown as an interactive chart when a notebook cell returns or
-/// displays it, saved as one self-contained HTML file, exported to PNG through a local chromium.
-/// plotly.js is always embedded (never a CDN link): the kit's machines and many users' have no internet.
+/// A Plotly chart as the kit hands it out (made by <see cref="Charts"/>): shown as an interactive chart when a notebook cell
+/// returns or displays it, saved as one self-contained HTML file, exported to PNG through a local chromium.
+/// It holds its figure as plain data and renders through <see cref="PlottingBackend"/>, which runs Plotly.NET wherever
+/// it loads cleanly, also inside a notebook kernel whose own FSharp.Core is older than Plotly.NET's.
 /// </summary>
 [TypeFormatterSource(typeof(ChartFormatterSource))]
 public sealed class Chart
 {
-    /// <summary>Wraps a Plotly.NET chart; <paramref name="title"/> also names exported files.</summary>
-    public Chart(GenericChart plot, string title)
+    readonly string _specJson;
+
+    /// <summary>A chart of <paramref name="spec"/>; its title also names exported files.</summary>
+    public Chart(FigureSpec spec)
     {
-        Title = title;
-        var embedPlotlyJs = DisplayOptions.init(null, null, null, null, null, null, FSharpOption<PlotlyJSReference>.Some(PlotlyJSReference.Full));
-        Plot = Plotly.NET.Chart.withDisplayOptions(embedPlotlyJs).Invoke(plot);
+        Spec = spec;
+        _specJson = spec.ToJson();
     }
 
-    /// <summary>The Plotly.NET chart, for styling beyond the kit's defaults.</summary>
-    public GenericChart Plot { get; }
+    /// <summary>What the chart draws, as plain data.</summary>
+    public FigureSpec Spec { get; }
 
-    public string Title { get; }
+    public string Title => Spec.Title;
 
     /// <summary>A whole HTML page with plotly.js inlined: opens in any browser offline.</summary>
-    public string ToHtmlPage() => GenericChart.toEmbeddedHTML(Plot);
+    public string ToHtmlPage() => PlottingBackend.Current.HtmlPage(_specJson);
 
     /// <summary>A &lt;div&gt; with plotly.js inlined and the chart, as a notebook output shows it (each output stands alone).</summary>
-    public string ToHtmlFragment() =>
-        $"<div><script type=\"text/javascript\">{PlotlyJs.Value}</script>{GenericChart.toChartHTML(Plot)}</div>";
-
-    /// <summary>The plotly.js that Plotly.NET ships as a resource (the same file it inlines into whole pages).</summary>
-    static readonly Lazy<string> PlotlyJs = new(() =>
-    {
-        var assembly = typeof(GenericChart).Assembly;
-        string name = assembly.GetManifestResourceNames().Single(n => n.StartsWith("Plotly.NET.plotly-", StringComparison.Ordinal) && n.EndsWith(".min.js", StringComparison.Ordinal));
-        using var reader = new StreamReader(assembly.GetManifestResourceStream(name)!);
-        return reader.ReadToEnd();
-    });
+    public string ToHtmlFragment() => PlottingBackend.Current.HtmlFragment(_specJson);
 
     /// <summary>The figure as plotly.js reads it: {"data": [...], "layout": {...}}.</summary>
-    public string ToFigureJson() => GenericChart.toFigureJson(Plot);
+    public string ToFigureJson() => PlottingBackend.Current.FigureJson(_specJson);
 
     /// <summary>Writes <see cref="ToHtmlPage"/> atomically.</summary>
     public void SaveHtml(string path) => AtomicFile.WriteAllText(path, ToHtmlPage());
@@ -50,6 +41,9 @@ public sealed class Chart
     /// <summary>Renders the chart to a PNG with the local chromium (see <see cref="ChartImageExport"/>).</summary>
     public Task SavePngAsync(string path, int width = 900, int height = 500) =>
         ChartImageExport.SavePngAsync(this, path, width, height);
+
+    internal Task<byte[]> RenderPngAsync(int width, int height, string browserPath, string[] browserArguments) =>
+        PlottingBackend.Current.PngAsync(_specJson, width, height, browserPath, browserArguments);
 
     public override string ToString() => $"Chart '{Title}'";
 }

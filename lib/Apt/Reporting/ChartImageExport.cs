@@ -1,13 +1,8 @@
-using Microsoft.FSharp.Core;
-using Plotly.NET.ImageExport;
-using PuppeteerSharp;
-
 namespace Apt.Reporting;
 
 /// <summary>
-/// Static PNG export of charts through Plotly.NET.ImageExport (PuppeteerSharp) driving the machine's own chromium:
-/// PuppeteerSharp's default would download a browser, which offline machines cannot. The page has plotly.js
-/// inlined (<see cref="Chart"/>), so rendering needs no network either.
+/// Static PNG export of charts with the machine's own chromium (Plotly.NET.ImageExport through PuppeteerSharp, in
+/// <see cref="Apt.Plotting.PlotlyFigures.PngAsync"/>): which browser, with which flags, and a clear error when there is none.
 /// </summary>
 public static class ChartImageExport
 {
@@ -27,8 +22,6 @@ public static class ChartImageExport
         "--disable-component-update", "--disable-sync", "--no-first-run",
     ];
 
-    static readonly SemaphoreSlim _oneAtATime = new(1, 1);
-
     /// <summary>The browser the export will run: <c>$APT_CHROMIUM</c>, else <see cref="DefaultBrowserPath"/>.</summary>
     public static string BrowserPath =>
         Environment.GetEnvironmentVariable(BrowserVariable) is { Length: > 0 } custom ? custom : DefaultBrowserPath;
@@ -43,33 +36,6 @@ public static class ChartImageExport
                 $"PNG export of chart '{chart.Title}' needs chromium at {browser}, which is missing. Install it with " +
                 $"'apt-get install -y chromium' (setup.sh does this) or set {BrowserVariable} to a Chrome/Chromium binary.", browser);
 
-        // The renderer's options are process-wide statics: set them and render under one lock.
-        await _oneAtATime.WaitAsync();
-        try
-        {
-            PuppeteerSharpRendererOptions.localBrowserExecutablePath = FSharpOption<string>.Some(browser);
-            PuppeteerSharpRendererOptions.launchOptions = new LaunchOptions
-            {
-                Headless = true,
-                ExecutablePath = browser,
-                Args = [.. BrowserArguments],
-                Timeout = 60_000,
-            };
-            string base64 = await ChartExtensions.ToBase64PNGStringAsync(
-                FSharpOption<ExportEngine>.Some(ExportEngine.PuppeteerSharp),
-                FSharpOption<int>.Some(width), FSharpOption<int>.Some(height), FSharpOption<double>.Some(1.0)).Invoke(chart.Plot);
-            AtomicFile.WriteAllBytes(path, DecodeDataUrl(base64));
-        }
-        finally
-        {
-            _oneAtATime.Release();
-        }
-    }
-
-    /// <summary>The renderer returns the image as base64, possibly as a data URL ("data:image/png;base64,...").</summary>
-    static byte[] DecodeDataUrl(string base64)
-    {
-        int comma = base64.IndexOf(',');
-        return Convert.FromBase64String(base64.StartsWith("data:", StringComparison.Ordinal) ? base64[(comma + 1)..] : base64);
+        AtomicFile.WriteAllBytes(path, await chart.RenderPngAsync(width, height, browser, [.. BrowserArguments]));
     }
 }

@@ -1,9 +1,4 @@
-using Microsoft.FSharp.Core;
-using Plotly.NET;
-using Plotly.NET.CSharp;
-using Plotly.NET.TraceObjects;
-using CSharpChart = Plotly.NET.CSharp.Chart;
-using GenericChartExtensions = Plotly.NET.CSharp.GenericChartExtensions;
+using Apt.Plotting;
 
 namespace Apt.Reporting;
 
@@ -16,7 +11,10 @@ public sealed record LossSeries(string Name, IReadOnlyList<int> Steps, IReadOnly
 /// <summary>One bar of an ablation chart: a metric's mean over seeds and its standard deviation (the error bar).</summary>
 public sealed record MeanStd(string Category, double Mean, double Std);
 
-/// <summary>The kit's charts. Each returns a <see cref="Chart"/> that a notebook displays and that saves as HTML or PNG.</summary>
+/// <summary>
+/// The kit's charts. Each checks its input, describes the chart as a <see cref="FigureSpec"/> and returns a <see cref="Chart"/>
+/// that a notebook displays and that saves as HTML or PNG.
+/// </summary>
 public static class Charts
 {
     /// <summary>Loss against optimiser step, one line per series (training runs, methods, seeds).</summary>
@@ -26,18 +24,17 @@ public static class Charts
         foreach (var s in series)
             if (s.Steps.Count != s.Losses.Count)
                 throw new ArgumentException($"Series '{s.Name}': {s.Steps.Count} steps but {s.Losses.Count} losses.", nameof(series));
-        var lines = series.Select(s => CSharpChart.Line<int, double, string>(s.Steps, s.Losses, Name: s.Name));
-        var plot = CSharpChart.Combine(lines);
-        return Styled(plot, title, xTitle: "step", yTitle: "loss");
+        return new Chart(new FigureSpec(title, XTitle: "step", YTitle: "loss",
+            [.. series.Select(s => new LineTrace(s.Name, [.. s.Steps.Select(step => (double)step)], [.. s.Losses]))]));
     }
 
     /// <summary>Ablation bars: one bar per category at its mean, with ± one standard deviation as the error bar.</summary>
     public static Chart MeanStdBars(IReadOnlyList<MeanStd> bars, string metric, string title)
     {
         if (bars.Count == 0) throw new ArgumentException("MeanStdBars needs at least one bar.", nameof(bars));
-        var column = CSharpChart.Column<double, string, string>(bars.Select(b => b.Mean), Keys: Some(bars.Select(b => b.Category)), Name: metric,
-            MultiText: Some(bars.Select(b => $"{b.Mean:0.###} ± {b.Std:0.###}")));
-        return Styled(WithErrorBars(column, bars.Select(b => b.Std)), title, xTitle: "", yTitle: metric);
+        var column = new BarTrace(metric, [.. bars.Select(b => b.Category)], [.. bars.Select(b => b.Mean)],
+            ErrorHalfWidths: [.. bars.Select(b => b.Std)], Texts: [.. bars.Select(b => $"{b.Mean:0.###} ± {b.Std:0.###}")]);
+        return new Chart(new FigureSpec(title, XTitle: "", YTitle: metric, [column]));
     }
 
     /// <summary>
@@ -50,12 +47,9 @@ public static class Charts
         int rows = values.GetLength(0), columns = values.GetLength(1);
         if (rowLabels.Count != rows || columnLabels.Count != columns)
             throw new ArgumentException($"Heatmap of {rows}×{columns} values needs {rows} row labels and {columns} column labels, got {rowLabels.Count} and {columnLabels.Count}.");
-        var z = Enumerable.Range(0, rows).Select(r => Enumerable.Range(0, columns).Select(c => values[r, c]).ToArray()).ToArray();
-        var heatmap = CSharpChart.Heatmap<double, string, string, string>(z, X: Some<IEnumerable<string>>(columnLabels), Y: Some<IEnumerable<string>>(rowLabels),
-            ColorScale: StyleParam.Colorscale.Viridis);
-        if (range is { } fixedScale)
-            heatmap = MapTraces(heatmap, trace => { trace.SetProperty("zmin", fixedScale.Min); trace.SetProperty("zmax", fixedScale.Max); });
-        return Styled(heatmap, title, xTitle: columnTitle, yTitle: rowTitle);
+        double[][] z = [.. Enumerable.Range(0, rows).Select(r => Enumerable.Range(0, columns).Select(c => values[r, c]).ToArray())];
+        var heatmap = new HeatmapTrace("", z, [.. columnLabels], [.. rowLabels], range?.Min, range?.Max);
+        return new Chart(new FigureSpec(title, XTitle: columnTitle, YTitle: rowTitle, [heatmap]));
     }
 
     /// <summary>APT's token gate probe: α averaged over a data set, layers × prefix tokens, on the fixed scale [0, 1].</summary>
@@ -80,40 +74,7 @@ public static class Charts
     {
         if (spread is not null && spread.Count != values.Count)
             throw new ArgumentException($"LayerBars: {values.Count} values but {spread.Count} spreads.", nameof(spread));
-        var bars = values.Select((v, i) => new MeanStd($"layer {i + 1}", v, spread?[i] ?? 0)).ToList();
-        var column = CSharpChart.Column<double, string, string>(values, Keys: Some(bars.Select(b => b.Category)), Name: valueTitle);
-        var plot = spread is null ? column : WithErrorBars(column, spread);
-        return Styled(plot, title, xTitle: "layer", yTitle: valueTitle);
-    }
-
-    static Optional<T> Some<T>(T value) => new(value, true);
-
-    /// <summary>Symmetric error bars of the given half-widths on every trace of <paramref name="plot"/>.</summary>
-    static GenericChart WithErrorBars(GenericChart plot, IEnumerable<double> halfWidths)
-    {
-        var error = new Error();
-        error.SetProperty("type", "data");
-        error.SetProperty("array", halfWidths.ToArray());
-        error.SetProperty("visible", true);
-        return Plotly.NET.Chart.withYError(error).Invoke(plot);
-    }
-
-    static GenericChart MapTraces(GenericChart plot, Action<Trace> edit) =>
-        GenericChart.mapTrace(FSharpFunc<Trace, Trace>.FromConverter(trace => { edit(trace); return trace; }), plot);
-
-    static Chart Styled(GenericChart plot, string title, string xTitle, string yTitle)
-    {
-        plot = Plotly.NET.Chart.withTitle(title, FSharpOption<Font>.None).Invoke(plot);
-        plot = GenericChartExtensions.WithXAxisStyle<string, string, string>(plot, TitleText: xTitle);
-        plot = GenericChartExtensions.WithYAxisStyle<string, string, string>(plot, TitleText: yTitle);
-        plot = Plotly.NET.Chart.withTemplate(ChartTemplates.lightMirrored).Invoke(plot);
-        // Long category labels (sentences, method names) widen the margins instead of being cut off.
-        plot = GenericChart.mapLayout(FSharpFunc<Layout, Layout>.FromConverter(layout =>
-        {
-            foreach (string axis in new[] { "xaxis", "yaxis" })
-                if (layout.TryGetPropertyValue(axis) is { } found && found.Value is DynamicObj.DynamicObj style) style.SetProperty("automargin", true);
-            return layout;
-        }), plot);
-        return new Chart(plot, title);
+        var column = new BarTrace(valueTitle, [.. values.Select((_, i) => $"layer {i + 1}")], [.. values], ErrorHalfWidths: spread?.ToArray());
+        return new Chart(new FigureSpec(title, XTitle: "layer", YTitle: valueTitle, [column]));
     }
 }

@@ -72,4 +72,39 @@ public class NotebookTests(ITestOutputHelper output)
         Assert.DoesNotContain(run.Outputs, o => o.Kind == "error");
         output.WriteLine($"{Path.GetFileNameWithoutExtension(notebook)}: {run.Elapsed.TotalSeconds:0.0} s headless");
     }
+
+    /// <summary>
+    /// The proof that VS Code and Jupyter users get charts: 01 as written (its <c>#r</c> of the Release build) in a separate
+    /// dotnet-interactive kernel process, the tool pinned in .config/dotnet-tools.json, whose own older FSharp.Core is loaded first.
+    /// </summary>
+    [Fact]
+    public async Task Getting_started_shows_its_chart_in_a_separate_dotnet_interactive_kernel()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var build = await Dotnet.RunAsync(TestPaths.RepoRoot, TimeSpan.FromMinutes(5), "build", "lib/Apt/Apt.csproj", "-c", "Release", "--nologo", "-v", "q");
+        Assert.True(build.ExitCode == 0, "The notebooks reference the Release build, which failed to build:\n" + build.Output);
+        var built = clock.Elapsed;
+
+        var run = await NotebookRunner.NotebookRunner.RunAsync(
+            Path.Combine(TestPaths.RepoRoot, "notebooks", "01-getting-started.ipynb"),
+            new NotebookRunOptions
+            {
+                OutputFolder = Path.Combine(TestPaths.Artifacts, "notebooks", "dotnet-interactive"),
+                Environment = new Dictionary<string, string> { [NotebookMode.SmallVariable] = "1" },
+                Kernel = NotebookKernel.DotnetInteractiveTool,
+                CellTimeout = TimeSpan.FromMinutes(2),
+            });
+        string stdout = string.Join("\n", run.Outputs.Where(o => o.Kind == "stream").Select(o => o.AllText));
+
+        Assert.Contains("Small mode", stdout); // the kernel process saw the runner's environment
+        Assert.Contains("= 0.7553", stdout);
+        var chart = Assert.Single(run.Outputs, o => o.Data.TryGetValue("text/html", out var html) && html.Contains("Plotly.newPlot"));
+        string chartHtml = chart.Data["text/html"];
+        Assert.Contains("\"heatmap\"", chartHtml);
+        Assert.Contains("A man is eating food.", chartHtml);
+        Assert.Contains("plotly.js v", chartHtml); // inlined, not linked
+        Assert.True(chartHtml.Length > 1_000_000, $"plotly.js should be inlined; the chart output is only {chartHtml.Length} characters");
+        output.WriteLine($"01-getting-started in a dotnet-interactive process: Release build {built.TotalSeconds:0.0} s, notebook {run.Elapsed.TotalSeconds:0.0} s " +
+            $"({string.Join(", ", run.Cells.Select(c => $"cell {c.Index} {c.Elapsed.TotalSeconds:0.0} s"))}), test {clock.Elapsed.TotalSeconds:0.0} s");
+    }
 }
