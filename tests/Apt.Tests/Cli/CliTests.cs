@@ -1,0 +1,47 @@
+using System.Diagnostics;
+
+namespace Apt.Tests.Cli;
+
+/// <summary>The `apt` command as a user runs it: bad arguments exit non-zero with a message that says what is wrong.</summary>
+public sealed class CliTests
+{
+    static (int ExitCode, string Output) Apt(params string[] args)
+    {
+        string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+        string cli = Path.Combine(TestPaths.RepoRoot, "lib", "Apt.Cli", "bin", configuration, "net10.0", "Apt.Cli.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = TestPaths.RepoRoot };
+        start.ArgumentList.Add(cli);
+        foreach (string arg in args) start.ArgumentList.Add(arg);
+        start.Environment["COLUMNS"] = "400"; // one line per message, whatever the terminal
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        Assert.True(process.WaitForExit(120_000), "apt did not finish within 2 minutes");
+        return (process.ExitCode, stdout + stderr.Result);
+    }
+
+    [Theory]
+    [InlineData(new[] { "train", "--task", "nope" }, "unknown task 'nope'")]
+    [InlineData(new[] { "train", "--method", "magic" }, "unknown method 'magic'")]
+    [InlineData(new[] { "train", "--epochs", "many" }, "many")]
+    [InlineData(new[] { "train", "--resume", "/no/such/run" }, "/no/such/run")]
+    [InlineData(new[] { "sweep", "--preset", "no-such-preset" }, "neither a sweep file nor a preset")]
+    [InlineData(new[] { "eval", "--run", "/no/such/run" }, "/no/such/run")]
+    [InlineData(new[] { "no-such-verb" }, "no-such-verb")]
+    public void BadArgumentsExitNonZeroWithAMessage(string[] args, string expected)
+    {
+        var (exitCode, output) = Apt(args);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains(expected, output);
+        Assert.DoesNotContain("   at ", output); // a message, not a stack trace
+    }
+
+    [Fact]
+    public void ParamsPrintsTheMethodsTrainableCountsAsJson()
+    {
+        var (exitCode, output) = Apt("params", "--backbone", "minilm", "--method", "apt", "--prefix-length", "16", "--json");
+        Assert.Equal(0, exitCode);
+        Assert.Contains("\"gates\": 36966", output);
+        Assert.Contains("\"prefix\": 73728", output);
+    }
+}
