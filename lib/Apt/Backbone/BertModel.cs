@@ -94,14 +94,22 @@ public sealed class BertSelfAttention : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>hidden (B, T, d); keyMask (B, S) bool, true where a key may be attended; prefix (B, P, d) keys and values.</summary>
-    public Tensor Forward(Tensor hidden, Tensor keyMask, LayerPrefix? prefix)
+    /// <summary>
+    /// hidden (B, T, d); keyMask (B, S) bool, true where a key may be attended, or null when every key may be
+    /// (then attention runs without a mask, which lets libtorch pick its fused kernel); prefix (B, P, d) keys and values.
+    /// </summary>
+    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix)
     {
         using var scope = NewDisposeScope();
-        long batch = hidden.shape[0], length = hidden.shape[1];
-        var q = query.forward(hidden).view(batch, length, _heads, _headSize).transpose(1, 2); // (B, H, T, hd)
-        var k = key.forward(hidden); // (B, T, d)
-        var v = value.forward(hidden);
+        long batch = hidden.shape[0], length = hidden.shape[1], width = _heads * _headSize;
+        // Q, K and V in one matmul over the three weights stacked at forward time (the parameters keep
+        // Hugging Face's names): one large GEMM, and for a frozen backbone one input-gradient GEMM, instead of three.
+        var stackedWeight = cat([query.weight!, key.weight!, value.weight!], 0); // (3d, d)
+        var stackedBias = cat([query.bias!, key.bias!, value.bias!], 0); // (3d)
+        var projected = functional.linear(hidden, stackedWeight, stackedBias); // (B, T, 3d)
+        var q = projected.narrow(2, 0, width).view(batch, length, _heads, _headSize).transpose(1, 2); // (B, H, T, hd)
+        var k = projected.narrow(2, width, width); // (B, T, d)
+        var v = projected.narrow(2, 2 * width, width);
         if (prefix is not null)
         {
             k = cat([prefix.Keys.to(k.dtype), k], 1); // (B, S, d)
@@ -110,9 +118,9 @@ public sealed class BertSelfAttention : nn.Module
         long keys = k.shape[1];
         k = k.view(batch, keys, _heads, _headSize).transpose(1, 2); // (B, H, S, hd)
         v = v.view(batch, keys, _heads, _headSize).transpose(1, 2);
-        var mask = keyMask.view(batch, 1, 1, keys); // (B, 1, 1, S)
+        var mask = keyMask?.view(batch, 1, 1, keys); // (B, 1, 1, S)
         var attended = functional.scaled_dot_product_attention(q, k, v, mask, training ? _dropout : 0.0); // (B, H, T, hd)
-        var merged = attended.transpose(1, 2).reshape(batch, length, _heads * _headSize); // (B, T, d)
+        var merged = attended.transpose(1, 2).reshape(batch, length, width); // (B, T, d)
         return merged.MoveToOuterDisposeScope();
     }
 }
@@ -154,7 +162,7 @@ public sealed class BertAttention : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor hidden, Tensor keyMask, LayerPrefix? prefix)
+    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix)
     {
         using var attended = selfAttention.Forward(hidden, keyMask, prefix);
         return output.Forward(attended, hidden);
@@ -194,7 +202,7 @@ public sealed class BertLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor hidden, Tensor keyMask, LayerPrefix? prefix)
+    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix)
     {
         using var attended = attention.Forward(hidden, keyMask, prefix);
         using var expanded = intermediate.Forward(attended);
@@ -272,11 +280,15 @@ public sealed class BertModel : nn.Module
     {
         var hidden = embeddings.Forward(ids, typeIds, prefix?.PositionOffset ?? 0, positionIds); // (B, T, d)
         using var inputKeys = attentionMask.to_type(ScalarType.Bool); // (B, T)
+        bool inputPadded = !inputKeys.all().item<bool>();
         var states = allHiddenStates ? new List<Tensor> { hidden } : null;
         for (int i = 0; i < encoder.layer.Count; i++)
         {
             LayerPrefix? layerPrefix = prefix?.ForLayer(i, hidden, attentionMask);
-            using var keyMask = layerPrefix is null ? inputKeys.alias() : cat([layerPrefix.Mask.to_type(ScalarType.Bool), inputKeys], 1); // (B, S)
+            using var prefixKeys = layerPrefix?.Mask.to_type(ScalarType.Bool); // (B, P)
+            // No mask at all when every key is attended: an all-true mask changes nothing but the kernel.
+            bool masked = inputPadded || (prefixKeys is not null && !prefixKeys.all().item<bool>());
+            using var keyMask = !masked ? null : prefixKeys is null ? inputKeys.alias() : cat([prefixKeys, inputKeys], 1); // (B, S)
             var next = encoder.layer[i].Forward(hidden, keyMask, layerPrefix);
             if (states is null) hidden.Dispose();
             hidden = next;

@@ -1,0 +1,108 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Spectre.Console;
+
+namespace Apt.Bench;
+
+/// <summary>A timed matmul: the shape, its median time and its rate.</summary>
+public sealed record MatmulFigure(string Shape, double MedianMs, double Gflops, double LoadAverage);
+
+/// <summary>A training step timed in this process (a, b, f).</summary>
+public sealed record StepFigure(string Method, int Batch, int Length, int Prefix, double MedianMs, double TokensPerSecond, double StepGflop, double Gflops, double LoadAverage);
+
+/// <summary>A training step timed in its own process, with that process's peak resident memory (c).</summary>
+public sealed record ChildStepFigure(string Method, int Batch, int Length, int Prefix, double MedianMs, double RssAfterLoadMiB, double PeakRssMiB, double LoadAverage);
+
+/// <summary>The frozen backbone's evaluation forward against ONNX Runtime on the same model.onnx and batch (d).</summary>
+public sealed record EvalFigure(int Batch, int Length, double OursMs, double OnnxRuntimeMs, double Ratio, double LoadAverage);
+
+/// <summary>Process memory after a number of training steps, in its own process (e).</summary>
+public sealed record MemoryGrowthFigure(string Method, int Batch, int Length, int EarlySteps, double EarlyRssMiB, int LateSteps, double LateRssMiB, double Growth, double LoadAverage);
+
+/// <summary>Step time over one axis (f) and its log-log growth exponent against tokens, beside the FLOP model's.</summary>
+public sealed record ScalingFigure(string Axis, IReadOnlyList<StepFigure> Points, string XMeaning, double MeasuredExponent, double FlopExponent);
+
+/// <summary>A figure against its goal.</summary>
+public sealed record TargetCheck(string Name, double Value, string Goal, bool Met, double LoadAverage);
+
+/// <summary>Everything one run measured.</summary>
+public sealed record BenchReport(
+    BenchSettings Settings,
+    string Backbone,
+    int TorchThreads,
+    int ProcessorCount,
+    string LibTorch,
+    IReadOnlyList<MatmulFigure> Matmul,
+    double PeakGflops,
+    StepFigure Apt,
+    double Utilisation,
+    StepFigure PTuningV2,
+    double AptOverPTuningV2,
+    ChildStepFigure AptChild,
+    ChildStepFigure PTuningV2Child,
+    ChildStepFigure FineTuneChild,
+    double PTuningV2OverFineTune,
+    IReadOnlyList<EvalFigure> Eval,
+    MemoryGrowthFigure Memory,
+    IReadOnlyList<ScalingFigure> Scaling,
+    IReadOnlyList<TargetCheck> Targets,
+    double LoadAverageStart,
+    double LoadAverageEnd,
+    double WallSeconds)
+{
+    static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>The goals of issue 8, checked against this run's figures.</summary>
+    public static IReadOnlyList<TargetCheck> Check(double utilisation, StepFigure apt, double aptOverPt2, double pt2OverFt, ChildStepFigure aptChild,
+        IReadOnlyList<EvalFigure> eval, MemoryGrowthFigure memory, IReadOnlyList<ScalingFigure> scaling)
+    {
+        var checks = new List<TargetCheck>
+        {
+            new("(a) APT step utilisation of the matmul peak", utilisation, "≥ 0.75", utilisation >= 0.75, apt.LoadAverage),
+            new("(b) APT ÷ PT-2 step time", aptOverPt2, "≤ 1.05", aptOverPt2 <= 1.05, apt.LoadAverage),
+            new("(c) PT-2 ÷ FT step time (child processes)", pt2OverFt, "≤ 0.6", pt2OverFt <= 0.6, aptChild.LoadAverage),
+            new("(c) APT step peak memory, GB", aptChild.PeakRssMiB / 1024, "≤ 1.5", aptChild.PeakRssMiB / 1024 <= 1.5, aptChild.LoadAverage),
+        };
+        checks.AddRange(eval.Select(e => new TargetCheck($"(d) eval forward ÷ ONNX Runtime, batch {e.Batch}", e.Ratio, "≤ 1.0", e.Ratio <= 1.0, e.LoadAverage)));
+        checks.Add(new("(e) memory growth, step " + memory.EarlySteps + " → " + memory.LateSteps, memory.Growth, "≤ 0.02", memory.Growth <= 0.02, memory.LoadAverage));
+        checks.AddRange(scaling.Select(s => new TargetCheck($"(f) {s.Axis}: time exponent (FLOP model {s.FlopExponent:F2})", s.MeasuredExponent,
+            $"≤ {s.FlopExponent + 0.1:F2}", s.MeasuredExponent <= s.FlopExponent + 0.1, s.Points.Max(p => p.LoadAverage))));
+        return checks;
+    }
+
+    /// <summary>Prints the figures and the targets as tables.</summary>
+    public void Print(IAnsiConsole console)
+    {
+        string F(double v, string format = "F2") => v.ToString(format, System.Globalization.CultureInfo.InvariantCulture);
+        console.MarkupLine($"[bold]apt bench[/] on {Backbone}, batch {Settings.Batch} × {Settings.Length}, prefix {Settings.PrefixLength}, " +
+            $"{TorchThreads} torch threads on {ProcessorCount} cores, libtorch {LibTorch}{(Settings.Quick ? ", [yellow]--quick[/]" : "")}");
+
+        var figures = new Table().AddColumns("figure", "value", "load");
+        foreach (var m in Matmul) figures.AddRow($"fp32 matmul {m.Shape}", $"{F(m.MedianMs)} ms = {F(m.Gflops, "F0")} GFLOP/s", F(m.LoadAverage, "F1"));
+        figures.AddRow("matmul peak (max of the above)", $"{F(PeakGflops, "F0")} GFLOP/s", "");
+        foreach (var s in new[] { Apt, PTuningV2 })
+            figures.AddRow($"{s.Method} step (in process)", $"{F(s.MedianMs, "F0")} ms, {F(s.TokensPerSecond, "F0")} tokens/s, {F(s.StepGflop, "F1")} GFLOP → {F(s.Gflops, "F0")} GFLOP/s", F(s.LoadAverage, "F1"));
+        foreach (var c in new[] { AptChild, PTuningV2Child, FineTuneChild })
+            figures.AddRow($"{c.Method} step (own process)", $"{F(c.MedianMs, "F0")} ms, peak RSS {F(c.PeakRssMiB, "F0")} MiB (after load {F(c.RssAfterLoadMiB, "F0")})", F(c.LoadAverage, "F1"));
+        foreach (var e in Eval)
+            figures.AddRow($"eval forward {e.Batch} × {e.Length}", $"ours {F(e.OursMs)} ms, ONNX Runtime {F(e.OnnxRuntimeMs)} ms", F(e.LoadAverage, "F1"));
+        figures.AddRow($"memory, {Memory.Method} {Memory.Batch} × {Memory.Length} (smaller shape: 500 steps at the main shape exceed the time budget)",
+            $"{F(Memory.EarlyRssMiB, "F0")} MiB after {Memory.EarlySteps} steps, {F(Memory.LateRssMiB, "F0")} MiB after {Memory.LateSteps}", F(Memory.LoadAverage, "F1"));
+        foreach (var s in Scaling)
+            figures.AddRow($"scaling over {s.Axis}", string.Join(", ", s.Points.Select(p => $"{p.Length}+{p.Prefix}: {F(p.MedianMs, "F0")} ms")), F(s.Points.Max(p => p.LoadAverage), "F1"));
+        console.Write(figures);
+
+        var targets = new Table().AddColumns("target", "value", "goal", "met", "load");
+        foreach (var t in Targets)
+            targets.AddRow(Markup.Escape(t.Name), F(t.Value, "F3"), Markup.Escape(t.Goal), t.Met ? "[green]yes[/]" : "[red]no[/]", F(t.LoadAverage, "F1"));
+        console.Write(targets);
+        console.MarkupLine($"load average {F(LoadAverageStart, "F1")} at start, {F(LoadAverageEnd, "F1")} at end; wall time {F(WallSeconds, "F0")} s");
+    }
+}

@@ -1,0 +1,240 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Apt.Backbone;
+using Apt.Prefix;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Apt.Bench;
+
+/// <summary>Runs every figure of issue 8 on the embedded MiniLM in one process (plus its children).</summary>
+public static class Benchmarks
+{
+    const string BackboneName = "minilm";
+
+    /// <summary>Runs the benchmark; <paramref name="progress"/> hears which figure is being taken.</summary>
+    public static BenchReport Run(BenchSettings settings, Action<string>? progress = null)
+    {
+        var wall = Stopwatch.StartNew();
+        double loadStart = Measure.LoadAverage();
+        TorchRuntime.EnsureLoaded();
+        using var backbone = PretrainedBackbone.Load(BackboneName);
+        var config = backbone.Config;
+        int b = settings.Batch, t = settings.Length, l = settings.PrefixLength;
+
+        progress?.Invoke("fp32 matmul peak");
+        var matmul = MatmulPeak(settings, config);
+        double peak = matmul.Max(m => m.Gflops);
+
+        progress?.Invoke("(a, b) APT and PT-2 steps, alternated");
+        StepFigure apt, pt2;
+        using (var aptStep = new TrainingWorkload(backbone.Model, PrefixConfig.Apt(l), b, t))
+        using (var pt2Step = new TrainingWorkload(backbone.Model, PrefixConfig.PTuningV2(l), b, t))
+        {
+            double load = Measure.LoadAverage();
+            var ms = Measure.AlternatingMedianMs([() => aptStep.Step(), () => pt2Step.Step()], settings.Repeats, settings.Warmup);
+            apt = StepFigureOf(aptStep, ms[0], load);
+            pt2 = StepFigureOf(pt2Step, ms[1], load);
+        }
+
+        progress?.Invoke("(c) APT, PT-2 and FT steps in child processes");
+        var aptChild = RunChildStep("apt", settings);
+        var pt2Child = RunChildStep("pt2", settings);
+        var ftChild = RunChildStep("ft", settings);
+
+        progress?.Invoke("(d) evaluation forward against ONNX Runtime");
+        var eval = new List<EvalFigure> { EvalVersusOnnxRuntime(backbone.Model, settings.Batch, t, settings), EvalVersusOnnxRuntime(backbone.Model, 1, t, settings) };
+
+        progress?.Invoke("(e) memory growth in a child process");
+        var memory = RunChildMemory(settings);
+
+        progress?.Invoke("(f) scaling over sequence and prefix lengths");
+        var scaling = new List<ScalingFigure>
+        {
+            Scan(backbone.Model, "sequence length", [.. settings.ScanLengths.Select(length => (length, l))], settings),
+            Scan(backbone.Model, "prefix length", [.. settings.ScanPrefixes.Select(prefix => (t, prefix))], settings),
+        };
+
+        double utilisation = apt.Gflops / peak;
+        double aptOverPt2 = apt.MedianMs / pt2.MedianMs;
+        double pt2OverFt = pt2Child.MedianMs / ftChild.MedianMs;
+        var targets = BenchReport.Check(utilisation, apt, aptOverPt2, pt2OverFt, aptChild, eval, memory, scaling);
+        return new BenchReport(settings, backbone.Identity.Name, torch.get_num_threads(), Environment.ProcessorCount, TorchRuntime.LibTorchVersion,
+            matmul, peak, apt, utilisation, pt2, aptOverPt2, aptChild, pt2Child, ftChild, pt2OverFt, eval, memory, scaling, targets,
+            loadStart, Measure.LoadAverage(), wall.Elapsed.TotalSeconds);
+    }
+
+    static StepFigure StepFigureOf(TrainingWorkload w, double ms, double load) =>
+        new(w.Method.Label, w.BatchSize, w.Length, w.Method.MaxLength, ms, w.BatchSize * w.Length / (ms / 1000), w.StepFlops / 1e9, w.StepFlops / 1e9 / (ms / 1000), load);
+
+    /// <summary>
+    /// The fp32 matmul rate: a square matmul of <see cref="BenchSettings.MatmulSize"/>, and the three linear
+    /// shapes of MiniLM at the main batch (tokens × d → d, d → d_ff, d_ff → d). The peak is the highest.
+    /// </summary>
+    static List<MatmulFigure> MatmulPeak(BenchSettings settings, BertConfig config)
+    {
+        using var noGrad = no_grad();
+        int n = settings.MatmulSize, tokens = settings.Batch * settings.Length, d = config.HiddenSize, ff = config.IntermediateSize;
+        var figures = new List<MatmulFigure>();
+        void Time(string shape, long m, long k, long nOut, bool linear)
+        {
+            using var a = randn(m, k);
+            using var w = linear ? randn(nOut, k) : randn(k, nOut);
+            double load = Measure.LoadAverage();
+            double ms = Measure.MedianMs(() =>
+            {
+                using var y = linear ? nn.functional.linear(a, w) : a.matmul(w);
+            }, settings.Repeats, settings.Warmup);
+            figures.Add(new MatmulFigure(shape, ms, 2.0 * m * k * nOut / 1e9 / (ms / 1000), load));
+        }
+        Time($"{n}³", n, n, n, linear: false);
+        Time($"linear {tokens}×{d} → {d}", tokens, d, d, linear: true);
+        Time($"linear {tokens}×{d} → {ff}", tokens, d, ff, linear: true);
+        Time($"linear {tokens}×{ff} → {d}", tokens, ff, d, linear: true);
+        return figures;
+    }
+
+    /// <summary>
+    /// The frozen backbone's evaluation forward (eval mode, inference mode, pooled output included) against
+    /// ONNX Runtime on the same model.onnx and inputs, with as many intra-op threads as torch has, alternated.
+    /// </summary>
+    static EvalFigure EvalVersusOnnxRuntime(BertModel model, int batch, int length, BenchSettings settings)
+    {
+        var embedded = EmbeddedBackbones.Find(BackboneName)!;
+        using var options = new SessionOptions
+        {
+            IntraOpNumThreads = torch.get_num_threads(),
+            InterOpNumThreads = 1,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
+        using var session = new InferenceSession(embedded.ReadResource("model.onnx"), options);
+        using var input = new SyntheticBatch(model.Config, batch, length, seed: 3);
+        DenseTensor<long> Ort(torch.Tensor x) => new(x.contiguous().data<long>().ToArray(), [.. x.shape.Select(s => (int)s)]);
+        var inputs = new[]
+        {
+            NamedOnnxValue.CreateFromTensor("input_ids", Ort(input.Ids)),
+            NamedOnnxValue.CreateFromTensor("attention_mask", Ort(input.AttentionMask)),
+            NamedOnnxValue.CreateFromTensor("token_type_ids", Ort(input.TypeIds)),
+        }.Where(i => session.InputMetadata.ContainsKey(i.Name)).ToList();
+
+        model.eval();
+        void Ours()
+        {
+            using var scope = NewDisposeScope();
+            using var inference = inference_mode();
+            var output = model.Forward(input.Ids, input.TypeIds, input.AttentionMask);
+            _ = output.Pooled?.data<float>()[0];
+        }
+        void OnnxRuntime()
+        {
+            using var results = session.Run(inputs);
+        }
+        // Batch 1 runs are short: more of them for a steady median.
+        int repeats = batch == 1 ? settings.Repeats * 3 : settings.Repeats;
+        double load = Measure.LoadAverage();
+        var ms = Measure.AlternatingMedianMs([Ours, OnnxRuntime], repeats, settings.Warmup);
+        return new EvalFigure(batch, length, ms[0], ms[1], ms[0] / ms[1], load);
+    }
+
+    /// <summary>APT step time over (length, prefix) points; the exponent is fitted against the tokens the step attends, B·(T + P)·T.</summary>
+    static ScalingFigure Scan(BertModel model, string axis, IReadOnlyList<(int Length, int Prefix)> points, BenchSettings settings)
+    {
+        var figures = new List<StepFigure>();
+        foreach (var (length, prefix) in points)
+        {
+            using var step = new TrainingWorkload(model, PrefixConfig.Apt(prefix), settings.Batch, length);
+            double load = Measure.LoadAverage();
+            double ms = Measure.MedianMs(() => step.Step(), settings.ScanRepeats, warmup: 1);
+            figures.Add(StepFigureOf(step, ms, load));
+        }
+        // x: the step's token count for the length scan; the attended length T + P for the prefix scan (prefix 0 has no log).
+        bool byLength = points.Select(p => p.Length).Distinct().Count() > 1;
+        double[] x = [.. figures.Select(p => byLength ? (double)p.Batch * p.Length : p.Length + p.Prefix)];
+        double measured = Measure.GrowthExponent(x, [.. figures.Select(p => p.MedianMs)]);
+        double flops = Measure.GrowthExponent(x, [.. figures.Select(p => p.StepGflop)]);
+        return new ScalingFigure(axis, figures, byLength ? "tokens B·T" : "attended length T + P", measured, flops);
+    }
+
+    // ---- child processes: peak memory needs a fresh process per method ----
+
+    /// <summary>What a child process measures. Kind "step": median step time and peak memory; "memory": RSS after early and late steps.</summary>
+    public sealed record ChildRequest(string Kind, string Method, int Batch, int Length, int Prefix, int Warmup, int Repeats, int EarlySteps, int LateSteps);
+
+    /// <summary>What a child process reports back.</summary>
+    public sealed record ChildResult(double MedianMs, double RssAfterLoadMiB, double PeakRssMiB, double EarlyRssMiB, double LateRssMiB, double LoadAverage);
+
+    static ChildStepFigure RunChildStep(string method, BenchSettings settings)
+    {
+        var request = new ChildRequest("step", method, settings.Batch, settings.Length, settings.PrefixLength, settings.Warmup, Math.Max(3, settings.Repeats - 2), 0, 0);
+        var result = RunChild(request);
+        return new ChildStepFigure(method == "ft" ? "FT" : method == "pt2" ? "PT-2" : "APT", request.Batch, request.Length, method == "ft" ? 0 : request.Prefix,
+            result.MedianMs, result.RssAfterLoadMiB, result.PeakRssMiB, result.LoadAverage);
+    }
+
+    static MemoryGrowthFigure RunChildMemory(BenchSettings settings)
+    {
+        var request = new ChildRequest("memory", "apt", settings.MemoryBatch, settings.MemoryLength, settings.PrefixLength, 0, 0, settings.MemoryEarlySteps, settings.MemoryLateSteps);
+        var r = RunChild(request);
+        return new MemoryGrowthFigure("APT", request.Batch, request.Length, request.EarlySteps, r.EarlyRssMiB, request.LateSteps, r.LateRssMiB,
+            (r.LateRssMiB - r.EarlyRssMiB) / r.EarlyRssMiB, r.LoadAverage);
+    }
+
+    /// <summary>Starts this program again (<c>dotnet Apt.Bench.dll --child …</c>) and reads its result file.</summary>
+    static ChildResult RunChild(ChildRequest request)
+    {
+        string resultPath = Path.Combine(Path.GetTempPath(), $"apt-bench-{Environment.ProcessId}-{Guid.NewGuid():N}.json");
+        var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(typeof(Benchmarks).Assembly.Location);
+        info.ArgumentList.Add("--child");
+        info.ArgumentList.Add(JsonSerializer.Serialize(request));
+        info.ArgumentList.Add(resultPath);
+        try
+        {
+            using var process = Process.Start(info)!;
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            string stderr = process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            if (process.ExitCode != 0 || !File.Exists(resultPath))
+                throw new InvalidOperationException($"bench child {request.Kind} {request.Method} failed (exit {process.ExitCode}): {stderr}{stdout.Result}");
+            return JsonSerializer.Deserialize<ChildResult>(File.ReadAllText(resultPath))!;
+        }
+        finally
+        {
+            File.Delete(resultPath);
+        }
+    }
+
+    /// <summary>The child's side: loads the backbone, measures, writes the result file.</summary>
+    public static void RunAsChild(string requestJson, string resultPath)
+    {
+        var request = JsonSerializer.Deserialize<ChildRequest>(requestJson) ?? throw new ArgumentException("empty child request");
+        TorchRuntime.EnsureLoaded();
+        using var backbone = PretrainedBackbone.Load(BackboneName);
+        var method = PrefixConfig.Preset(request.Method, backbone.Config, request.Prefix);
+        using var step = new TrainingWorkload(backbone.Model, method, request.Batch, request.Length);
+        double afterLoad = Measure.ResidentMiB().Current;
+        double load = Measure.LoadAverage();
+        ChildResult result;
+        if (request.Kind == "step")
+        {
+            double ms = Measure.MedianMs(() => step.Step(), request.Repeats, request.Warmup);
+            result = new ChildResult(ms, afterLoad, Measure.ResidentMiB().Peak, 0, 0, load);
+        }
+        else
+        {
+            for (int i = 0; i < request.EarlySteps; i++) step.Step();
+            double early = Measure.ResidentMiB().Current;
+            for (int i = request.EarlySteps; i < request.LateSteps; i++) step.Step();
+            result = new ChildResult(0, afterLoad, Measure.ResidentMiB().Peak, early, Measure.ResidentMiB().Current, load);
+        }
+        AtomicFile.WriteAllText(resultPath, JsonSerializer.Serialize(result));
+    }
+}

@@ -1,0 +1,39 @@
+using Apt.Bench;
+using Spectre.Console;
+
+// apt bench: [--quick] [--json <file>]. The hidden "--child <request> <result file>" is how the
+// benchmark runs a figure in a fresh process of its own (peak memory per method, memory growth).
+try
+{
+    if (args.Length == 3 && args[0] == "--child")
+    {
+        Benchmarks.RunAsChild(args[1], args[2]);
+        return 0;
+    }
+    bool quick = false;
+    string? json = null;
+    for (int i = 0; i < args.Length; i++)
+    {
+        switch (args[i])
+        {
+            case "--quick": quick = true; break;
+            case "--json" when i + 1 < args.Length: json = args[++i]; break;
+            default:
+                throw new ArgumentException($"unknown argument '{args[i]}'; usage: apt-bench [--quick] [--json <file>]");
+        }
+    }
+    var settings = quick ? BenchSettings.Smoke : BenchSettings.Full;
+    var report = Benchmarks.Run(settings, step => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(step)} (load {Measure.LoadAverage():F1})[/]"));
+    report.Print(AnsiConsole.Console);
+    if (json is not null)
+    {
+        Apt.AtomicFile.WriteAllText(json, report.ToJson());
+        AnsiConsole.MarkupLine($"wrote {Markup.Escape(json)}");
+    }
+    return 0;
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"apt-bench: {e.Message}");
+    return 2;
+}

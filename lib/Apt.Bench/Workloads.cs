@@ -1,0 +1,129 @@
+using Apt.Backbone;
+using Apt.Prefix;
+using Apt.Tasks;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Apt.Bench;
+
+/// <summary>
+/// The analytic FLOP count the utilisation figures use. Forward, per token: 2·N + 4·L·S·d, where N is the
+/// encoder's matrix weights (per layer 4·d² for Q, K, V and the attention output, 2·d·d_ff for the
+/// feed-forward; embeddings, LayerNorms, biases, pooler and head are left out) and S the attended length,
+/// prefix included: Q·Kᵀ and attention·V cost 2·S·d each per token and layer. Backward: about 1× the
+/// forward for a frozen backbone (input gradients only, no weight gradients) and 2× for full fine-tuning.
+/// </summary>
+public static class FlopModel
+{
+    /// <summary>N: the encoder's matrix weights.</summary>
+    public static double EncoderMatrixWeights(BertConfig c) =>
+        c.NumLayers * (4.0 * c.HiddenSize * c.HiddenSize + 2.0 * c.HiddenSize * c.IntermediateSize);
+
+    /// <summary>Forward FLOPs of one token attending to <paramref name="attended"/> keys (prefix included).</summary>
+    public static double ForwardPerToken(BertConfig c, int attended) =>
+        2 * EncoderMatrixWeights(c) + 4.0 * c.NumLayers * attended * c.HiddenSize;
+
+    /// <summary>Forward and backward FLOPs of one training step on batch × length tokens.</summary>
+    public static double TrainingStep(BertConfig c, int batch, int length, int prefix, bool fullFineTuning) =>
+        batch * length * ForwardPerToken(c, length + prefix) * (fullFineTuning ? 3 : 2);
+}
+
+/// <summary>A synthetic batch: random word ids (no padding), a [CLS]-like first token, random binary labels.</summary>
+public sealed class SyntheticBatch : IDisposable
+{
+    public Tensor Ids { get; }
+    public Tensor TypeIds { get; }
+    public Tensor AttentionMask { get; }
+    public Tensor Labels { get; }
+
+    public SyntheticBatch(BertConfig config, int batch, int length, int seed)
+    {
+        var generator = new Generator((ulong)seed);
+        Ids = randint(1000, config.VocabSize, [batch, length], dtype: ScalarType.Int64, generator: generator); // (B, T)
+        Ids[TensorIndex.Colon, 0] = 101; // [CLS] in BERT's uncased vocabulary
+        TypeIds = zeros(batch, length, dtype: ScalarType.Int64); // (B, T)
+        AttentionMask = ones(batch, length, dtype: ScalarType.Int64); // (B, T)
+        Labels = randint(0, 2, [batch], dtype: ScalarType.Int64, generator: generator); // (B)
+    }
+
+    public void Dispose()
+    {
+        Ids.Dispose();
+        TypeIds.Dispose();
+        AttentionMask.Dispose();
+        Labels.Dispose();
+    }
+}
+
+/// <summary>
+/// One training step as the trainer takes it (train mode, AdamW over the trainable tensors only, clipping
+/// at 1.0, a dispose scope and a garbage collection per step as <c>TrainerConfig.CollectGarbageEverySteps</c> = 1),
+/// for a prefix method on the frozen backbone or for full fine-tuning.
+/// </summary>
+public sealed class TrainingWorkload : IDisposable
+{
+    readonly BertModel _backbone;
+    readonly PrefixModule? _prefix;
+    readonly SequenceClassificationHead _head;
+    readonly AdamW _optimizer;
+    readonly List<Parameter> _trainable;
+    readonly SyntheticBatch _batch;
+
+    public PrefixConfig Method { get; }
+    public int BatchSize { get; }
+    public int Length { get; }
+
+    /// <summary>Analytic FLOPs of one step (<see cref="FlopModel"/>).</summary>
+    public double StepFlops { get; }
+
+    public TrainingWorkload(BertModel backbone, PrefixConfig method, int batch, int length, int seed = 7)
+    {
+        _backbone = backbone;
+        Method = method;
+        BatchSize = batch;
+        Length = length;
+        manual_seed(seed);
+        _prefix = PrefixModule.Create(method, backbone.Config);
+        _head = new SequenceClassificationHead(backbone.Config.HiddenSize, 2, backbone.Config.HiddenDropout);
+        bool fullFineTuning = method.Method == PrefixMethod.FineTune;
+        if (fullFineTuning) backbone.SetTrainable(true);
+        _trainable = [.. (_prefix?.TrainableParameters().Select(p => p.Parameter) ?? []),
+                      .. _head.parameters(),
+                      .. (fullFineTuning ? backbone.parameters() : [])];
+        _optimizer = optim.AdamW(_trainable, 1e-3);
+        _batch = new SyntheticBatch(backbone.Config, batch, length, seed);
+        StepFlops = FlopModel.TrainingStep(backbone.Config, batch, length, method.MaxLength, fullFineTuning);
+    }
+
+    /// <summary>One optimizer step; returns the loss.</summary>
+    public double Step()
+    {
+        double value;
+        using (var scope = NewDisposeScope())
+        {
+            _backbone.train();
+            _prefix?.train();
+            _head.train();
+            _optimizer.zero_grad();
+            var output = _backbone.Forward(_batch.Ids, _batch.TypeIds, _batch.AttentionMask, _prefix);
+            var loss = TaskLoss.CrossEntropy(_head.Forward(output), _batch.Labels);
+            loss.backward();
+            nn.utils.clip_grad_norm_(_trainable, 1.0);
+            _optimizer.step();
+            value = loss.ToDouble();
+        }
+        GC.Collect();
+        if (!double.IsFinite(value)) throw new InvalidOperationException($"{Method.Label} step: loss is {value}");
+        return value;
+    }
+
+    public void Dispose()
+    {
+        _optimizer.Dispose();
+        _prefix?.Dispose();
+        _head.Dispose();
+        _batch.Dispose();
+        if (Method.Method == PrefixMethod.FineTune) _backbone.SetTrainable(false);
+    }
+}

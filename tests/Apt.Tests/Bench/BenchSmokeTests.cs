@@ -1,0 +1,67 @@
+using System.Text.Json.Nodes;
+using Apt.Bench;
+using Xunit.Abstractions;
+
+namespace Apt.Tests.Bench;
+
+/// <summary>
+/// The benchmark's measurement code end to end in its quick mode (tiny shapes, child processes included):
+/// every figure of issue 8 is present and a finite number. Speed itself is checked by running the
+/// benchmark, not here.
+/// </summary>
+public sealed class BenchSmokeTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void QuickRunReportsEveryFigureAsAFiniteNumber()
+    {
+        var settings = BenchSettings.Smoke;
+        var report = Benchmarks.Run(settings);
+        var json = JsonNode.Parse(report.ToJson())!;
+        output.WriteLine(json.ToJsonString());
+
+        // Every number anywhere in the report is finite: the writer spells NaN and ±∞ as strings.
+        var leaves = Leaves(json).ToList();
+        Assert.Contains(leaves, leaf => leaf.Value.GetValueKind() == System.Text.Json.JsonValueKind.Number);
+        Assert.DoesNotContain(leaves, leaf => leaf.Value.ToJsonString() is "\"NaN\"" or "\"Infinity\"" or "\"-Infinity\"");
+
+        // Each figure exists, with a positive time or size where one is measured.
+        Assert.Equal(4, report.Matmul.Count);
+        Assert.All(report.Matmul, m => Assert.True(m.MedianMs > 0 && m.Gflops > 0, m.Shape));
+        Assert.True(report.PeakGflops > 0);
+        foreach (var step in new[] { report.Apt, report.PTuningV2 })
+            Assert.True(step.MedianMs > 0 && step.TokensPerSecond > 0 && step.Gflops > 0, step.Method);
+        Assert.Equal(("APT", "PT-2"), (report.Apt.Method, report.PTuningV2.Method));
+        Assert.True(report.Utilisation > 0 && report.AptOverPTuningV2 > 0 && report.PTuningV2OverFineTune > 0);
+        foreach (var child in new[] { report.AptChild, report.PTuningV2Child, report.FineTuneChild })
+            Assert.True(child.MedianMs > 0 && child.PeakRssMiB >= child.RssAfterLoadMiB && child.RssAfterLoadMiB > 0, child.Method);
+        Assert.Equal([settings.Batch, 1], report.Eval.Select(e => e.Batch));
+        Assert.All(report.Eval, e => Assert.True(e.OursMs > 0 && e.OnnxRuntimeMs > 0 && e.Ratio > 0));
+        Assert.True(report.Memory.EarlyRssMiB > 0 && report.Memory.LateRssMiB > 0);
+        Assert.Equal((settings.MemoryEarlySteps, settings.MemoryLateSteps), (report.Memory.EarlySteps, report.Memory.LateSteps));
+        Assert.Equal(settings.ScanLengths, report.Scaling[0].Points.Select(p => p.Length));
+        Assert.Equal(settings.ScanPrefixes, report.Scaling[1].Points.Select(p => p.Prefix));
+        Assert.All(report.Scaling, s => Assert.True(double.IsFinite(s.MeasuredExponent) && s.FlopExponent > 0, s.Axis));
+        // The FLOP model: attention grows with the attended length, so longer sequences cost more per token.
+        Assert.True(report.Scaling[0].FlopExponent > 1);
+        Assert.Equal(9, report.Targets.Count); // (a), (b), two for (c), two for (d), (e), two for (f)
+        Assert.All(report.Targets, t => Assert.True(double.IsFinite(t.Value), t.Name));
+    }
+
+    static IEnumerable<(string Path, JsonValue Value)> Leaves(JsonNode node, string path = "$")
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (key, child) in o)
+                    if (child is not null) foreach (var leaf in Leaves(child, $"{path}.{key}")) yield return leaf;
+                break;
+            case JsonArray a:
+                for (int i = 0; i < a.Count; i++)
+                    if (a[i] is { } child) foreach (var leaf in Leaves(child, $"{path}[{i}]")) yield return leaf;
+                break;
+            case JsonValue v:
+                yield return (path, v);
+                break;
+        }
+    }
+}
