@@ -168,25 +168,32 @@ public static class Checkpoint
     }
 
     /// <summary>Copies <paramref name="weights"/> into the model; any missing, unexpected or mis-shaped key is an error that lists them all.</summary>
-    public static void Load(nn.Module model, IReadOnlyDictionary<string, Tensor> weights, string source)
+    public static void Load(nn.Module model, IReadOnlyDictionary<string, Tensor> weights, string source) =>
+        Copy(model.state_dict(), weights, $"{source}: the weights do not fit the model.");
+
+    /// <summary>
+    /// Copies <paramref name="source"/> into <paramref name="targets"/> by name, after checking that the names and
+    /// shapes agree exactly; otherwise an error opening with <paramref name="header"/> lists every missing,
+    /// unexpected and mis-shaped name.
+    /// </summary>
+    public static void Copy(IReadOnlyDictionary<string, Tensor> targets, IReadOnlyDictionary<string, Tensor> source, string header)
     {
-        var state = model.state_dict();
-        var missing = state.Keys.Where(k => !weights.ContainsKey(k)).ToList();
-        var unexpected = weights.Keys.Where(k => !state.ContainsKey(k)).ToList();
-        var misshaped = state.Keys.Where(weights.ContainsKey)
-            .Where(k => !state[k].shape.SequenceEqual(weights[k].shape))
-            .Select(k => $"{k}: checkpoint [{string.Join(", ", weights[k].shape)}], model [{string.Join(", ", state[k].shape)}]")
+        var missing = targets.Keys.Where(k => !source.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
+        var unexpected = source.Keys.Where(k => !targets.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
+        var misshaped = targets.Keys.Where(source.ContainsKey)
+            .Where(k => !targets[k].shape.SequenceEqual(source[k].shape)).Order(StringComparer.Ordinal)
+            .Select(k => $"{k}: file [{string.Join(", ", source[k].shape)}], model [{string.Join(", ", targets[k].shape)}]")
             .ToList();
         if (missing.Count + unexpected.Count + misshaped.Count > 0)
         {
-            var lines = new List<string> { $"{source}: the weights do not fit the model." };
+            var lines = new List<string> { header };
             if (missing.Count > 0) lines.Add($"Missing keys ({missing.Count}): {string.Join(", ", missing)}");
             if (unexpected.Count > 0) lines.Add($"Unexpected keys ({unexpected.Count}): {string.Join(", ", unexpected)}");
             if (misshaped.Count > 0) lines.Add($"Wrong shapes ({misshaped.Count}): {string.Join("; ", misshaped)}");
             throw new InvalidDataException(string.Join(Environment.NewLine, lines));
         }
         using var noGrad = no_grad();
-        foreach (var (key, target) in state) target.copy_(weights[key]);
+        foreach (var (key, target) in targets) target.copy_(source[key]);
     }
 }
 

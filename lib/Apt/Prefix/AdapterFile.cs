@@ -86,20 +86,7 @@ public static class AdapterFile
         var saved = SafeTensors.Read(path, out _);
         try
         {
-            var missing = model.Keys.Where(k => !saved.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
-            var unexpected = saved.Keys.Where(k => !model.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
-            var misshaped = model.Keys.Where(saved.ContainsKey).Where(k => !model[k].shape.SequenceEqual(saved[k].shape)).Order(StringComparer.Ordinal)
-                .Select(k => $"{k}: adapter [{string.Join(", ", saved[k].shape)}], model [{string.Join(", ", model[k].shape)}]").ToList();
-            if (missing.Count + unexpected.Count + misshaped.Count > 0)
-            {
-                var lines = new List<string> { $"{path}: the adapter ({manifest.Prefix.Label}, prefix length {manifest.Prefix.PrefixLength}) does not fit the model's trainable parameters." };
-                if (missing.Count > 0) lines.Add($"Not in the adapter ({missing.Count}): {string.Join(", ", missing)}");
-                if (unexpected.Count > 0) lines.Add($"Not trainable in the model ({unexpected.Count}): {string.Join(", ", unexpected)}");
-                if (misshaped.Count > 0) lines.Add($"Other sizes ({misshaped.Count}): {string.Join("; ", misshaped)}");
-                throw new InvalidDataException(string.Join(Environment.NewLine, lines));
-            }
-            using var noGrad = no_grad();
-            foreach (var (name, target) in model) target.copy_(saved[name]);
+            Checkpoint.Copy(model, saved, $"{path}: the adapter ({manifest.Prefix.Label}, prefix length {manifest.Prefix.PrefixLength}) does not fit the model's trainable parameters.");
         }
         finally
         {

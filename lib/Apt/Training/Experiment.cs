@@ -196,7 +196,8 @@ public sealed class Experiment
         var test = config.Trainer.Selection == SelectionRule.TestAtBestDev ? Limit(task.Load(DataSplit.Test, folder), config.EvalExamples) : [];
 
         random.manual_seed(config.Trainer.Seed);
-        var prefix = PrefixModule.Create(config.Prefix, backbone.Config);
+        // A prefix of length 0 (the head-only baseline) is no prefix: no graph is built through the frozen backbone.
+        var prefix = config.Prefix.MaxLength == 0 ? null : PrefixModule.Create(config.Prefix, backbone.Config);
         var head = task.CreateHead(backbone.Config.HiddenSize, config.HeadDropout);
         backbone.Model.SetTrainable(config.Prefix.Method == PrefixMethod.FineTune);
         var model = new TunedModel(backbone.Model, prefix, head);

@@ -103,7 +103,7 @@ public sealed class HuggingFaceFolderTests : IDisposable
         var error = Assert.Throws<InvalidDataException>(() => PretrainedBackbone.Load(_folder));
         Assert.Contains("Missing keys (1): encoder.layer.1.output.dense.bias", error.Message);
         Assert.Contains("Unexpected keys (1): encoder.layer.0.extra.weight", error.Message);
-        Assert.Contains("encoder.layer.0.intermediate.dense.weight: checkpoint [33, 16], model [32, 16]", error.Message);
+        Assert.Contains("encoder.layer.0.intermediate.dense.weight: file [33, 16], model [32, 16]", error.Message);
         Assert.Contains("model.safetensors", error.Message);
     }
 
