@@ -58,7 +58,7 @@ public sealed class RobertaPrefixTests : IDisposable
         {
             using var scope = NewDisposeScope();
             optimizer.zero_grad();
-            trainable.Loss([0, 1, 2]).backward();
+            trainable.Loss([.. Enumerable.Range(0, trainable.TrainingExampleCount)]).backward();
             foreach (var (name, parameter) in trainable.Model.named_parameters())
                 if (parameter.grad is { } gradient && gradient.abs().sum().item<float>() > 0) withGradients.Add(name);
             optimizer.step();

@@ -56,7 +56,7 @@ public sealed class AdapterFileTests
             var shorter = new PooledClassifier(backbone, PrefixModule.Create(PrefixConfig.Apt(4), backbone.Config), labels: 2);
             var wrongSize = Assert.Throws<InvalidDataException>(() => AdapterFile.Load(path, shorter, MiniLm.Identity));
             Assert.Contains("Wrong shapes", wrongSize.Message);
-            Assert.Contains("prefix.prefix_encoder.table: adapter [48, 2, 384], model [24, 2, 384]", wrongSize.Message);
+            Assert.Contains("prefix.prefix_encoder.table: file [48, 2, 384], model [24, 2, 384]", wrongSize.Message);
 
             var pt2 = new PooledClassifier(backbone, PrefixModule.Create(PrefixConfig.PTuningV2(8), backbone.Config), labels: 2);
             var wrongMethod = Assert.Throws<InvalidDataException>(() => AdapterFile.Load(path, pt2, MiniLm.Identity));
