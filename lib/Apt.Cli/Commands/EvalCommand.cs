@@ -37,7 +37,8 @@ public sealed class EvalCommand : Command<EvalCommand.Settings>
             "test" => EvaluationSplit.Test,
             _ => throw new ArgumentException($"--split must be dev or test (got '{settings.Split}')"),
         };
-        using var model = new Experiment(settings.DataRoot).Open(settings.Run);
+        using var experiment = new Experiment(settings.DataRoot);
+        using var model = experiment.Open(settings.Run);
         if (model.Examples(split).Count == 0)
             throw new ArgumentException($"{settings.Run}: the run's protocol loads no {settings.Split} split (SuperGLUE reports dev)");
         var report = model.Score(split);

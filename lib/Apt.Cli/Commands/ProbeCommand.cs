@@ -26,7 +26,8 @@ public sealed class ProbeCommand : Command<ProbeCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
     {
         if (settings.Run.Length == 0) throw new ArgumentException("--run <folder> is required");
-        using var model = new Experiment(settings.DataRoot).Open(settings.Run);
+        using var experiment = new Experiment(settings.DataRoot);
+        using var model = experiment.Open(settings.Run);
         if (model.Model.Prefix is not { } prefix || !(prefix.Config.HasTokenGate || prefix.Config.HasLayerGate))
             throw new ArgumentException($"{settings.Run}: the run's method has no gates to probe (it is {model.Model.Prefix?.Config.Label ?? "without a prefix"})");
         var probe = model.Probe();

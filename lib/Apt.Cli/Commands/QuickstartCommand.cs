@@ -35,7 +35,7 @@ public sealed class QuickstartCommand : AsyncCommand<QuickstartCommand.Settings>
             AnsiConsole.MarkupLineInterpolated($"built the stand-in data set [bold]{name}[/] from npm packages in {elapsed.TotalSeconds:F0} s");
         var spec = SweepSpec.Load("quickstart");
         AnsiConsole.MarkupLineInterpolated($"[bold]quickstart[/]: {spec.Description}");
-        var experiment = new Experiment(settings.DataRoot);
+        using var experiment = new Experiment(settings.DataRoot);
         TrainingConsole.Show(experiment, () => SweepRunner.Run(spec, experiment, settings.Runs));
         var outputs = await StudyReport.Write(settings.Runs, settings.Runs, settings.DataRoot);
         StudyConsole.Print(outputs);

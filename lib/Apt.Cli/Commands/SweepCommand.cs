@@ -51,7 +51,7 @@ public sealed class SweepCommand : Command<SweepCommand.Settings>
             return 0;
         }
         TorchRuntime.EnsureLoaded();
-        var experiment = new Experiment(settings.DataRoot);
+        using var experiment = new Experiment(settings.DataRoot);
         int skipped = 0;
         TrainingConsole.Show(experiment, () => SweepRunner.Run(spec, experiment, runs, settings.Backbone, _ => skipped++));
         AnsiConsole.MarkupLineInterpolated($"done: {points.Count - skipped} trained, {skipped} already finished. Report: apt report --runs {runs}");

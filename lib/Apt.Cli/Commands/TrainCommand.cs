@@ -116,7 +116,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
     {
         TorchRuntime.EnsureLoaded();
-        var experiment = new Experiment(settings.DataRoot);
+        using var experiment = new Experiment(settings.DataRoot);
         var (config, folder) = settings.Resume is { } resume
             ? (RunFolder.Open(resume).ReadConfig<ExperimentConfig>(), resume)
             : Configure(settings, experiment.Frozen(settings.Backbone).Config);

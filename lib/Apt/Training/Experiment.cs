@@ -109,7 +109,7 @@ public sealed record ExperimentOutcome(RunResult Result, string RunFolder, strin
 /// backbone, trains with <see cref="Trainer"/> (resuming a run folder that has checkpoints), then writes the
 /// adapter file and, for gated methods, the gate probe over the dev split.
 /// </summary>
-public sealed class Experiment
+public sealed class Experiment : IDisposable
 {
     /// <summary>The adapter file in a run folder (with adapter.json beside it).</summary>
     public const string AdapterFileName = "adapter.safetensors";
@@ -211,6 +211,13 @@ public sealed class Experiment
         if (!_frozen.TryGetValue(key, out var backbone))
             _frozen[key] = backbone = PretrainedBackbone.Load(key);
         return backbone;
+    }
+
+    /// <summary>Frees the frozen backbones this experiment loaded (native memory that would otherwise wait for finalizers).</summary>
+    public void Dispose()
+    {
+        foreach (var backbone in _frozen.Values) backbone.Dispose();
+        _frozen.Clear();
     }
 
     static IReadOnlyList<TaskExample> Limit(IReadOnlyList<TaskExample> examples, int? limit) =>

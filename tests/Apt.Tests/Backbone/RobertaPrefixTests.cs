@@ -37,7 +37,7 @@ public sealed class RobertaPrefixTests : IDisposable
     {
         using var backbone = PretrainedBackbone.Load(_model.Path);
         Assert.Equal("roberta", backbone.Config.ModelType);
-        var experiment = new Experiment(_data);
+        using var experiment = new Experiment(_data);
         var probe = method == "pt2star" ? ProbeOfAnApt(experiment, backbone) : null;
         var config = new ExperimentConfig
         {

@@ -49,7 +49,7 @@ public sealed class SweepTests : IDisposable
     public void ARealDataPresetDryRunsOneStepPerRunOnTheFixtures(string preset)
     {
         var spec = DryRun(SweepSpec.Load(preset));
-        var experiment = new Experiment(DataRoot(spec));
+        using var experiment = new Experiment(DataRoot(spec));
         long steps = 0;
         experiment.StepCompleted += (_, _) => steps++;
         var outcomes = SweepRunner.Run(spec, experiment, Path.Combine(_root, "runs"), backbone: "minilm");
@@ -64,10 +64,11 @@ public sealed class SweepTests : IDisposable
     {
         var spec = DryRun(SweepSpec.Load("bert-large-cased")) with { Tasks = [DryRun(SweepSpec.Load("bert-large-cased")).Tasks.Single(t => t.Task == "rte")] };
         string runs = Path.Combine(_root, "twice");
-        var first = SweepRunner.Run(spec, new Experiment(DataRoot(spec)), runs, "minilm");
+        IReadOnlyList<ExperimentOutcome> first;
+        using (var once = new Experiment(DataRoot(spec))) first = SweepRunner.Run(spec, once, runs, "minilm");
         var written = Directory.EnumerateFiles(runs, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.GetLastWriteTimeUtc);
 
-        var again = new Experiment(DataRoot(spec));
+        using var again = new Experiment(DataRoot(spec));
         long steps = 0;
         again.StepCompleted += (_, _) => steps++;
         int skipped = 0;
