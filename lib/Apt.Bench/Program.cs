@@ -1,7 +1,7 @@
 using Apt.Bench;
 using Spectre.Console;
 
-// apt bench: [--quick] [--json <file>]. The hidden "--child <request> <result file>" is how the
+// apt bench: [--quick] [--profile] [--json <file>]; --profile prints where a training step's time goes instead. The hidden "--child <request> <result file>" is how the
 // benchmark runs a figure in a fresh process of its own (peak memory per method, memory growth).
 try
 {
@@ -10,19 +10,25 @@ try
         Benchmarks.RunAsChild(args[1], args[2]);
         return 0;
     }
-    bool quick = false;
+    bool quick = false, profile = false;
     string? json = null;
     for (int i = 0; i < args.Length; i++)
     {
         switch (args[i])
         {
             case "--quick": quick = true; break;
+            case "--profile": profile = true; break;
             case "--json" when i + 1 < args.Length: json = args[++i]; break;
             default:
-                throw new ArgumentException($"unknown argument '{args[i]}'; usage: apt-bench [--quick] [--json <file>]");
+                throw new ArgumentException($"unknown argument '{args[i]}'; usage: apt-bench [--quick] [--profile] [--json <file>]");
         }
     }
     var settings = quick ? BenchSettings.Smoke : BenchSettings.Full;
+    if (profile)
+    {
+        StepProfile.Run(settings, AnsiConsole.Console);
+        return 0;
+    }
     var report = Benchmarks.Run(settings, step => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(step)} (load {Measure.LoadAverage():F1})[/]"));
     report.Print(AnsiConsole.Console);
     if (json is not null)

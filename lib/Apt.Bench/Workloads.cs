@@ -29,6 +29,12 @@ public static class FlopModel
         batch * length * ForwardPerToken(c, length + prefix) * (fullFineTuning ? 3 : 2);
 }
 
+/// <summary>Where one training step's wall time went, in milliseconds.</summary>
+public sealed record StepPhases(double Loss, double ForwardMs, double BackwardMs, double OptimizerMs, double CollectMs)
+{
+    public double TotalMs => ForwardMs + BackwardMs + OptimizerMs + CollectMs;
+}
+
 /// <summary>A synthetic batch: random word ids (no padding), a [CLS]-like first token, random binary labels.</summary>
 public sealed class SyntheticBatch : IDisposable
 {
@@ -97,9 +103,14 @@ public sealed class TrainingWorkload : IDisposable
     }
 
     /// <summary>One optimizer step; returns the loss.</summary>
-    public double Step()
+    public double Step() => TimedStep().Loss;
+
+    /// <summary>One optimizer step with the wall time of each phase: forward (loss included), backward, clipping and AdamW, garbage collection.</summary>
+    public StepPhases TimedStep()
     {
         double value;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        double forward, backward, optimizer;
         using (var scope = NewDisposeScope())
         {
             _backbone.train();
@@ -108,14 +119,25 @@ public sealed class TrainingWorkload : IDisposable
             _optimizer.zero_grad();
             var output = _backbone.Forward(_batch.Ids, _batch.TypeIds, _batch.AttentionMask, _prefix);
             var loss = TaskLoss.CrossEntropy(_head.Forward(output), _batch.Labels);
+            forward = Lap(watch);
             loss.backward();
+            backward = Lap(watch);
             nn.utils.clip_grad_norm_(_trainable, 1.0);
             _optimizer.step();
             value = loss.ToDouble();
+            optimizer = Lap(watch);
         }
         GC.Collect();
+        double collect = Lap(watch);
         if (!double.IsFinite(value)) throw new InvalidOperationException($"{Method.Label} step: loss is {value}");
-        return value;
+        return new StepPhases(value, forward, backward, optimizer, collect);
+    }
+
+    static double Lap(System.Diagnostics.Stopwatch watch)
+    {
+        double ms = watch.Elapsed.TotalMilliseconds;
+        watch.Restart();
+        return ms;
     }
 
     public void Dispose()

@@ -70,6 +70,11 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         [DefaultValue(0.0)]
         public double Warmup { get; init; }
 
+        [CommandOption("--length-grouping")]
+        [Description("Sort examples by length within groups of this many batches, so batches pad less (0: random batches, as P-tuning v2).")]
+        [DefaultValue(0)]
+        public int LengthGrouping { get; init; }
+
         [CommandOption("--seed")]
         [DefaultValue(11)]
         public int Seed { get; init; } = 11;
@@ -140,7 +145,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         var probe = s.Probe is null ? null : GateProbeResult.Load(s.Probe);
         var trainer = TaskProtocol.For(task, new TrainerConfig
         {
-            Epochs = s.Epochs, BatchSize = s.BatchSize, LearningRate = s.LearningRate, WarmupRatio = s.Warmup,
+            Epochs = s.Epochs, BatchSize = s.BatchSize, LearningRate = s.LearningRate, WarmupRatio = s.Warmup, LengthGrouping = s.LengthGrouping,
             Seed = s.Seed, EarlyStoppingPatience = s.EarlyStopping, CheckpointEverySteps = s.CheckpointEvery,
         });
         var config = new ExperimentConfig

@@ -27,7 +27,7 @@ public sealed class BertEmbeddings : nn.Module
 {
     readonly Embedding word_embeddings, position_embeddings, token_type_embeddings;
     readonly LayerNorm LayerNorm;
-    readonly Dropout dropout;
+    readonly FastDropout dropout;
     readonly int _maxPositions;
     /// <summary>RoBERTa's padding index, after which its positions count; null for BERT's positions from 0.</summary>
     readonly int? _positionPaddingIndex;
@@ -39,7 +39,7 @@ public sealed class BertEmbeddings : nn.Module
         position_embeddings = Embedding(config.MaxPositions, config.HiddenSize, padding_idx: _positionPaddingIndex);
         token_type_embeddings = Embedding(config.TypeVocabSize, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
-        dropout = Dropout(config.HiddenDropout);
+        dropout = new FastDropout(config.HiddenDropout);
         _maxPositions = config.MaxPositions;
         RegisterComponents();
     }
@@ -119,9 +119,28 @@ public sealed class BertSelfAttention : nn.Module
         k = k.view(batch, keys, _heads, _headSize).transpose(1, 2); // (B, H, S, hd)
         v = v.view(batch, keys, _heads, _headSize).transpose(1, 2);
         var mask = keyMask?.view(batch, 1, 1, keys); // (B, 1, 1, S)
-        var attended = functional.scaled_dot_product_attention(q, k, v, mask, training ? _dropout : 0.0); // (B, H, T, hd)
+        var attended = training && _dropout > 0
+            ? AttentionWithDropout(q, k, v, mask, _dropout)
+            : functional.scaled_dot_product_attention(q, k, v, mask); // (B, H, T, hd)
         var merged = attended.transpose(1, 2).reshape(batch, length, width); // (B, T, d)
         return merged.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// softmax(q·kᵀ/√hd, masked) with <see cref="FastDropout"/> on the probabilities, then ·v: what
+    /// scaled_dot_product_attention computes with dropout, whose CPU path (no fused kernel takes dropout)
+    /// spends most of its time drawing libtorch's Bernoulli mask. The 1/(1 − p) scale is applied to the
+    /// (B, H, T, hd) result rather than to the larger (B, H, T, S) probabilities.
+    /// </summary>
+    static Tensor AttentionWithDropout(Tensor q, Tensor k, Tensor v, Tensor? mask, double p)
+    {
+        using var scope = NewDisposeScope();
+        var scores = q.mul(1.0 / Math.Sqrt(q.shape[^1])).matmul(k.transpose(-2, -1)); // (B, H, T, S)
+        if (mask is not null) scores = scores.masked_fill(mask.logical_not(), double.NegativeInfinity);
+        var probabilities = scores.softmax(-1); // (B, H, T, S)
+        var keep = FastDropout.KeepMask(probabilities.shape, p);
+        var attended = probabilities.mul(keep).matmul(v).mul_(1.0 / (1.0 - p)); // (B, H, T, hd)
+        return attended.MoveToOuterDisposeScope();
     }
 }
 
@@ -130,13 +149,13 @@ public sealed class BertResidualOutput : nn.Module
 {
     readonly Linear dense;
     readonly LayerNorm LayerNorm;
-    readonly Dropout dropout;
+    readonly FastDropout dropout;
 
     public BertResidualOutput(int input, BertConfig config) : base(nameof(BertResidualOutput))
     {
         dense = Linear(input, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
-        dropout = Dropout(config.HiddenDropout);
+        dropout = new FastDropout(config.HiddenDropout);
         RegisterComponents();
     }
 

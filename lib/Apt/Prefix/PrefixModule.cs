@@ -20,7 +20,7 @@ public sealed class PrefixModule : nn.Module, IPrefixProvider
     readonly PrefixEncoder prefix_encoder;
     readonly ModuleList<Linear>? token_gates;
     readonly Parameter? layer_gate;
-    readonly Dropout dropout;
+    readonly FastDropout dropout;
 
     /// <summary>The method this module implements.</summary>
     public PrefixConfig Config { get; }
@@ -61,7 +61,7 @@ public sealed class PrefixModule : nn.Module, IPrefixProvider
         }
         if (config.HasLayerGate)
             layer_gate = new Parameter(config.LayerGate == LayerGateForm.Free ? ones(layers) : zeros(layers)); // λ = 1, or sigmoid(0)
-        dropout = Dropout(config.Dropout);
+        dropout = new FastDropout(config.Dropout);
         RegisterComponents();
     }
 

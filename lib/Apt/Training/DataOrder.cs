@@ -7,12 +7,24 @@ namespace Apt.Training;
 /// </summary>
 public static class DataOrder
 {
-    /// <summary>The epoch's batches: a seeded permutation of 0..count−1 cut into runs of <paramref name="batchSize"/> (the last may be shorter).</summary>
-    public static IReadOnlyList<int[]> Batches(int seed, int epoch, int count, int batchSize)
+    /// <summary>
+    /// The epoch's batches: a seeded permutation of 0..count−1 cut into runs of <paramref name="batchSize"/> (the last may be shorter).
+    /// With <paramref name="groupBatches"/> k &gt; 0 and the examples' <paramref name="lengths"/>, the permutation is cut into groups
+    /// of k batches, each group is sorted by length (longest first, ties in permutation order) before it is cut into batches, and the
+    /// batches are then shuffled: batches hold examples of similar length, so little padding is computed (Hugging Face's group_by_length).
+    /// </summary>
+    public static IReadOnlyList<int[]> Batches(int seed, int epoch, int count, int batchSize, IReadOnlyList<int>? lengths = null, int groupBatches = 0)
     {
         if (count < 1) throw new ArgumentException($"the training set is empty; expected at least one example", nameof(count));
         int[] order = Permutation(Mix(seed, 1, epoch), count);
-        return [.. order.Chunk(batchSize)];
+        if (groupBatches == 0) return [.. order.Chunk(batchSize)];
+        if (lengths is null || lengths.Count != count)
+            throw new ArgumentException($"grouping by length needs the length of each of the {count} examples (got {lengths?.Count.ToString() ?? "none"})", nameof(lengths));
+        var batches = order.Chunk(batchSize * groupBatches)
+            .SelectMany(group => group.OrderByDescending(i => lengths[i]).Chunk(batchSize))
+            .ToArray();
+        int[] batchOrder = Permutation(Mix(seed, 4, epoch), batches.Length);
+        return [.. batchOrder.Select(b => batches[b])];
     }
 
     /// <summary>Steps in one epoch.</summary>

@@ -23,6 +23,9 @@ public interface ITrainable
     /// <summary>Number of training examples; batches name them by index 0..count−1.</summary>
     int TrainingExampleCount { get; }
 
+    /// <summary>Each training example's length in tokens, for <see cref="TrainerConfig.LengthGrouping"/>; null when the model has none.</summary>
+    IReadOnlyList<int>? TrainingExampleLengths => null;
+
     /// <summary>Switches dropout (and anything else mode-dependent) between training and evaluation.</summary>
     void SetTraining(bool training);
 

@@ -24,6 +24,8 @@ public sealed record SweepTask
     /// <summary>Prefix (and head) dropout.</summary>
     [JsonPropertyName("dropout")] public double Dropout { get; init; } = 0.1;
     [JsonPropertyName("warmup")] public double Warmup { get; init; }
+    /// <summary>Sort examples by length within groups of this many batches (<see cref="TrainerConfig.LengthGrouping"/>); 0 = random batches.</summary>
+    [JsonPropertyName("length_grouping")] public int LengthGrouping { get; init; }
     [JsonPropertyName("max_length")] public int? MaxLength { get; init; }
     [JsonPropertyName("train_examples")] public int? TrainExamples { get; init; }
     [JsonPropertyName("eval_examples")] public int? EvalExamples { get; init; }
@@ -123,6 +125,7 @@ public sealed record SweepRun(SweepTask Settings, string Method, int Seed, doubl
         var trainer = TaskProtocol.For(task, new TrainerConfig
         {
             Epochs = Settings.Epochs, BatchSize = Settings.BatchSize, LearningRate = lr, WarmupRatio = Settings.Warmup, Seed = Seed,
+            LengthGrouping = Settings.LengthGrouping,
         });
         return new ExperimentConfig
         {

@@ -41,6 +41,9 @@ public sealed class TaskTrainable : ITrainable, IDisposable
 
     public int TrainingExampleCount => _train.Count;
 
+    /// <summary>The longest input row of each training example (multiple choice has one row per choice).</summary>
+    public IReadOnlyList<int> TrainingExampleLengths => [.. _train.Select(e => e.Inputs.Max(input => input.Ids.Length))];
+
     public void SetTraining(bool training) => Model.train(training);
 
     public Tensor Loss(IReadOnlyList<int> batch)

@@ -63,6 +63,9 @@ public sealed class Trainer(TrainerConfig config)
         if (parameters.FirstOrDefault(p => !p.Value.requires_grad) is { Key: { } frozen })
             throw new ArgumentException($"trainable parameter '{frozen}' has requires_grad = false");
         int examples = model.TrainingExampleCount;
+        var lengths = Config.LengthGrouping > 0
+            ? model.TrainingExampleLengths ?? throw new ArgumentException("trainer config: LengthGrouping needs the model's TrainingExampleLengths, and it gives none")
+            : null;
         int stepsPerEpoch = DataOrder.BatchesPerEpoch(examples, Config.BatchSize);
         var schedule = new LearningRateSchedule(Config, stepsPerEpoch);
         var counts = new Dictionary<string, long> { ["trainable"] = parameters.Sum(p => p.Value.numel()) };
@@ -96,7 +99,7 @@ public sealed class Trainer(TrainerConfig config)
 
         while (state.Epoch < Config.Epochs && !state.StoppedEarly)
         {
-            var batches = DataOrder.Batches(Config.Seed, state.Epoch, examples, Config.BatchSize);
+            var batches = DataOrder.Batches(Config.Seed, state.Epoch, examples, Config.BatchSize, lengths, Config.LengthGrouping);
             while (state.BatchesDoneInEpoch < batches.Count)
             {
                 var batch = batches[state.BatchesDoneInEpoch];

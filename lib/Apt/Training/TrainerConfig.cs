@@ -65,6 +65,13 @@ public sealed record TrainerConfig
     /// <summary>Clips the global L2 norm of the gradients to this value before each step; 0 turns clipping off.</summary>
     public double MaxGradientNorm { get; init; } = 1.0;
 
+    /// <summary>
+    /// 0 (the default, as P-tuning v2): batches are drawn at random. k &gt; 0: each epoch's shuffled examples are sorted by
+    /// length within groups of k batches and the batches shuffled (<see cref="DataOrder.Batches"/>), so a batch pads less;
+    /// on a CPU, where every padded token costs, it trains the same examples in fewer seconds. Batches then mix lengths less.
+    /// </summary>
+    public int LengthGrouping { get; init; }
+
     /// <summary>Seeds the data order (per epoch) and torch's generator (per step), so a run is reproducible.</summary>
     public int Seed { get; init; } = 11;
 
@@ -120,6 +127,7 @@ public sealed record TrainerConfig
         Require(EarlyStoppingPatience is null || EvaluateEachEpoch, nameof(EarlyStoppingPatience), $"null when {nameof(EvaluateEachEpoch)} is false", EarlyStoppingPatience);
         Require(CheckpointEverySteps >= 0, nameof(CheckpointEverySteps), "0 (epoch ends only) or more", CheckpointEverySteps);
         Require(CheckpointsKept >= 2, nameof(CheckpointsKept), "at least 2", CheckpointsKept);
+        Require(LengthGrouping >= 0, nameof(LengthGrouping), "0 (off) or more", LengthGrouping);
         Require(LogEverySteps >= 1, nameof(LogEverySteps), "at least 1", LogEverySteps);
         Require(!string.IsNullOrWhiteSpace(SelectionMetric), nameof(SelectionMetric), "a metric name", SelectionMetric);
         Require(CollectGarbageEverySteps >= 0, nameof(CollectGarbageEverySteps), "0 (never) or more", CollectGarbageEverySteps);
