@@ -34,7 +34,8 @@ public static class StepProfile
         using (var noDropout = Copy(backbone.Model, backbone.Config with { AttentionDropout = 0, HiddenDropout = 0 }))
             Phases("all dropout 0", noDropout);
         console.Write(phases);
-        console.Write(ForwardOperations(backbone.Config, settings));
+        console.Write(ForwardOperations(backbone.Config, settings, b, settings.PrefixLength));
+        console.Write(ForwardOperations(backbone.Config, settings, 1, 0));
     }
 
     static BertModel Copy(BertModel source, BertConfig config)
@@ -44,10 +45,10 @@ public static class StepProfile
         return copy;
     }
 
-    /// <summary>One layer's forward, operation by operation, without autograd, at the step's shapes (prefix included in the keys).</summary>
-    static Table ForwardOperations(BertConfig c, BenchSettings settings)
+    /// <summary>One layer's forward, operation by operation, without autograd, at batch <paramref name="b"/> (prefix included in the keys).</summary>
+    static Table ForwardOperations(BertConfig c, BenchSettings settings, int b, int prefix)
     {
-        int b = settings.Batch, t = settings.Length, s = t + settings.PrefixLength, d = c.HiddenSize, h = c.NumHeads, hd = c.HeadSize, ff = c.IntermediateSize;
+        int t = settings.Length, s = t + prefix, d = c.HiddenSize, h = c.NumHeads, hd = c.HeadSize, ff = c.IntermediateSize;
         long tokens = (long)b * t;
         using var noGrad = no_grad();
         using var x = randn(b, t, d); // (B, T, d)
@@ -63,12 +64,17 @@ public static class StepProfile
         using var gamma = ones(d);
         using var beta = zeros(d);
 
-        var table = new Table().AddColumns("operation (one layer)", "ms", "GFLOP/s", "× layers ms");
+        var table = new Table().AddColumns($"operation (one layer, {b} × {t})", "ms", "GFLOP/s", "× layers ms");
         void Time(string name, Action op, double flops = 0)
         {
-            double ms = Measure.MedianMs(() => { using var scope = NewDisposeScope(); op(); }, settings.Repeats, settings.Warmup);
+            int repeats = b == 1 ? settings.Repeats * 5 : settings.Repeats; // short: more runs for a steady median
+            double ms = Measure.MedianMs(() => { using var scope = NewDisposeScope(); op(); }, repeats, settings.Warmup);
             table.AddRow(name, ms.ToString("F2"), flops > 0 ? (flops / 1e6 / ms).ToString("F0") : "", (ms * c.NumLayers).ToString("F0"));
         }
+        using var qWeight = qkvWeight.narrow(0, 0, d);
+        using var kWeight = qkvWeight.narrow(0, d, d);
+        using var vWeight = qkvWeight.narrow(0, 2 * d, d);
+        Time($"stack Q, K, V weights (cat)", () => cat([qWeight, kWeight, vWeight], 0));
         Time($"Q, K, V linear {tokens}×{d} → {3 * d}", () => nn.functional.linear(x, qkvWeight, bias3), 2.0 * tokens * d * 3 * d);
         Time($"attention, fused (no dropout), S = {s}", () => nn.functional.scaled_dot_product_attention(q, k, v), 4.0 * tokens * s * d);
         Time($"attention, dropout 0.1 (unfused)", () => nn.functional.scaled_dot_product_attention(q, k, v, p: 0.1), 4.0 * tokens * s * d);
