@@ -20,7 +20,8 @@ public sealed record EvalFigure(int Batch, int Length, double OursMs, double Onn
 public sealed record MemoryGrowthFigure(string Method, int Batch, int Length, int EarlySteps, double EarlyRssMiB, int LateSteps, double LateRssMiB, double Growth, double LoadAverage);
 
 /// <summary>Step time over one axis (f) and its log-log growth exponent against tokens, beside the FLOP model's.</summary>
-public sealed record ScalingFigure(string Axis, IReadOnlyList<StepFigure> Points, string XMeaning, double MeasuredExponent, double FlopExponent);
+/// <remarks><c>apt report --bench</c> reads this record's JSON (axis, xMeaning, x, points[].medianMs, points[].stepGflop, the exponents): keep the names.</remarks>
+public sealed record ScalingFigure(string Axis, IReadOnlyList<StepFigure> Points, string XMeaning, double[] X, double MeasuredExponent, double FlopExponent);
 
 /// <summary>A figure against its goal.</summary>
 public sealed record TargetCheck(string Name, double Value, string Goal, bool Met, double LoadAverage);

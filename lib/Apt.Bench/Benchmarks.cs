@@ -98,7 +98,7 @@ public static class Benchmarks
 
     /// <summary>
     /// The frozen backbone's evaluation forward (eval mode, inference mode, pooled output included) against
-    /// ONNX Runtime on the same model.onnx and inputs, with as many intra-op threads as torch has, alternated.
+    /// ONNX Runtime on the same model.onnx and inputs, with as many intra-op threads as torch has, in alternating blocks.
     /// </summary>
     static EvalFigure EvalVersusOnnxRuntime(BertModel model, int batch, int length, BenchSettings settings)
     {
@@ -132,10 +132,11 @@ public static class Benchmarks
         {
             using var results = session.Run(inputs);
         }
-        // Batch 1 runs are short: more of them for a steady median.
-        int repeats = batch == 1 ? settings.Repeats * 3 : settings.Repeats;
+        // Batch 1 runs are short: more of them for a steady median. Blocks, not run-by-run alternation (see Measure).
+        int perBlock = batch == 1 ? settings.Repeats * 3 : Math.Max(1, settings.Repeats / 2);
         double load = Measure.LoadAverage();
-        var ms = Measure.AlternatingMedianMs([Ours, OnnxRuntime], repeats, settings.Warmup);
+        for (int i = 0; i < settings.Warmup; i++) { Ours(); OnnxRuntime(); }
+        var ms = Measure.BlockAlternatingMedianMs([Ours, OnnxRuntime], rounds: 3, perBlock);
         return new EvalFigure(batch, length, ms[0], ms[1], ms[0] / ms[1], load);
     }
 
@@ -155,7 +156,7 @@ public static class Benchmarks
         double[] x = [.. figures.Select(p => byLength ? (double)p.Batch * p.Length : p.Length + p.Prefix)];
         double measured = Measure.GrowthExponent(x, [.. figures.Select(p => p.MedianMs)]);
         double flops = Measure.GrowthExponent(x, [.. figures.Select(p => p.StepGflop)]);
-        return new ScalingFigure(axis, figures, byLength ? "tokens B·T" : "attended length T + P", measured, flops);
+        return new ScalingFigure(axis, figures, byLength ? "tokens B·T" : "attended length T + P", x, measured, flops);
     }
 
     // ---- child processes: peak memory needs a fresh process per method ----

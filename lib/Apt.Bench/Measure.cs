@@ -28,6 +28,29 @@ public static class Measure
         return [.. times.Select(Median)];
     }
 
+    /// <summary>
+    /// Median wall times of actions run in alternating blocks (A×n, B×n, A×n, …), each block after one unmeasured run.
+    /// For engines with thread pools of their own (libtorch's OpenMP, ONNX Runtime's spinning workers): right after
+    /// one engine ran, its workers still spin or hold a core, which slowed the other's next run by half when the two
+    /// alternated run by run. Blocks keep each engine's measured runs free of the other's leftovers.
+    /// </summary>
+    public static double[] BlockAlternatingMedianMs(IReadOnlyList<Action> actions, int rounds, int perBlock)
+    {
+        var times = actions.Select(_ => new List<double>()).ToArray();
+        for (int round = 0; round < rounds; round++)
+            for (int a = 0; a < actions.Count; a++)
+            {
+                actions[a]();
+                for (int i = 0; i < perBlock; i++)
+                {
+                    var watch = Stopwatch.StartNew();
+                    actions[a]();
+                    times[a].Add(watch.Elapsed.TotalMilliseconds);
+                }
+            }
+        return [.. times.Select(Median)];
+    }
+
     public static double Median(IEnumerable<double> values)
     {
         var sorted = values.Order().ToArray();

@@ -1,7 +1,8 @@
 using Apt.Bench;
 using Spectre.Console;
 
-// apt bench: [--quick] [--profile] [--json <file>]; --profile prints where a training step's time goes instead. The hidden "--child <request> <result file>" is how the
+// apt bench: [--quick] [--profile] [--length <tokens>] [--json <file>]; --profile prints where a training step's time goes
+// instead; --length changes the main shape's tokens per example (default 128). The hidden "--child <request> <result file>" is how the
 // benchmark runs a figure in a fresh process of its own (peak memory per method, memory growth).
 try
 {
@@ -12,6 +13,7 @@ try
     }
     bool quick = false, profile = false;
     string? json = null;
+    int? length = null;
     for (int i = 0; i < args.Length; i++)
     {
         switch (args[i])
@@ -19,11 +21,13 @@ try
             case "--quick": quick = true; break;
             case "--profile": profile = true; break;
             case "--json" when i + 1 < args.Length: json = args[++i]; break;
+            case "--length" when i + 1 < args.Length && int.TryParse(args[i + 1], out int tokens) && tokens > 0: length = tokens; i++; break;
             default:
-                throw new ArgumentException($"unknown argument '{args[i]}'; usage: apt-bench [--quick] [--profile] [--json <file>]");
+                throw new ArgumentException($"unknown argument '{args[i]}'; usage: apt-bench [--quick] [--profile] [--length <tokens>] [--json <file>]");
         }
     }
     var settings = quick ? BenchSettings.Smoke : BenchSettings.Full;
+    if (length is int tokensPerExample) settings = settings with { Length = tokensPerExample };
     if (profile)
     {
         StepProfile.Run(settings, AnsiConsole.Console);

@@ -8,7 +8,8 @@ namespace Apt.Bench;
 /// <summary>
 /// <c>--profile</c>: where an APT training step's time goes. Splits the step into its phases, times it again
 /// with the backbone's dropouts off (to price them), and times each operation of one layer's forward at the
-/// step's shapes, with the rate of the matrix products. Prints tables; nothing is judged.
+/// step's shapes and at batch 1, with the rate of the matrix products (libtorch's dropout beside ours).
+/// Prints tables; nothing is judged.
 /// </summary>
 public static class StepProfile
 {
@@ -77,10 +78,12 @@ public static class StepProfile
         Time($"stack Q, K, V weights (cat)", () => cat([qWeight, kWeight, vWeight], 0));
         Time($"Q, K, V linear {tokens}×{d} → {3 * d}", () => nn.functional.linear(x, qkvWeight, bias3), 2.0 * tokens * d * 3 * d);
         Time($"attention, fused (no dropout), S = {s}", () => nn.functional.scaled_dot_product_attention(q, k, v), 4.0 * tokens * s * d);
-        Time($"attention, dropout 0.1 (unfused)", () => nn.functional.scaled_dot_product_attention(q, k, v, p: 0.1), 4.0 * tokens * s * d);
+        Time($"attention, dropout 0.1, libtorch's (unfused)", () => nn.functional.scaled_dot_product_attention(q, k, v, p: 0.1), 4.0 * tokens * s * d);
+        Time($"attention, dropout 0.1, ours (FastDropout)", () => BertSelfAttention.AttentionWithDropout(q, k, v, null, 0.1), 4.0 * tokens * s * d);
         Time("merge heads (transpose + copy)", () => q.transpose(1, 2).reshape(b, t, d));
         Time($"attention output linear {d} → {d}", () => nn.functional.linear(x, outWeight), 2.0 * tokens * d * d);
-        Time("dropout 0.1 on (B, T, d)", () => nn.functional.dropout(x, 0.1, training: true));
+        Time("dropout 0.1 on (B, T, d), libtorch's", () => nn.functional.dropout(x, 0.1, training: true));
+        Time("dropout 0.1 on (B, T, d), FastDropout", () => FastDropout.Apply(x, 0.1, training: true));
         Time("add + LayerNorm", () => nn.functional.layer_norm(x + x, [d], gamma, beta, c.LayerNormEps));
         Time($"feed-forward up {d} → {ff}", () => nn.functional.linear(x, upWeight), 2.0 * tokens * d * ff);
         Time("GELU on (B, T, d_ff)", () => nn.functional.gelu(up));

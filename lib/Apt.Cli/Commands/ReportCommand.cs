@@ -5,7 +5,10 @@ using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`apt report --runs runs/quickstart`: the paper's table from run records, as Markdown, CSV and charts.</summary>
+/// <summary>
+/// `apt report --runs runs/quickstart`: the paper's table from run records, as Markdown, CSV and charts;
+/// `apt report --bench out.json`: the benchmark's scaling scans as charts.
+/// </summary>
 public sealed class ReportCommand : AsyncCommand<ReportCommand.Settings>
 {
     public sealed class Settings : CommandSettings
@@ -16,13 +19,17 @@ public sealed class ReportCommand : AsyncCommand<ReportCommand.Settings>
         public string Runs { get; init; } = "runs";
 
         [CommandOption("--out")]
-        [Description("Where to write results.md, results.csv and charts/ (default: the runs folder).")]
+        [Description("Where to write results.md, results.csv and charts/ (default: the runs folder, or the benchmark file's folder).")]
         public string? Out { get; init; }
 
         [CommandOption("--data-root")]
         [Description("Data folder, for the majority-class baseline of each task.")]
         [DefaultValue("data")]
         public string DataRoot { get; init; } = "data";
+
+        [CommandOption("--bench")]
+        [Description("An apt bench --json file: chart its scaling scans (step time over sequence and prefix length) instead of a runs table.")]
+        public string? Bench { get; init; }
 
         [CommandOption("--no-png")]
         [Description("Write HTML charts only.")]
@@ -31,6 +38,13 @@ public sealed class ReportCommand : AsyncCommand<ReportCommand.Settings>
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellation)
     {
+        if (settings.Bench is { } bench)
+        {
+            var (files, notes) = await StudyReport.WriteBenchCharts(bench, settings.Out ?? Path.GetDirectoryName(Path.GetFullPath(bench))!, png: !settings.NoPng);
+            foreach (string note in notes) AnsiConsole.MarkupLineInterpolated($"[yellow]{note}[/]");
+            foreach (string file in files) AnsiConsole.MarkupLineInterpolated($"wrote {file}");
+            return 0;
+        }
         var outputs = await StudyReport.Write(settings.Runs, settings.Out ?? settings.Runs, settings.DataRoot, png: !settings.NoPng);
         StudyConsole.Print(outputs);
         return 0;

@@ -132,7 +132,7 @@ public sealed class BertSelfAttention : nn.Module
     /// spends most of its time drawing libtorch's Bernoulli mask. The 1/(1 − p) scale is applied to the
     /// (B, H, T, hd) result rather than to the larger (B, H, T, S) probabilities.
     /// </summary>
-    static Tensor AttentionWithDropout(Tensor q, Tensor k, Tensor v, Tensor? mask, double p)
+    internal static Tensor AttentionWithDropout(Tensor q, Tensor k, Tensor v, Tensor? mask, double p)
     {
         using var scope = NewDisposeScope();
         var scores = q.mul(1.0 / Math.Sqrt(q.shape[^1])).matmul(k.transpose(-2, -1)); // (B, H, T, S)

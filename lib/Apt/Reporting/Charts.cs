@@ -68,6 +68,18 @@ public static class Charts
         return Heatmap(values, labels, labels, title, rowTitle: "", columnTitle: "");
     }
 
+    /// <summary>
+    /// A benchmark scan: measured step time over x, beside the time the FLOP model predicts from the first point
+    /// (time ∝ FLOPs): where the two lines part, the step grows faster than its arithmetic.
+    /// </summary>
+    public static Chart Scaling(BenchScaling scan)
+    {
+        double msPerGflop = scan.MeasuredMs[0] / scan.StepGflop[0];
+        return new Chart(new FigureSpec($"Step time over {scan.Axis} (time exponent {scan.MeasuredExponent:F2}, FLOP model {scan.FlopExponent:F2})",
+            XTitle: scan.XMeaning, YTitle: "step time, ms",
+            [new LineTrace("measured", scan.X, scan.MeasuredMs), new LineTrace("∝ FLOPs (from the first point)", scan.X, [.. scan.StepGflop.Select(g => g * msPerGflop)])]));
+    }
+
     /// <summary>APT's layer gate probe: λ per layer as bars, with optional spread over examples or seeds.</summary>
     public static Chart LayerBars(IReadOnlyList<double> values, string valueTitle = "λ", string title = "Layer gate λ per layer",
         IReadOnlyList<double>? spread = null)

@@ -76,8 +76,28 @@ public static class StudyReport
                 charts.Add((Charts.LayerBars(probe.Lambda, "λ", $"{task}: layer gate λ of APT (mean over {probe.Runs} seeds)"), $"gates-lambda-{task}"));
             }
         }
+        var written = await SaveCharts(charts, Path.Combine(outputFolder, "charts"), png, notes);
+        return new StudyOutputs(table, comparisons, markdown, csv, written, notes);
+    }
+
+    /// <summary>
+    /// <c>apt report --bench</c>: the scaling scans of a benchmark JSON file as charts (measured step time beside
+    /// the FLOP model's) in <paramref name="outputFolder"/>/charts; returns the files written and any notes.
+    /// </summary>
+    public static async Task<(IReadOnlyList<string> Files, IReadOnlyList<string> Notes)> WriteBenchCharts(string benchJsonPath, string outputFolder, bool png = true)
+    {
+        var charts = BenchScaling.Read(benchJsonPath)
+            .Select(scan => (Charts.Scaling(scan), "bench-scaling-" + string.Join("-", scan.Axis.Split(' ', StringSplitOptions.RemoveEmptyEntries))))
+            .ToList();
+        var notes = new List<string>();
+        var written = await SaveCharts(charts, Path.Combine(outputFolder, "charts"), png, notes);
+        return (written, notes);
+    }
+
+    /// <summary>Saves each chart as self-contained HTML and, while chromium is found, PNG; a missing chromium becomes one note.</summary>
+    static async Task<List<string>> SaveCharts(IEnumerable<(Chart Chart, string Name)> charts, string chartFolder, bool png, List<string> notes)
+    {
         var written = new List<string>();
-        string chartFolder = Path.Combine(outputFolder, "charts");
         Directory.CreateDirectory(chartFolder);
         foreach (var (chart, name) in charts)
         {
@@ -93,11 +113,11 @@ public static class StudyReport
             }
             catch (FileNotFoundException e)
             {
-                if (notes.Count == 0) notes.Add($"PNG charts skipped: {e.Message}");
+                notes.Add($"PNG charts skipped: {e.Message}");
                 png = false;
             }
         }
-        return new StudyOutputs(table, comparisons, markdown, csv, written, notes);
+        return written;
     }
 
     /// <summary>The APT gate probes of <paramref name="task"/>'s runs, averaged over seeds; null when there are none.</summary>

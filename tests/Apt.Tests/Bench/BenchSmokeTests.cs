@@ -45,6 +45,25 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
         Assert.True(report.Scaling[0].FlopExponent > 1);
         Assert.Equal(9, report.Targets.Count); // (a), (b), two for (c), two for (d), (e), two for (f)
         Assert.All(report.Targets, t => Assert.True(double.IsFinite(t.Value), t.Name));
+
+        // apt report --bench reads the scans back from the JSON and charts measured time beside the FLOP model's.
+        string folder = Directory.CreateTempSubdirectory("apt-bench-report-").FullName;
+        string file = Path.Combine(folder, "bench.json");
+        File.WriteAllText(file, report.ToJson());
+        var scans = Apt.Reporting.BenchScaling.Read(file);
+        Assert.Equal(["sequence length", "prefix length"], scans.Select(s => s.Axis));
+        Assert.Equal([.. settings.ScanLengths.Select(length => (double)settings.Batch * length)], scans[0].X);
+        Assert.Equal([.. settings.ScanPrefixes.Select(prefix => (double)settings.Length + prefix)], scans[1].X);
+        Assert.Equal(report.Scaling[1].Points.Select(p => p.MedianMs), scans[1].MeasuredMs);
+        var figure = JsonNode.Parse(Apt.Reporting.Charts.Scaling(scans[0]).ToFigureJson())!;
+        Assert.Equal(["measured", "∝ FLOPs (from the first point)"], figure["data"]!.AsArray().Select(t => t!["name"]!.GetValue<string>()));
+        Assert.Equal(scans[0].MeasuredMs[0], figure["data"]![1]!["y"]![0]!.GetValue<double>(), 6);
+
+        File.WriteAllText(file, "{ \"apt\": {} }");
+        var refused = Assert.Throws<InvalidDataException>(() => Apt.Reporting.BenchScaling.Read(file));
+        Assert.Contains(file, refused.Message);
+        Assert.Contains("\"scaling\"", refused.Message);
+        Directory.Delete(folder, true);
     }
 
     static IEnumerable<(string Path, JsonValue Value)> Leaves(JsonNode node, string path = "$")
