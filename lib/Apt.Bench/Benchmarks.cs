@@ -98,9 +98,37 @@ public static class Benchmarks
 
     /// <summary>
     /// The frozen backbone's evaluation forward (eval mode, inference mode, pooled output included) against
-    /// ONNX Runtime on the same model.onnx and inputs, with as many intra-op threads as torch has, in alternating blocks.
+    /// ONNX Runtime on the same model.onnx and inputs, with as many intra-op threads as torch has, in alternating
+    /// blocks. ONNX Runtime runs in a child process of its own: its idle workers spin after each run, and in one
+    /// process they slowed our next forward (batch 1 × 128: 27–29 ms alone, 43 ms alternating with it).
     /// </summary>
     static EvalFigure EvalVersusOnnxRuntime(BertModel model, int batch, int length, BenchSettings settings)
+    {
+        using var input = new SyntheticBatch(model.Config, batch, length, OnnxInputSeed);
+        model.eval();
+        void Ours()
+        {
+            using var scope = NewDisposeScope();
+            using var inference = inference_mode();
+            var output = model.Forward(input.Ids, input.TypeIds, input.AttentionMask);
+            _ = output.Pooled?.data<float>()[0];
+        }
+        // Batch 1 runs are short: more of them for a steady median.
+        int perBlock = batch == 1 ? settings.Repeats * 3 : Math.Max(1, settings.Repeats / 2);
+        double load = Measure.LoadAverage();
+        for (int i = 0; i < settings.Warmup; i++) Ours();
+        var ms = Measure.BlockAlternatingMedianMs(
+        [
+            count => Measure.TimedBlock(Ours, count),
+            count => RunChild(new ChildRequest("onnx", "", batch, length, 0, settings.Warmup, count, 0, 0)).Times ?? [],
+        ], rounds: 3, perBlock);
+        return new EvalFigure(batch, length, ms[0], ms[1], ms[0] / ms[1], load);
+    }
+
+    const int OnnxInputSeed = 3;
+
+    /// <summary>The child's side of <see cref="EvalVersusOnnxRuntime"/>: an ONNX Runtime session on model.onnx, warmed up, then timed runs.</summary>
+    static ChildResult OnnxRuntimeBlock(ChildRequest request, BertConfig config)
     {
         var embedded = EmbeddedBackbones.Find(BackboneName)!;
         using var options = new SessionOptions
@@ -111,7 +139,7 @@ public static class Benchmarks
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
         };
         using var session = new InferenceSession(embedded.ReadResource("model.onnx"), options);
-        using var input = new SyntheticBatch(model.Config, batch, length, seed: 3);
+        using var input = new SyntheticBatch(config, request.Batch, request.Length, OnnxInputSeed);
         DenseTensor<long> Ort(torch.Tensor x) => new(x.contiguous().data<long>().ToArray(), [.. x.shape.Select(s => (int)s)]);
         var inputs = new[]
         {
@@ -119,25 +147,13 @@ public static class Benchmarks
             NamedOnnxValue.CreateFromTensor("attention_mask", Ort(input.AttentionMask)),
             NamedOnnxValue.CreateFromTensor("token_type_ids", Ort(input.TypeIds)),
         }.Where(i => session.InputMetadata.ContainsKey(i.Name)).ToList();
-
-        model.eval();
-        void Ours()
-        {
-            using var scope = NewDisposeScope();
-            using var inference = inference_mode();
-            var output = model.Forward(input.Ids, input.TypeIds, input.AttentionMask);
-            _ = output.Pooled?.data<float>()[0];
-        }
-        void OnnxRuntime()
+        void Run()
         {
             using var results = session.Run(inputs);
         }
-        // Batch 1 runs are short: more of them for a steady median. Blocks, not run-by-run alternation (see Measure).
-        int perBlock = batch == 1 ? settings.Repeats * 3 : Math.Max(1, settings.Repeats / 2);
-        double load = Measure.LoadAverage();
-        for (int i = 0; i < settings.Warmup; i++) { Ours(); OnnxRuntime(); }
-        var ms = Measure.BlockAlternatingMedianMs([Ours, OnnxRuntime], rounds: 3, perBlock);
-        return new EvalFigure(batch, length, ms[0], ms[1], ms[0] / ms[1], load);
+        for (int i = 0; i < request.Warmup; i++) Run();
+        double[] times = [.. Measure.TimedBlock(Run, request.Repeats)];
+        return new ChildResult(Measure.Median(times), 0, Measure.ResidentMiB().Peak, 0, 0, Measure.LoadAverage(), times);
     }
 
     /// <summary>APT step time over (length, prefix) points; the exponent is fitted against the tokens the step attends, B·(T + P)·T.</summary>
@@ -161,11 +177,11 @@ public static class Benchmarks
 
     // ---- child processes: peak memory needs a fresh process per method ----
 
-    /// <summary>What a child process measures. Kind "step": median step time and peak memory; "memory": RSS after early and late steps.</summary>
+    /// <summary>What a child process measures. Kind "step": median step time and peak memory; "memory": RSS after early and late steps; "onnx": ONNX Runtime's forward times.</summary>
     public sealed record ChildRequest(string Kind, string Method, int Batch, int Length, int Prefix, int Warmup, int Repeats, int EarlySteps, int LateSteps);
 
     /// <summary>What a child process reports back.</summary>
-    public sealed record ChildResult(double MedianMs, double RssAfterLoadMiB, double PeakRssMiB, double EarlyRssMiB, double LateRssMiB, double LoadAverage);
+    public sealed record ChildResult(double MedianMs, double RssAfterLoadMiB, double PeakRssMiB, double EarlyRssMiB, double LateRssMiB, double LoadAverage, double[]? Times = null);
 
     static ChildStepFigure RunChildStep(string method, BenchSettings settings)
     {
@@ -219,6 +235,11 @@ public static class Benchmarks
         var request = JsonSerializer.Deserialize<ChildRequest>(requestJson) ?? throw new ArgumentException("empty child request");
         TorchRuntime.EnsureLoaded();
         using var backbone = PretrainedBackbone.Load(BackboneName);
+        if (request.Kind == "onnx")
+        {
+            AtomicFile.WriteAllText(resultPath, JsonSerializer.Serialize(OnnxRuntimeBlock(request, backbone.Config)));
+            return;
+        }
         var method = PrefixConfig.Preset(request.Method, backbone.Config, request.Prefix);
         using var step = new TrainingWorkload(backbone.Model, method, request.Batch, request.Length);
         double afterLoad = Measure.ResidentMiB().Current;

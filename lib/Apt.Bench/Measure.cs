@@ -29,26 +29,32 @@ public static class Measure
     }
 
     /// <summary>
-    /// Median wall times of actions run in alternating blocks (A×n, B×n, A×n, …), each block after one unmeasured run.
-    /// For engines with thread pools of their own (libtorch's OpenMP, ONNX Runtime's spinning workers): right after
-    /// one engine ran, its workers still spin or hold a core, which slowed the other's next run by half when the two
-    /// alternated run by run. Blocks keep each engine's measured runs free of the other's leftovers.
+    /// Median wall times of engines measured in alternating blocks (A's block, B's block, A's, …, for
+    /// <paramref name="rounds"/> rounds); a block function runs <paramref name="perBlock"/> timed runs and returns
+    /// their times, in this process (<see cref="TimedBlock"/>) or in a child of its own. For engines with thread
+    /// pools of their own (libtorch's OpenMP, ONNX Runtime's spinning workers): right after one engine ran, its
+    /// workers still spin or hold a core, which slowed the other's next run by half when the two alternated run by run.
     /// </summary>
-    public static double[] BlockAlternatingMedianMs(IReadOnlyList<Action> actions, int rounds, int perBlock)
+    public static double[] BlockAlternatingMedianMs(IReadOnlyList<Func<int, IEnumerable<double>>> blocks, int rounds, int perBlock)
     {
-        var times = actions.Select(_ => new List<double>()).ToArray();
+        var times = blocks.Select(_ => new List<double>()).ToArray();
         for (int round = 0; round < rounds; round++)
-            for (int a = 0; a < actions.Count; a++)
-            {
-                actions[a]();
-                for (int i = 0; i < perBlock; i++)
-                {
-                    var watch = Stopwatch.StartNew();
-                    actions[a]();
-                    times[a].Add(watch.Elapsed.TotalMilliseconds);
-                }
-            }
+            for (int b = 0; b < blocks.Count; b++) times[b].AddRange(blocks[b](perBlock));
         return [.. times.Select(Median)];
+    }
+
+    /// <summary>One unmeasured run of <paramref name="action"/>, then the wall times in milliseconds of <paramref name="count"/> more.</summary>
+    public static IEnumerable<double> TimedBlock(Action action, int count)
+    {
+        action();
+        var times = new double[count];
+        for (int i = 0; i < count; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            action();
+            times[i] = watch.Elapsed.TotalMilliseconds;
+        }
+        return times;
     }
 
     public static double Median(IEnumerable<double> values)

@@ -1,9 +1,11 @@
+using Apt.Backbone;
 using Apt.Bench;
 using Spectre.Console;
 
 // apt bench: [--quick] [--profile] [--length <tokens>] [--json <file>]; --profile prints where a training step's time goes
 // instead; --length changes the main shape's tokens per example (default 128). The hidden "--child <request> <result file>" is how the
 // benchmark runs a figure in a fresh process of its own (peak memory per method, memory growth).
+TorchRuntime.RestartWithAllocatorTunables();
 try
 {
     if (args.Length == 3 && args[0] == "--child")

@@ -1,8 +1,10 @@
+using Apt.Backbone;
 using Apt.Cli;
 using Apt.Cli.Commands;
 using Spectre.Console.Cli;
 
 // The `apt` command: parses arguments and calls the library; no logic of its own lives here.
+TorchRuntime.RestartWithAllocatorTunables();
 var app = new CommandApp();
 app.Configure(config =>
 {

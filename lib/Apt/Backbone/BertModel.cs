@@ -129,16 +129,26 @@ public sealed class BertSelfAttention : nn.Module
     /// <summary>
     /// softmax(q·kᵀ/√hd, masked) with <see cref="FastDropout"/> on the probabilities, then ·v: what
     /// scaled_dot_product_attention computes with dropout, whose CPU path (no fused kernel takes dropout)
-    /// spends most of its time drawing libtorch's Bernoulli mask. The 1/(1 − p) scale is applied to the
-    /// (B, H, T, hd) result rather than to the larger (B, H, T, S) probabilities.
+    /// spends most of its time drawing libtorch's Bernoulli mask. Runs as <see cref="DropoutAttention"/>'s
+    /// single autograd node where it applies, else as <see cref="ComposedAttention"/>.
     /// </summary>
     internal static Tensor AttentionWithDropout(Tensor q, Tensor k, Tensor v, Tensor? mask, double p)
+    {
+        using var keep = FastDropout.KeepMask([q.shape[0], q.shape[1], q.shape[2], k.shape[2]], p, q.device); // (B, H, T, S)
+        return DropoutAttention.Supports(q, k) ? DropoutAttention.Apply(q, k, v, mask, keep, p) : ComposedAttention(q, k, v, mask, keep, p);
+    }
+
+    /// <summary>
+    /// The same attention from libtorch operations, with the given keep mask (B, H, T, S): the reference the fused
+    /// node is tested against, and the path for other devices and types. The 1/(1 − p) scale is applied to the
+    /// (B, H, T, hd) result rather than to the larger (B, H, T, S) probabilities.
+    /// </summary>
+    internal static Tensor ComposedAttention(Tensor q, Tensor k, Tensor v, Tensor? mask, Tensor keep, double p)
     {
         using var scope = NewDisposeScope();
         var scores = q.mul(1.0 / Math.Sqrt(q.shape[^1])).matmul(k.transpose(-2, -1)); // (B, H, T, S)
         if (mask is not null) scores = scores.masked_fill(mask.logical_not(), double.NegativeInfinity);
         var probabilities = scores.softmax(-1); // (B, H, T, S)
-        var keep = FastDropout.KeepMask(probabilities.shape, p);
         var attended = probabilities.mul(keep).matmul(v).mul_(1.0 / (1.0 - p)); // (B, H, T, hd)
         return attended.MoveToOuterDisposeScope();
     }

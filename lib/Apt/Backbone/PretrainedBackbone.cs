@@ -73,8 +73,17 @@ public sealed class PretrainedBackbone : IDisposable
         }
         var identity = new BackboneIdentity(embedded.Key, $"{embedded.Package} {embedded.Version}", Sha256(onnx));
         var (tokenizer, saveTokenizer) = WordPiece(embedded.ReadResource("vocab.txt"), lowerCase: true, source + " vocab.txt");
+        ReleaseLoadingBuffers();
         return new PretrainedBackbone(model, tokenizer, saveTokenizer, identity);
     }
+
+    /// <summary>
+    /// Gives the managed memory that reading the package and parsing model.onnx used back to the system. The
+    /// weights now live in native tensors, but the garbage collector keeps the heap it grew for the file's bytes
+    /// committed: MiniLM's load left 331 MiB committed for 6 MiB of live objects, all of it in the resident set
+    /// beside the training step (a folder's safetensors file is read the same way). An aggressive collection decommits it (measured: resident 624 → 298 MiB).
+    /// </summary>
+    static void ReleaseLoadingBuffers() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
     static PretrainedBackbone LoadFolder(string folder)
     {
@@ -106,6 +115,7 @@ public sealed class PretrainedBackbone : IDisposable
             foreach (var tensor in weights.Values) tensor.Dispose();
         }
         var identity = new BackboneIdentity(Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')), Path.GetFullPath(folder), Sha256(File.ReadAllBytes(weightsPath)));
+        ReleaseLoadingBuffers();
         return new PretrainedBackbone(model, tokenizer, saveTokenizer, identity);
     }
 

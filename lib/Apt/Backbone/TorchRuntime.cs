@@ -65,6 +65,48 @@ public static class TorchRuntime
         }
     }
 
+    /// <summary>
+    /// The glibc tunables this kit's executables run under: no per-thread cache (tcache) and no fast bins for
+    /// freed small blocks. Why: libtorch allocates with <c>posix_memalign(64)</c>, and glibc carves each aligned
+    /// block out of a larger one and frees the few dozen bytes before and after it. Those slivers went to the
+    /// tcache and fast bins, which never coalesce, so a freed tensor's block could neither merge with its
+    /// neighbours nor serve the next aligned request of its own size, and the heap grew instead of reusing it.
+    /// Measured on an APT step at 32 × 128 with freed memory kept (<see cref="KeepFreedMemory"/>): peak RSS
+    /// 1,718 MiB with glibc's defaults, 1,588 MiB without the tcache, 1,341 MiB without both; step time unchanged.
+    /// </summary>
+    public const string AllocatorTunables = "glibc.malloc.tcache_count=0:glibc.malloc.mxfast=0";
+
+    [DllImport("libc", EntryPoint = "execve")]
+    static extern int Execute(string path, string?[] arguments, string?[] environment);
+
+    [DllImport("libc", EntryPoint = "gnu_get_libc_version")]
+    static extern IntPtr GlibcVersion();
+
+    /// <summary>
+    /// Call first in an executable's Main. glibc reads its tunables only when a process starts, so on Linux with
+    /// glibc, when GLIBC_TUNABLES is unset, this replaces the process (execve: same PID, arguments, standard
+    /// streams and signals) with a copy of itself that has <see cref="AllocatorTunables"/>; otherwise, or if that
+    /// fails, it returns and the process runs with glibc's defaults. A library cannot do this for its host (a
+    /// notebook kernel or a test host keeps glibc's defaults, which costs memory, not speed); set GLIBC_TUNABLES
+    /// (to anything, even empty) to opt out.
+    /// </summary>
+    public static void RestartWithAllocatorTunables()
+    {
+        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("GLIBC_TUNABLES") is not null) return;
+        try
+        {
+            _ = GlibcVersion();
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return; // not glibc
+        }
+        string?[] arguments = [.. File.ReadAllText("/proc/self/cmdline").TrimEnd('\0').Split('\0'), null];
+        string?[] environment = [.. Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .Select(e => $"{e.Key}={e.Value}"), $"GLIBC_TUNABLES={AllocatorTunables}", null];
+        _ = Execute("/proc/self/exe", arguments, environment); // returns only on failure
+    }
+
     static Device Initialise()
     {
         try

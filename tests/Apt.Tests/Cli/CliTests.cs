@@ -1,3 +1,4 @@
+using Apt.Backbone;
 using System.Diagnostics;
 
 namespace Apt.Tests.Cli;
@@ -5,7 +6,9 @@ namespace Apt.Tests.Cli;
 /// <summary>The `apt` command as a user runs it: bad arguments exit non-zero with a message that says what is wrong.</summary>
 public sealed class CliTests
 {
-    static (int ExitCode, string Output) Apt(params string[] args)
+    static (int ExitCode, string Output) Apt(params string[] args) => AptWith(new Dictionary<string, string?>(), args);
+
+    static (int ExitCode, string Output) AptWith(Dictionary<string, string?> environment, params string[] args)
     {
         string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
         string cli = Path.Combine(TestPaths.RepoRoot, "lib", "Apt.Cli", "bin", configuration, "net10.0", "Apt.Cli.dll");
@@ -13,6 +16,8 @@ public sealed class CliTests
         start.ArgumentList.Add(cli);
         foreach (string arg in args) start.ArgumentList.Add(arg);
         start.Environment["COLUMNS"] = "400"; // one line per message, whatever the terminal
+        start.Environment.Remove("GLIBC_TUNABLES");
+        foreach (var (name, value) in environment) start.Environment[name] = value;
         using var process = Process.Start(start)!;
         var stderr = process.StandardError.ReadToEndAsync();
         string stdout = process.StandardOutput.ReadToEnd();
@@ -43,5 +48,16 @@ public sealed class CliTests
         Assert.Equal(0, exitCode);
         Assert.Contains("\"gates\": 36966", output);
         Assert.Contains("\"prefix\": 73728", output);
+    }
+
+    [Fact]
+    public void RunsUnderTheKitsAllocatorTunablesUnlessTheCallerSetsItsOwn()
+    {
+        var (_, output) = Apt("doctor", "--json");
+        Assert.Contains($"GLIBC_TUNABLES={TorchRuntime.AllocatorTunables}", output);
+
+        var (_, own) = AptWith(new() { ["GLIBC_TUNABLES"] = "glibc.malloc.arena_max=2" }, "doctor", "--json");
+        Assert.Contains("GLIBC_TUNABLES=glibc.malloc.arena_max=2", own);
+        Assert.DoesNotContain(TorchRuntime.AllocatorTunables, own);
     }
 }

@@ -1,0 +1,78 @@
+using Apt.Backbone;
+using static TorchSharp.torch;
+
+namespace Apt.Tests.Backbone;
+
+/// <summary>
+/// <see cref="DropoutAttention"/>'s hand-written forward and backward must equal autograd through the same
+/// attention composed from libtorch operations, given the same keep mask.
+/// </summary>
+public sealed class DropoutAttentionTests
+{
+    [Theory]
+    [InlineData(false, 21)] // 21 keys: two 8-wide blocks and a scalar tail
+    [InlineData(true, 21)]
+    [InlineData(true, 5)] // shorter than one vector
+    public void Output_and_gradients_equal_autograd_through_the_composed_attention(bool masked, int keys)
+    {
+        const double p = 0.3;
+        manual_seed(11);
+        using var scope = NewDisposeScope();
+        var q = randn(2, 3, 6, 8); // (B, H, T, hd)
+        var k = randn(2, 3, keys, 8); // (B, H, S, hd)
+        var v = randn(2, 3, keys, 8);
+        var keyMask = masked ? ones(2, keys, dtype: ScalarType.Bool).index_put_(false, TensorIndex.Single(1), TensorIndex.Slice(keys - 3, null)).view(2, 1, 1, keys) : null; // (B, 1, 1, S)
+        var keep = FastDropout.KeepMask([2, 3, 6, keys], p); // (B, H, T, S)
+        var upstream = randn(2, 3, 6, 8); // the gradient arriving at the output
+
+        var (fused, fusedGradients) = OutputAndGradients((a, b, c) => DropoutAttention.Apply(a, b, c, keyMask, keep, p));
+        var (composed, composedGradients) = OutputAndGradients((a, b, c) => BertSelfAttention.ComposedAttention(a, b, c, keyMask, keep, p));
+
+        Assert.True(TensorAssert.MaxDifference(composed, fused) <= 1e-5, $"output: max |Δ| = {TensorAssert.MaxDifference(composed, fused)}");
+        foreach (var (name, i) in new[] { ("q", 0), ("k", 1), ("v", 2) })
+            Assert.True(TensorAssert.MaxDifference(composedGradients[i], fusedGradients[i]) <= 1e-5,
+                $"gradient of {name}: max |Δ| = {TensorAssert.MaxDifference(composedGradients[i], fusedGradients[i])}");
+        Assert.True(fusedGradients[1].abs().sum().item<float>() > 0, "the keys' gradient is not all zero");
+
+        (Tensor Output, Tensor[] Gradients) OutputAndGradients(Func<Tensor, Tensor, Tensor, Tensor> attention)
+        {
+            Tensor[] inputs = [q.clone().requires_grad_(), k.clone().requires_grad_(), v.clone().requires_grad_()];
+            var output = attention(inputs[0], inputs[1], inputs[2]);
+            output.backward([upstream]);
+            return (output.detach(), [.. inputs.Select(x => x.grad!)]);
+        }
+    }
+
+    [Fact]
+    public void Inputs_that_need_no_gradient_get_none()
+    {
+        manual_seed(12);
+        using var scope = NewDisposeScope();
+        var q = randn(1, 2, 4, 8); // as in a first layer: the queries come from frozen embeddings
+        var k = randn(1, 2, 9, 8).requires_grad_();
+        var v = randn(1, 2, 9, 8).requires_grad_();
+        var keep = FastDropout.KeepMask([1, 2, 4, 9], 0.1);
+        DropoutAttention.Apply(q, k, v, null, keep, 0.1).sum().backward();
+        Assert.Null(q.grad);
+        Assert.NotNull(k.grad);
+        Assert.NotNull(v.grad);
+    }
+
+    [Fact]
+    public void Without_gradients_it_computes_the_same_output_and_builds_no_node()
+    {
+        manual_seed(13);
+        using var scope = NewDisposeScope();
+        var q = randn(2, 2, 5, 8).requires_grad_();
+        var k = randn(2, 2, 11, 8);
+        var v = randn(2, 2, 11, 8);
+        var keep = FastDropout.KeepMask([2, 2, 5, 11], 0.2);
+        var withNode = DropoutAttention.Apply(q, k, v, null, keep, 0.2);
+        using (no_grad())
+        {
+            var plain = DropoutAttention.Apply(q, k, v, null, keep, 0.2);
+            Assert.False(plain.requires_grad);
+            TensorAssert.Equal(withNode.detach(), plain, "output without gradients");
+        }
+    }
+}
