@@ -12,9 +12,10 @@ namespace Apt.Backbone;
 /// reference the tests hold this to) autograd keeps the probabilities, the dropped probabilities and the mask,
 /// and masking, softmax, dropout and their gradients are separate passes over the (B, H, T, S) tensors. Here
 /// one pass turns the scores into probabilities (kept for backward) and dropped probabilities (only for ·v),
-/// and one pass in backward yields the score gradient and, again, the dropped probabilities: per layer at
-/// 32 × 128 with a prefix of 16 that is 28 MB less kept until backward, and four fewer passes over 28 MB.
-/// The matrix products stay libtorch's. CPU and float32 only (<see cref="Supports"/>); elsewhere the
+/// and one pass in backward yields the score gradient and, again, the dropped probabilities. Measured on
+/// MiniLM's APT step at 32 × 128 with a prefix of 16: 758 MiB allocated after the forward instead of 914;
+/// per layer, forward 14.5 ms and backward 23.8 ms, against 13.4 and 30.9 ms for libtorch's fused kernel
+/// without dropout and 72.3 and 29.5 ms for libtorch's with dropout. The matrix products stay libtorch's. CPU and float32 only (<see cref="Supports"/>); elsewhere the
 /// composed form runs.
 /// </summary>
 public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
@@ -28,7 +29,7 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
 
     /// <summary>
     /// q (B, H, T, hd), k and v (B, H, S, hd), keyMask (B, 1, 1, S) bool (true where a key may be attended) or
-    /// null, keep (B, H, T, S) bool from <see cref="FastDropout.KeepMask"/>, p the drop probability; returns (B, H, T, hd).
+    /// null (or broadcastable to that), keep (B, H, T, S) bool from <see cref="FastDropout.KeepMask"/>, p the drop probability; returns (B, H, T, hd).
     /// </summary>
     public static Tensor Apply(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor keep, double p)
     {
@@ -57,7 +58,7 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
         var scores = q.matmul(k.transpose(-2, -1)).contiguous(); // (B, H, T, S), not yet scaled
         var probabilities = empty_like(scores); // (B, H, T, S)
         var keepBytes = keep.contiguous();
-        var allowed = keyMask?.reshape(batch, keys).to(ScalarType.Bool).contiguous(); // (B, S)
+        var allowed = keyMask?.expand(batch, 1, 1, keys).reshape(batch, keys).to(ScalarType.Bool).contiguous(); // (B, S)
         unsafe
         {
             fixed (byte* s = scores.bytes, pr = probabilities.bytes, kp = keepBytes.bytes)
@@ -109,7 +110,9 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
     /// What backward needs, held as plain tensor references rather than through save_for_backward: backward
     /// disposes them once used, so each layer's probabilities are freed as backward moves down the layers (a
     /// custom function's saved variables live until the whole graph is released; measured on MiniLM at 32 × 128:
-    /// 642 MiB still allocated right after backward with those, 322 MiB with these). The tensors are detached: no autograd history is kept.
+    /// 642 MiB still allocated right after backward with those, 322 MiB with these). The tensors are detached:
+    /// no autograd history is kept. A graph dropped without backward leaves them to the garbage collector's
+    /// finalizers (the trainer collects after every step).
     /// </summary>
     sealed record Saved(Tensor Q, Tensor K, Tensor V, Tensor Probabilities, Tensor Keep, float Scale, float KeepScale, bool[] NeedsGradient) : IDisposable
     {
