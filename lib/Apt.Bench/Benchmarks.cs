@@ -156,16 +156,23 @@ public static class Benchmarks
         return new ChildResult(Measure.Median(times), 0, Measure.ResidentMiB().Peak, 0, 0, Measure.LoadAverage(), times);
     }
 
-    /// <summary>APT step time over (length, prefix) points; the exponent is fitted against the tokens the step attends, B·(T + P)·T.</summary>
+    /// <summary>
+    /// APT step time over (length, prefix) points, the points' steps taken in turn (A, B, C, A, B, C, …) so that a
+    /// change in the shared machine's load touches every point alike instead of bending the fitted exponent.
+    /// </summary>
     static ScalingFigure Scan(BertModel model, string axis, IReadOnlyList<(int Length, int Prefix)> points, BenchSettings settings)
     {
+        var steps = points.Select(point => new TrainingWorkload(model, PrefixConfig.Apt(point.Prefix), settings.Batch, point.Length)).ToList();
         var figures = new List<StepFigure>();
-        foreach (var (length, prefix) in points)
+        try
         {
-            using var step = new TrainingWorkload(model, PrefixConfig.Apt(prefix), settings.Batch, length);
             double load = Measure.LoadAverage();
-            double ms = Measure.MedianMs(() => step.Step(), settings.ScanRepeats, warmup: 1);
-            figures.Add(StepFigureOf(step, ms, load));
+            var ms = Measure.AlternatingMedianMs([.. steps.Select(step => (Action)(() => step.Step()))], settings.ScanRepeats, warmup: 1);
+            figures.AddRange(steps.Select((step, i) => StepFigureOf(step, ms[i], load)));
+        }
+        finally
+        {
+            foreach (var step in steps) step.Dispose();
         }
         // x: the step's token count for the length scan; the attended length T + P for the prefix scan (prefix 0 has no log).
         bool byLength = points.Select(p => p.Length).Distinct().Count() > 1;
