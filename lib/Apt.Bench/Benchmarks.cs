@@ -24,20 +24,22 @@ public static class Benchmarks
         var config = backbone.Config;
         int b = settings.Batch, t = settings.Length, l = settings.PrefixLength;
 
-        progress?.Invoke("fp32 matmul peak");
-        var matmul = MatmulPeak(settings, config);
-        double peak = matmul.Max(m => m.Gflops);
-
-        progress?.Invoke("(a, b) APT and PT-2 steps, alternated");
+        progress?.Invoke("(a, b) APT and PT-2 steps and the fp32 matmul peak, alternated");
         StepFigure apt, pt2;
+        List<MatmulFigure> matmul;
+        using (var shapes = new MatmulShapes(settings, config))
         using (var aptStep = new TrainingWorkload(backbone.Model, PrefixConfig.Apt(l), b, t))
         using (var pt2Step = new TrainingWorkload(backbone.Model, PrefixConfig.PTuningV2(l), b, t))
         {
+            // The peak is taken in the same rounds as the steps it divides: a change in the shared machine's load
+            // then moves numerator and denominator alike.
             double load = Measure.LoadAverage();
-            var ms = Measure.AlternatingMedianMs([() => aptStep.Step(), () => pt2Step.Step()], settings.Repeats, settings.Warmup);
+            var ms = Measure.AlternatingMedianMs([() => aptStep.Step(), () => pt2Step.Step(), .. shapes.Actions], settings.Repeats, settings.Warmup);
             apt = StepFigureOf(aptStep, ms[0], load);
             pt2 = StepFigureOf(pt2Step, ms[1], load);
+            matmul = shapes.Figures(ms[2..], load);
         }
+        double peak = matmul.Max(m => m.Gflops);
 
         progress?.Invoke("(c) APT, PT-2 and FT steps in child processes");
         var aptChild = RunChildStep("apt", settings);
@@ -71,29 +73,43 @@ public static class Benchmarks
 
     /// <summary>
     /// The fp32 matmul rate: a square matmul of <see cref="BenchSettings.MatmulSize"/>, and the three linear
-    /// shapes of MiniLM at the main batch (tokens × d → d, d → d_ff, d_ff → d). The peak is the highest.
+    /// shapes of MiniLM at the main batch (tokens × d → d, d → d_ff, d_ff → d), as actions for an alternation.
+    /// The peak is the highest.
     /// </summary>
-    static List<MatmulFigure> MatmulPeak(BenchSettings settings, BertConfig config)
+    sealed class MatmulShapes : IDisposable
     {
-        using var noGrad = no_grad();
-        int n = settings.MatmulSize, tokens = settings.Batch * settings.Length, d = config.HiddenSize, ff = config.IntermediateSize;
-        var figures = new List<MatmulFigure>();
-        void Time(string shape, long m, long k, long nOut, bool linear)
+        readonly List<(string Shape, double Flops, torch.Tensor Input, torch.Tensor Weight, bool Linear)> _shapes = [];
+
+        public MatmulShapes(BenchSettings settings, BertConfig config)
         {
-            using var a = randn(m, k);
-            using var w = linear ? randn(nOut, k) : randn(k, nOut);
-            double load = Measure.LoadAverage();
-            double ms = Measure.MedianMs(() =>
-            {
-                using var y = linear ? nn.functional.linear(a, w) : a.matmul(w);
-            }, settings.Repeats, settings.Warmup);
-            figures.Add(new MatmulFigure(shape, ms, 2.0 * m * k * nOut / 1e9 / (ms / 1000), load));
+            int n = settings.MatmulSize, tokens = settings.Batch * settings.Length, d = config.HiddenSize, ff = config.IntermediateSize;
+            Add($"{n}³", n, n, n, linear: false);
+            Add($"linear {tokens}×{d} → {d}", tokens, d, d, linear: true);
+            Add($"linear {tokens}×{d} → {ff}", tokens, d, ff, linear: true);
+            Add($"linear {tokens}×{ff} → {d}", tokens, ff, d, linear: true);
         }
-        Time($"{n}³", n, n, n, linear: false);
-        Time($"linear {tokens}×{d} → {d}", tokens, d, d, linear: true);
-        Time($"linear {tokens}×{d} → {ff}", tokens, d, ff, linear: true);
-        Time($"linear {tokens}×{ff} → {d}", tokens, ff, d, linear: true);
-        return figures;
+
+        void Add(string shape, long m, long k, long nOut, bool linear) =>
+            _shapes.Add((shape, 2.0 * m * k * nOut, randn(m, k), linear ? randn(nOut, k) : randn(k, nOut), linear));
+
+        public IEnumerable<Action> Actions => _shapes.Select(s => (Action)(() =>
+        {
+            using var noGrad = no_grad();
+            using var y = s.Linear ? nn.functional.linear(s.Input, s.Weight) : s.Input.matmul(s.Weight);
+        }));
+
+        /// <summary>The figures from the shapes' median times, in the order of <see cref="Actions"/>.</summary>
+        public List<MatmulFigure> Figures(double[] medianMs, double load) =>
+            [.. _shapes.Select((s, i) => new MatmulFigure(s.Shape, medianMs[i], s.Flops / 1e9 / (medianMs[i] / 1000), load))];
+
+        public void Dispose()
+        {
+            foreach (var s in _shapes)
+            {
+                s.Input.Dispose();
+                s.Weight.Dispose();
+            }
+        }
     }
 
     /// <summary>
