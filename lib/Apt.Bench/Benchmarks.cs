@@ -136,7 +136,8 @@ public static class Benchmarks
         var ms = Measure.BlockAlternatingMedianMs(
         [
             count => Measure.TimedBlock(Ours, count),
-            count => RunChild(new ChildRequest("onnx", "", batch, length, 0, settings.Warmup, count, 0, 0)).Times ?? [],
+            count => RunChild(new ChildRequest("onnx", "", batch, length, 0, settings.Warmup, count, 0, 0)).Times
+                ?? throw new InvalidOperationException("bench child onnx returned no times"),
         ], rounds: 3, perBlock);
         return new EvalFigure(batch, length, ms[0], ms[1], ms[0] / ms[1], load);
     }

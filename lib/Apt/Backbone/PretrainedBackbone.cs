@@ -81,7 +81,8 @@ public sealed class PretrainedBackbone : IDisposable
     /// Gives the managed memory that reading the package and parsing model.onnx used back to the system. The
     /// weights now live in native tensors, but the garbage collector keeps the heap it grew for the file's bytes
     /// committed: MiniLM's load left 331 MiB committed for 6 MiB of live objects, all of it in the resident set
-    /// beside the training step (a folder's safetensors file is read the same way). An aggressive collection decommits it (measured: resident 624 → 298 MiB).
+    /// beside the training step (a folder's safetensors file is read the same way). An aggressive collection
+    /// decommits it (measured after loading MiniLM: resident 624 → 298 MiB).
     /// </summary>
     static void ReleaseLoadingBuffers() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
