@@ -79,7 +79,7 @@ public static class StepProfile
         Time($"Q, K, V linear {tokens}×{d} → {3 * d}", () => nn.functional.linear(x, qkvWeight, bias3), 2.0 * tokens * d * 3 * d);
         Time($"attention, fused (no dropout), S = {s}", () => nn.functional.scaled_dot_product_attention(q, k, v), 4.0 * tokens * s * d);
         Time($"attention, dropout 0.1, libtorch's (unfused)", () => nn.functional.scaled_dot_product_attention(q, k, v, p: 0.1), 4.0 * tokens * s * d);
-        Time($"attention, dropout 0.1, ours (FastDropout)", () => BertSelfAttention.AttentionWithDropout(q, k, v, null, 0.1), 4.0 * tokens * s * d);
+        Time($"attention, dropout 0.1, ours (DropoutAttention, no grad)", () => BertSelfAttention.AttentionWithDropout(q, k, v, null, 0.1), 4.0 * tokens * s * d);
         Time("merge heads (transpose + copy)", () => q.transpose(1, 2).reshape(b, t, d));
         Time($"attention output linear {d} → {d}", () => nn.functional.linear(x, outWeight), 2.0 * tokens * d * d);
         Time("dropout 0.1 on (B, T, d), libtorch's", () => nn.functional.dropout(x, 0.1, training: true));

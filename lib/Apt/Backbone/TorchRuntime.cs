@@ -28,8 +28,8 @@ public static class TorchRuntime
 
     /// <summary>
     /// The OpenMP wait policy libtorch's thread pool gets unless the environment sets one: PASSIVE, so that
-    /// threads waiting at the end of a parallel region sleep instead of spinning. On cores shared with other
-    /// processes a spinning thread holds a core its partner needs. Measured on this project's 2 shared cores
+    /// threads waiting at the end of a parallel region sleep (after <see cref="DefaultSpinCount"/>'s short spin)
+    /// instead of spinning on. On cores shared with other processes a spinning thread holds a core its partner needs. Measured on this project's 2 shared cores
     /// (issue 8, load average 5–8): MiniLM's forward at batch 1 × 128 took 63–79 ms instead of 176–230 ms, and
     /// an APT training step at 32 × 128 3.3 s instead of 7.3 s.
     /// </summary>
@@ -64,17 +64,28 @@ public static class TorchRuntime
     /// </summary>
     static void KeepFreedMemory()
     {
-        if (Environment.GetEnvironmentVariable("MALLOC_MMAP_MAX_") is not null || Environment.GetEnvironmentVariable("MALLOC_TRIM_THRESHOLD_") is not null) return;
+        if (!IsGlibc.Value || Environment.GetEnvironmentVariable("MALLOC_MMAP_MAX_") is not null || Environment.GetEnvironmentVariable("MALLOC_TRIM_THRESHOLD_") is not null) return;
+        _ = MallocOption(MallocMmapMax, 0);
+        _ = MallocOption(MallocTrimThreshold, int.MaxValue);
+    }
+
+    [DllImport("libc", EntryPoint = "gnu_get_libc_version")]
+    static extern IntPtr GlibcVersion();
+
+    /// <summary>Linux with glibc (not musl, not another OS): the allocator settings here apply only there.</summary>
+    static readonly Lazy<bool> IsGlibc = new(() =>
+    {
+        if (!OperatingSystem.IsLinux()) return false;
         try
         {
-            _ = MallocOption(MallocMmapMax, 0);
-            _ = MallocOption(MallocTrimThreshold, int.MaxValue);
+            _ = GlibcVersion();
+            return true;
         }
         catch (EntryPointNotFoundException)
         {
-            // Not glibc (e.g. musl): its allocator is left as it is.
+            return false;
         }
-    }
+    });
 
     /// <summary>
     /// The glibc tunables this kit's executables run under: no per-thread cache (tcache) and no fast bins for
@@ -90,9 +101,6 @@ public static class TorchRuntime
     [DllImport("libc", EntryPoint = "execve")]
     static extern int Execute(string path, string?[] arguments, string?[] environment);
 
-    [DllImport("libc", EntryPoint = "gnu_get_libc_version")]
-    static extern IntPtr GlibcVersion();
-
     /// <summary>
     /// Call first in an executable's Main. glibc reads its tunables only when a process starts, so on Linux with
     /// glibc, when GLIBC_TUNABLES is unset, this replaces the process (execve: same PID, arguments, standard
@@ -103,15 +111,7 @@ public static class TorchRuntime
     /// </summary>
     public static void RestartWithAllocatorTunables()
     {
-        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("GLIBC_TUNABLES") is not null) return;
-        try
-        {
-            _ = GlibcVersion();
-        }
-        catch (EntryPointNotFoundException)
-        {
-            return; // not glibc
-        }
+        if (!IsGlibc.Value || Environment.GetEnvironmentVariable("GLIBC_TUNABLES") is not null) return;
         string?[] arguments = [.. File.ReadAllText("/proc/self/cmdline").TrimEnd('\0').Split('\0'), null];
         string?[] environment = [.. Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .Select(e => $"{e.Key}={e.Value}"), $"GLIBC_TUNABLES={AllocatorTunables}", null];
@@ -129,7 +129,7 @@ public static class TorchRuntime
                 _ = SetNativeEnvironment("OMP_WAIT_POLICY", DefaultOmpWaitPolicy, 0);
                 _ = SetNativeEnvironment("GOMP_SPINCOUNT", DefaultSpinCount, 0); // overrides the policy's own spin count (PASSIVE alone: none)
             }
-            if (OperatingSystem.IsLinux()) KeepFreedMemory();
+            KeepFreedMemory();
             InitializeDeviceType(DeviceType.CPU);
             torch.set_num_threads(Environment.ProcessorCount);
             return cuda_is_available() ? CUDA : CPU;

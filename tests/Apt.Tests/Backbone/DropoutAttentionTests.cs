@@ -59,20 +59,40 @@ public sealed class DropoutAttentionTests
     }
 
     [Fact]
-    public void Without_gradients_it_computes_the_same_output_and_builds_no_node()
+    public void Without_gradients_it_computes_the_same_output_and_keeps_nothing()
     {
         manual_seed(13);
-        using var scope = NewDisposeScope();
-        var q = randn(2, 2, 5, 8).requires_grad_();
-        var k = randn(2, 2, 11, 8);
-        var v = randn(2, 2, 11, 8);
-        var keep = FastDropout.KeepMask([2, 2, 5, 11], 0.2);
-        var withNode = DropoutAttention.Apply(q, k, v, null, keep, 0.2);
+        using var q = randn(2, 2, 5, 8).requires_grad_();
+        using var k = randn(2, 2, 11, 8);
+        using var v = randn(2, 2, 11, 8);
+        using var keep = FastDropout.KeepMask([2, 2, 5, 11], 0.2);
+        using var withNode = DropoutAttention.Apply(q, k, v, null, keep, 0.2);
+        using var expected = withNode.detach();
+        long live = Tensor.TotalCount;
         using (no_grad())
+        using (NewDisposeScope())
         {
             var plain = DropoutAttention.Apply(q, k, v, null, keep, 0.2);
-            Assert.False(plain.requires_grad);
-            TensorAssert.Equal(withNode.detach(), plain, "output without gradients");
+            TensorAssert.Equal(expected, plain, "output without gradients");
         }
+        Assert.Equal(live, Tensor.TotalCount); // a node would have kept q, k, v, the probabilities and the mask for a backward that never comes
+    }
+
+    [Fact]
+    public void Backward_releases_what_the_forward_kept()
+    {
+        manual_seed(14);
+        using var q = randn(2, 2, 5, 8).requires_grad_();
+        using var k = randn(2, 2, 11, 8).requires_grad_();
+        using var v = randn(2, 2, 11, 8).requires_grad_();
+        using var keep = FastDropout.KeepMask([2, 2, 5, 11], 0.2);
+        long live = Tensor.TotalCount;
+        using (NewDisposeScope())
+        {
+            var output = DropoutAttention.Apply(q, k, v, null, keep, 0.2);
+            Assert.True(Tensor.TotalCount >= live + 5, "the forward keeps q, k, v, the probabilities and the mask");
+            output.sum().backward();
+        }
+        Assert.Equal(live, Tensor.TotalCount);
     }
 }
