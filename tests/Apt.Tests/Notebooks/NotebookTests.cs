@@ -7,9 +7,14 @@ using Xunit.Abstractions;
 namespace Apt.Tests.Notebooks;
 
 /// <summary>The kit's notebooks, executed top to bottom in small mode; the executed copies go to artifacts/notebooks.</summary>
-public class NotebookTests(ITestOutputHelper output)
+public sealed class NotebookTests(ITestOutputHelper output) : IDisposable
 {
-    static Task<NotebookRun> RunAsync(string name) => NotebookRunner.NotebookRunner.RunAsync(
+    /// <summary>The notebook's run folders (xunit makes one instance per test); removed afterwards, about 36 MB each.</summary>
+    readonly string _runs = Directory.CreateTempSubdirectory("apt-notebook-runs-").FullName;
+
+    public void Dispose() => Directory.Delete(_runs, recursive: true);
+
+    Task<NotebookRun> RunAsync(string name) => NotebookRunner.NotebookRunner.RunAsync(
         Path.Combine(TestPaths.RepoRoot, "notebooks", name),
         new NotebookRunOptions
         {
@@ -18,7 +23,7 @@ public class NotebookTests(ITestOutputHelper output)
             Environment = new Dictionary<string, string>
             {
                 [NotebookMode.SmallVariable] = "1",
-                [NotebookMode.RunsVariable] = Directory.CreateTempSubdirectory("apt-notebook-runs-").FullName,
+                [NotebookMode.RunsVariable] = _runs,
             },
         });
 
