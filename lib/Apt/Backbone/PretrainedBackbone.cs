@@ -47,6 +47,7 @@ public sealed class PretrainedBackbone : IDisposable
     /// </summary>
     public static PretrainedBackbone Load(string nameOrFolder)
     {
+        TorchRuntime.EnsureLoaded(); // thread and kernel settings that must precede libtorch's first use
         var embedded = EmbeddedBackbones.Find(nameOrFolder);
         if (embedded is not null) return LoadEmbedded(embedded);
         if (Directory.Exists(nameOrFolder)) return LoadFolder(nameOrFolder);

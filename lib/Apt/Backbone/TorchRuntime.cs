@@ -23,6 +23,9 @@ public static class TorchRuntime
     /// <summary>CUDA when this TorchSharp build has it and a GPU is present, else the CPU.</summary>
     public static Device Device => _device.Value;
 
+    /// <summary>How libtorch's MKL picks its GEMM kernels in this process (see <see cref="MklDispatch"/>); set when libtorch loads.</summary>
+    public static string MklKernels { get; private set; } = "libtorch not loaded yet";
+
     /// <summary>Loads libtorch (once); throws <see cref="TorchLoadException"/> with a remedy on failure.</summary>
     public static void EnsureLoaded() => _ = _device.Value;
 
@@ -131,6 +134,7 @@ public static class TorchRuntime
             }
             KeepFreedMemory();
             InitializeDeviceType(DeviceType.CPU);
+            MklKernels = MklDispatch.ChooseKernelsByCpuFeatures(); // before the first GEMM: MKL keeps the choice it makes there
             torch.set_num_threads(Environment.ProcessorCount);
             return cuda_is_available() ? CUDA : CPU;
         }
