@@ -47,7 +47,7 @@ public static class Benchmarks
         var ftChild = RunChildStep("ft", settings);
 
         progress?.Invoke("(d) evaluation forward against ONNX Runtime");
-        var eval = new List<EvalFigure> { EvalVersusOnnxRuntime(backbone.Model, settings.Batch, t, settings), EvalVersusOnnxRuntime(backbone.Model, 1, t, settings) };
+        var eval = new List<EvalFigure> { EvalVersusOnnxRuntime(settings.Batch, t, settings), EvalVersusOnnxRuntime(1, t, settings) };
 
         progress?.Invoke("(e) memory growth in a child process");
         var memory = RunChildMemory(settings);
@@ -115,31 +115,43 @@ public static class Benchmarks
     /// <summary>
     /// The frozen backbone's evaluation forward (eval mode, inference mode, pooled output included) against
     /// ONNX Runtime on the same model.onnx and inputs, with as many intra-op threads as torch has, in alternating
-    /// blocks. ONNX Runtime runs in a child process of its own: its idle workers spin after each run, and in one
-    /// process they slowed our next forward (batch 1 × 128: 27–29 ms alone, 43 ms alternating with it).
+    /// blocks. Each side runs in a fresh child process of its own, as alike as the two can be: ONNX Runtime's idle
+    /// workers spin after each run (in one process they slowed our next forward, batch 1 × 128: 27–29 ms alone,
+    /// 43 ms alternating), and this process's own state after the training figures (its heap, the .NET thread
+    /// pool's workers) is not what a process that only evaluates has.
     /// </summary>
-    static EvalFigure EvalVersusOnnxRuntime(BertModel model, int batch, int length, BenchSettings settings)
+    static EvalFigure EvalVersusOnnxRuntime(int batch, int length, BenchSettings settings)
     {
-        using var input = new SyntheticBatch(model.Config, batch, length, OnnxInputSeed);
+        // Batch 1 runs are short: more of them for a steady median.
+        int perBlock = batch == 1 ? settings.Repeats * 3 : Math.Max(1, settings.Repeats / 2);
+        double load = Measure.LoadAverage();
+        Func<int, IEnumerable<double>> Block(string kind) => count =>
+            RunChild(new ChildRequest(kind, "", batch, length, 0, settings.Warmup, count, 0, 0)).Times
+                ?? throw new InvalidOperationException($"bench child {kind} returned no times");
+        var ms = Measure.BlockAlternatingMedianMs([Block("eval"), Block("onnx")], rounds: 3, perBlock);
+        return new EvalFigure(batch, length, ms[0], ms[1], ms[0] / ms[1], load);
+    }
+
+    /// <summary>The child's side of <see cref="EvalVersusOnnxRuntime"/> for this kit: the backbone's forward, warmed up, then timed runs.</summary>
+    static ChildResult EvalBlock(ChildRequest request, BertModel model)
+    {
+        using var input = new SyntheticBatch(model.Config, request.Batch, request.Length, OnnxInputSeed);
         model.eval();
-        void Ours()
+        void Forward()
         {
             using var scope = NewDisposeScope();
             using var inference = inference_mode();
             var output = model.Forward(input.Ids, input.TypeIds, input.AttentionMask);
             _ = output.Pooled?.data<float>()[0];
         }
-        // Batch 1 runs are short: more of them for a steady median.
-        int perBlock = batch == 1 ? settings.Repeats * 3 : Math.Max(1, settings.Repeats / 2);
-        double load = Measure.LoadAverage();
-        for (int i = 0; i < settings.Warmup; i++) Ours();
-        var ms = Measure.BlockAlternatingMedianMs(
-        [
-            count => Measure.TimedBlock(Ours, count),
-            count => RunChild(new ChildRequest("onnx", "", batch, length, 0, settings.Warmup, count, 0, 0)).Times
-                ?? throw new InvalidOperationException("bench child onnx returned no times"),
-        ], rounds: 3, perBlock);
-        return new EvalFigure(batch, length, ms[0], ms[1], ms[0] / ms[1], load);
+        return TimedRuns(Forward, request);
+    }
+
+    static ChildResult TimedRuns(Action run, ChildRequest request)
+    {
+        for (int i = 0; i < request.Warmup; i++) run();
+        double[] times = [.. Measure.TimedBlock(run, request.Repeats)];
+        return new ChildResult(Measure.Median(times), 0, Measure.ResidentMiB().Peak, 0, 0, Measure.LoadAverage(), times);
     }
 
     const int OnnxInputSeed = 3;
@@ -164,13 +176,10 @@ public static class Benchmarks
             NamedOnnxValue.CreateFromTensor("attention_mask", Ort(input.AttentionMask)),
             NamedOnnxValue.CreateFromTensor("token_type_ids", Ort(input.TypeIds)),
         }.Where(i => session.InputMetadata.ContainsKey(i.Name)).ToList();
-        void Run()
+        return TimedRuns(() =>
         {
             using var results = session.Run(inputs);
-        }
-        for (int i = 0; i < request.Warmup; i++) Run();
-        double[] times = [.. Measure.TimedBlock(Run, request.Repeats)];
-        return new ChildResult(Measure.Median(times), 0, Measure.ResidentMiB().Peak, 0, 0, Measure.LoadAverage(), times);
+        }, request);
     }
 
     /// <summary>
@@ -201,7 +210,7 @@ public static class Benchmarks
 
     // ---- child processes: peak memory needs a fresh process per method ----
 
-    /// <summary>What a child process measures. Kind "step": median step time and peak memory; "memory": RSS after early and late steps; "onnx": ONNX Runtime's forward times.</summary>
+    /// <summary>What a child process measures. Kind "step": median step time and peak memory; "memory": RSS after early and late steps; "eval" and "onnx": this kit's and ONNX Runtime's forward times.</summary>
     public sealed record ChildRequest(string Kind, string Method, int Batch, int Length, int Prefix, int Warmup, int Repeats, int EarlySteps, int LateSteps);
 
     /// <summary>What a child process reports back.</summary>
@@ -259,9 +268,10 @@ public static class Benchmarks
         var request = JsonSerializer.Deserialize<ChildRequest>(requestJson) ?? throw new ArgumentException("empty child request");
         TorchRuntime.EnsureLoaded();
         using var backbone = PretrainedBackbone.Load(BackboneName);
-        if (request.Kind == "onnx")
+        if (request.Kind is "onnx" or "eval")
         {
-            AtomicFile.WriteAllText(resultPath, JsonSerializer.Serialize(OnnxRuntimeBlock(request, backbone.Config)));
+            var times = request.Kind == "onnx" ? OnnxRuntimeBlock(request, backbone.Config) : EvalBlock(request, backbone.Model);
+            AtomicFile.WriteAllText(resultPath, JsonSerializer.Serialize(times));
             return;
         }
         var method = PrefixConfig.Preset(request.Method, backbone.Config, request.Prefix);
