@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Apt.Backbone;
 using System.Diagnostics;
 
@@ -59,5 +60,18 @@ public sealed class CliTests
         var (_, own) = AptWith(new() { ["GLIBC_TUNABLES"] = "glibc.malloc.arena_max=2" }, "doctor", "--json");
         Assert.Contains("GLIBC_TUNABLES=glibc.malloc.arena_max=2", own);
         Assert.DoesNotContain(TorchRuntime.AllocatorTunables, own);
+    }
+
+    [Fact]
+    public void DoctorSaysHowMklPicksItsKernelsAndTheOptOutKeepsMklAsShipped()
+    {
+        static string MklRow(string json) => JsonDocument.Parse(json).RootElement.GetProperty("findings").EnumerateArray()
+            .Single(f => f.GetProperty("check").GetString() == "MKL kernels").GetProperty("value").GetString()!;
+
+        var (_, output) = Apt("doctor", "--json");
+        Assert.Equal(TorchRuntime.MklKernels, MklRow(output)); // the test host loaded libtorch the same way
+
+        var (_, kept) = AptWith(new() { ["APT_KEEP_MKL_VENDOR_TEST"] = "1" }, "doctor", "--json");
+        Assert.Equal("MKL's own dispatch (APT_KEEP_MKL_VENDOR_TEST is set)", MklRow(kept));
     }
 }
