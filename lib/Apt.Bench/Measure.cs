@@ -31,7 +31,7 @@ public static class Measure
     /// <summary>
     /// Median wall times of engines measured in alternating blocks (A's block, B's block, A's, …, for
     /// <paramref name="rounds"/> rounds); a block function runs <paramref name="perBlock"/> timed runs and returns
-    /// their times, in this process (<see cref="TimedBlock"/>) or in a child of its own. For engines with thread
+    /// their times (the benchmark runs each block in a fresh child process, <see cref="TimedBlock"/> there). For engines with thread
     /// pools of their own (libtorch's OpenMP, ONNX Runtime's spinning workers): right after one engine ran, its
     /// workers still spin or hold a core, which slowed the other's next run by half when the two alternated run by run.
     /// </summary>
@@ -43,10 +43,9 @@ public static class Measure
         return [.. times.Select(Median)];
     }
 
-    /// <summary>One unmeasured run of <paramref name="action"/>, then the wall times in milliseconds of <paramref name="count"/> more.</summary>
+    /// <summary>The wall times in milliseconds of <paramref name="count"/> runs of <paramref name="action"/> (warm it up first).</summary>
     public static IEnumerable<double> TimedBlock(Action action, int count)
     {
-        action();
         var times = new double[count];
         for (int i = 0; i < count; i++)
         {
