@@ -82,6 +82,8 @@ public sealed class BertSelfAttention : nn.Module
     readonly Linear query, key, value;
     readonly int _heads, _headSize;
     readonly double _dropout;
+    /// <summary>Q, K and V in one product over the three weights stacked (the parameters keep Hugging Face's names).</summary>
+    readonly FrozenLinear _queryKeyValue;
 
     public BertSelfAttention(BertConfig config) : base(nameof(BertSelfAttention))
     {
@@ -92,6 +94,7 @@ public sealed class BertSelfAttention : nn.Module
         _headSize = config.HeadSize;
         _dropout = config.AttentionDropout;
         RegisterComponents();
+        _queryKeyValue = new FrozenLinear(query, key, value);
     }
 
     /// <summary>
@@ -102,11 +105,7 @@ public sealed class BertSelfAttention : nn.Module
     {
         using var scope = NewDisposeScope();
         long batch = hidden.shape[0], length = hidden.shape[1], width = _heads * _headSize;
-        // Q, K and V in one matmul over the three weights stacked at forward time (the parameters keep
-        // Hugging Face's names): one large GEMM, and for a frozen backbone one input-gradient GEMM, instead of three.
-        var stackedWeight = cat([query.weight!, key.weight!, value.weight!], 0); // (3d, d)
-        var stackedBias = cat([query.bias!, key.bias!, value.bias!], 0); // (3d)
-        var projected = functional.linear(hidden, stackedWeight, stackedBias); // (B, T, 3d)
+        var projected = _queryKeyValue.Forward(hidden); // (B, T, 3d)
         var q = projected.narrow(2, 0, width).view(batch, length, _heads, _headSize).transpose(1, 2); // (B, H, T, hd)
         var k = projected.narrow(2, width, width); // (B, T, d)
         var v = projected.narrow(2, 2 * width, width);
@@ -124,6 +123,12 @@ public sealed class BertSelfAttention : nn.Module
             : functional.scaled_dot_product_attention(q, k, v, mask); // (B, H, T, hd)
         var merged = attended.transpose(1, 2).reshape(batch, length, width); // (B, T, d)
         return merged.MoveToOuterDisposeScope();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _queryKeyValue.Dispose();
+        base.Dispose(disposing);
     }
 
     /// <summary>
@@ -160,6 +165,7 @@ public sealed class BertResidualOutput : nn.Module
     readonly Linear dense;
     readonly LayerNorm LayerNorm;
     readonly FastDropout dropout;
+    readonly FrozenLinear _dense;
 
     public BertResidualOutput(int input, BertConfig config) : base(nameof(BertResidualOutput))
     {
@@ -167,14 +173,21 @@ public sealed class BertResidualOutput : nn.Module
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         dropout = new FastDropout(config.HiddenDropout);
         RegisterComponents();
+        _dense = new FrozenLinear(dense);
     }
 
     public Tensor Forward(Tensor x, Tensor residual)
     {
-        using var projected = dense.forward(x);
+        using var projected = _dense.Forward(x);
         using var dropped = dropout.forward(projected);
         using var sum = dropped + residual;
         return LayerNorm.forward(sum);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _dense.Dispose();
+        base.Dispose(disposing);
     }
 }
 
@@ -202,17 +215,25 @@ public sealed class BertAttention : nn.Module
 public sealed class BertIntermediate : nn.Module
 {
     readonly Linear dense;
+    readonly FrozenLinear _dense;
 
     public BertIntermediate(BertConfig config) : base(nameof(BertIntermediate))
     {
         dense = Linear(config.HiddenSize, config.IntermediateSize);
         RegisterComponents();
+        _dense = new FrozenLinear(dense);
     }
 
     public Tensor Forward(Tensor x)
     {
-        using var projected = dense.forward(x);
+        using var projected = _dense.Forward(x);
         return functional.gelu(projected);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _dense.Dispose();
+        base.Dispose(disposing);
     }
 }
 

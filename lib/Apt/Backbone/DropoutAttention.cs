@@ -176,7 +176,7 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
         int i = 0;
         if (Avx2.IsSupported)
             for (var factor = Vector256.Create(keepScale); i + 8 <= count; i += 8)
-                (Vector256.Load(probabilities + i) * KeepFactors(keep + i, factor)).Store(dropped + i);
+                (Vector256.Load(probabilities + i) * FastDropout.KeepFactors(keep + i, factor)).Store(dropped + i);
         for (; i < count; i++) dropped[i] = keep[i] != 0 ? probabilities[i] * keepScale : 0f;
     }
 
@@ -192,7 +192,7 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
         if (Avx2.IsSupported)
             for (var factor = Vector256.Create(keepScale); i + 8 <= count; i += 8)
             {
-                var keepFactors = KeepFactors(keep + i, factor);
+                var keepFactors = FastDropout.KeepFactors(keep + i, factor);
                 var p = Vector256.Load(probabilities + i);
                 var dp = Vector256.Load(gradient + i) * keepFactors;
                 dp.Store(gradient + i);
@@ -213,8 +213,4 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
             (Vector256.Load(probabilities + i) * (Vector256.Load(gradient + i) - total) * factorScale).Store(gradient + i);
         for (; i < count; i++) gradient[i] = probabilities[i] * (gradient[i] - sum) * scale;
     }
-
-    /// <summary>Eight keep bytes (0 or 1) as floats times <paramref name="factor"/>.</summary>
-    static unsafe Vector256<float> KeepFactors(byte* keep, Vector256<float> factor) =>
-        Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(keep)) * factor;
 }

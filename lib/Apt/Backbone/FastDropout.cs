@@ -1,6 +1,8 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using static TorchSharp.torch;
+using static TorchSharp.torch.autograd;
 
 namespace Apt.Backbone;
 
@@ -27,24 +29,97 @@ public sealed class FastDropout : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input) => Apply(input, P, training);
 
-    /// <summary>Dropout of <paramref name="input"/> with probability <paramref name="p"/> when <paramref name="training"/>, else an alias of it.</summary>
+    /// <summary>
+    /// Dropout of <paramref name="input"/> with probability <paramref name="p"/> when <paramref name="training"/>, else an alias of it.
+    /// On a float32 CPU tensor the mask is drawn and applied in one pass, and with a gradient to take the
+    /// operation is one autograd node whose backward is one pass too (<see cref="DropoutNode"/>); composed from
+    /// libtorch's mul and mul_, forward and backward each took three passes and a bool-to-float promotion
+    /// (measured at 32 × 128 × 384: 1.89 ms forward, 1.37 ms backward). Elsewhere the composed form runs, with the same mask.
+    /// </summary>
     public static Tensor Apply(Tensor input, double p, bool training)
     {
         if (!training || p == 0) return input.alias();
-        using var keep = KeepMask(input.shape, p, input.device);
-        return input.mul(keep).mul_(1.0 / (1.0 - p)); // mul_ scales the product in place and returns it
+        if (input.device_type != DeviceType.CPU || input.dtype != ScalarType.Float32 || !Avx2.IsSupported)
+        {
+            using var keep = KeepMask(input.shape, p, input.device);
+            return input.mul(keep).mul_(1.0 / (1.0 - p)); // mul_ scales the product in place and returns it
+        }
+        if (is_grad_enabled() && input.requires_grad) return DropoutNode.apply(input, p);
+        return Drop(input, p, keepMask: false).Output;
     }
 
     /// <summary>A bool tensor of <paramref name="shape"/>, true with probability 1 − <paramref name="p"/>, independently per element.</summary>
     public static Tensor KeepMask(long[] shape, double p, Device? device = null)
     {
-        ulong seed = (ulong)randint(long.MinValue, long.MaxValue, [1], dtype: ScalarType.Int64).item<long>(); // from torch's generator
-        double keepScaled = Math.Round((1.0 - p) * 4294967296.0); // 2³²
-        bool keepAll = keepScaled >= 4294967296.0;
-        uint threshold = keepAll ? 0 : (uint)keepScaled;
         var mask = empty(shape, dtype: ScalarType.Bool);
-        Fill(mask, seed, threshold, keepAll);
+        unsafe
+        {
+            fixed (byte* bytes = mask.bytes) Fill(mask.numel(), new Draw(p), bytes, null, null);
+        }
         return device is null || device.type == DeviceType.CPU ? mask : mask.to(device);
+    }
+
+    /// <summary>
+    /// input · keep / (1 − p) for a float32 CPU tensor, in one pass, and the keep mask when <paramref name="keepMask"/>
+    /// (null otherwise): the same mask <see cref="KeepMask"/> draws from the same generator state.
+    /// </summary>
+    internal static (Tensor Output, Tensor? Keep) Drop(Tensor input, double p, bool keepMask)
+    {
+        using var contiguous = input.contiguous();
+        var output = empty_like(contiguous);
+        var keep = keepMask ? empty(input.shape, dtype: ScalarType.Bool) : null;
+        unsafe
+        {
+            fixed (byte* source = contiguous.bytes, target = output.bytes, mask = keep is null ? default : keep.bytes)
+                Fill(contiguous.numel(), new Draw(p), keep is null ? null : mask, (float*)source, (float*)target);
+        }
+        return (output, keep);
+    }
+
+    /// <summary>gradient · keep / (1 − p) in one pass: the backward of <see cref="Drop"/>.</summary>
+    internal static Tensor DropGradient(Tensor gradient, Tensor keep, double p)
+    {
+        using var contiguous = gradient.contiguous();
+        var result = empty_like(contiguous);
+        var factor = Vector256.Create((float)(1.0 / (1.0 - p)));
+        long count = contiguous.numel();
+        unsafe
+        {
+            fixed (byte* g = contiguous.bytes, r = result.bytes, k = keep.bytes)
+            {
+                float* source = (float*)g, target = (float*)r;
+                byte* mask = k;
+                ForEachChunk(count, 2 * PairsPerChunk, (first, last) =>
+                {
+                    long i = first;
+                    for (; i + 8 <= last; i += 8) (Vector256.Load(source + i) * KeepFactors(mask + i, factor)).Store(target + i);
+                    for (; i < last; i++) target[i] = mask[i] != 0 ? source[i] * factor[0] : 0f;
+                });
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Eight keep bytes (0 or 1) as floats times <paramref name="factor"/>.</summary>
+    internal static unsafe Vector256<float> KeepFactors(byte* keep, Vector256<float> factor) =>
+        Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(keep)) * factor;
+
+    /// <summary>One draw's parameters: the seed taken from torch's generator, the 32-bit keep threshold, the scale of kept elements.</summary>
+    readonly struct Draw
+    {
+        public readonly ulong Seed;
+        public readonly uint Threshold;
+        public readonly bool KeepAll;
+        public readonly float Scale;
+
+        public Draw(double p)
+        {
+            Seed = (ulong)randint(long.MinValue, long.MaxValue, [1], dtype: ScalarType.Int64).item<long>(); // from torch's generator
+            double keepScaled = Math.Round((1.0 - p) * 4294967296.0); // 2³²
+            KeepAll = keepScaled >= 4294967296.0;
+            Threshold = KeepAll ? 0 : (uint)keepScaled;
+            Scale = (float)(1.0 / (1.0 - p));
+        }
     }
 
     const int PairsPerChunk = 1 << 15;
@@ -56,48 +131,86 @@ public sealed class FastDropout : nn.Module<Tensor, Tensor>
     /// <summary>
     /// Element 2i and 2i + 1 are kept when the low and the high 32 bits of Mix(seed + (i + 1)·γ) are below the
     /// threshold. Counter-based, so any split of the work gives the same mask; four pairs at a time in 256-bit lanes.
+    /// Writes the mask to <paramref name="mask"/> and input · keep · scale to <paramref name="output"/>, each when not null.
     /// </summary>
-    static unsafe void Fill(Tensor mask, ulong seed, uint threshold, bool keepAll)
+    static unsafe void Fill(long count, Draw draw, byte* mask, float* input, float* output)
     {
-        long count = mask.numel();
-        fixed (byte* start = mask.bytes)
+        long pairs = (count + 1) / 2;
+        ForEachChunk(pairs, PairsPerChunk, (first, last) =>
         {
-            byte* bytes = start;
-            long pairs = (count + 1) / 2, chunks = (pairs + PairsPerChunk - 1) / PairsPerChunk;
-            Parallel.For(0, chunks, chunk =>
+            long i = first;
+            if (!draw.KeepAll)
             {
-                long first = chunk * PairsPerChunk, last = Math.Min(pairs, first + PairsPerChunk);
-                long i = first;
-                if (!keepAll)
+                var limit = Vector256.Create(draw.Threshold);
+                var scale = Vector256.Create(draw.Scale);
+                var step = Vector256.Create(unchecked(4 * Golden));
+                var counter = Vector256.Create(draw.Seed) + Vector256.Create((ulong)(i + 1), (ulong)(i + 2), (ulong)(i + 3), (ulong)(i + 4)) * Vector256.Create(Golden);
+                for (; i + 4 <= last && 2 * (i + 4) <= count; i += 4, counter += step)
                 {
-                    var limit = Vector256.Create(threshold);
-                    var step = Vector256.Create(unchecked(4 * Golden));
-                    var counter = Vector256.Create(seed) + Vector256.Create((ulong)(i + 1), (ulong)(i + 2), (ulong)(i + 3), (ulong)(i + 4)) * Vector256.Create(Golden);
-                    for (; i + 4 <= last && 2 * (i + 4) <= count; i += 4, counter += step)
-                    {
-                        var z = counter;
-                        z = (z ^ (z >>> 30)) * Vector256.Create(0xBF58476D1CE4E5B9UL);
-                        z = (z ^ (z >>> 27)) * Vector256.Create(0x94D049BB133111EBUL);
-                        z ^= z >>> 31;
-                        var below = Vector256.LessThan(z.AsUInt32(), limit); // lanes lo₀, hi₀, lo₁, hi₁, … = elements 2i, 2i + 1, …
-                        *(ulong*)(bytes + 2 * i) = Spread[below.ExtractMostSignificantBits()];
-                    }
+                    var z = counter;
+                    z = (z ^ (z >>> 30)) * Vector256.Create(0xBF58476D1CE4E5B9UL);
+                    z = (z ^ (z >>> 27)) * Vector256.Create(0x94D049BB133111EBUL);
+                    z ^= z >>> 31;
+                    var below = Vector256.LessThan(z.AsUInt32(), limit); // lanes lo₀, hi₀, lo₁, hi₁, … = elements 2i, 2i + 1, …
+                    ulong keep = Spread[below.ExtractMostSignificantBits()];
+                    if (mask is not null) *(ulong*)(mask + 2 * i) = keep;
+                    if (input is not null) (Vector256.Load(input + 2 * i) * KeepFactors((byte*)&keep, scale)).Store(output + 2 * i);
                 }
-                for (; i < last; i++)
+            }
+            for (; i < last; i++)
+            {
+                ulong z = Mix(draw.Seed + (ulong)(i + 1) * Golden);
+                for (long at = 2 * i; at < Math.Min(2 * i + 2, count); at++)
                 {
-                    ulong z = Mix(seed + (ulong)(i + 1) * Golden);
-                    long at = 2 * i;
-                    bytes[at] = (byte)(keepAll || (uint)z < threshold ? 1 : 0);
-                    if (at + 1 < count) bytes[at + 1] = (byte)(keepAll || (uint)(z >> 32) < threshold ? 1 : 0);
+                    bool kept = draw.KeepAll || (uint)(at == 2 * i ? z : z >> 32) < draw.Threshold;
+                    if (mask is not null) mask[at] = (byte)(kept ? 1 : 0);
+                    if (input is not null) output[at] = kept ? input[at] * draw.Scale : 0f;
                 }
-            });
-        }
+            }
+        });
     }
+
+    delegate void ChunkAction(long first, long last);
+
+    /// <summary>Runs <paramref name="action"/> on [0, count) in chunks of <paramref name="chunk"/>, in parallel.</summary>
+    static void ForEachChunk(long count, long chunk, ChunkAction action) =>
+        Parallel.For(0, (count + chunk - 1) / chunk, c => action(c * chunk, Math.Min(count, (c + 1) * chunk)));
 
     static ulong Mix(ulong z)
     {
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);
+    }
+}
+
+/// <summary>
+/// <see cref="FastDropout"/> as one autograd node: forward draws the mask and writes the dropped input in one pass
+/// and keeps the bool mask; backward writes gradient · keep / (1 − p) in one pass and frees the mask.
+/// </summary>
+sealed class DropoutNode : SingleTensorFunction<DropoutNode>
+{
+    public override string Name => nameof(DropoutNode);
+
+    public override Tensor forward(AutogradContext ctx, params object[] vars)
+    {
+        var (input, p) = ((Tensor)vars[0], (double)vars[1]);
+        var (output, keep) = FastDropout.Drop(input, p, keepMask: true);
+        ctx.save_data(nameof(Saved), new Saved(keep!.DetachFromDisposeScope(), p));
+        return output;
+    }
+
+    public override List<Tensor> backward(AutogradContext ctx, Tensor gradient)
+    {
+        using var saved = ctx.get_data(nameof(Saved)) as Saved
+            ?? throw new InvalidOperationException($"{nameof(DropoutNode)}: backward ran twice over the same graph (retain_graph is not supported)");
+        ctx.save_data(nameof(Saved), null!);
+        return [FastDropout.DropGradient(gradient, saved.Keep, saved.P), null!]; // null: no gradient for p
+    }
+
+    /// <summary>The mask, held outside every dispose scope until backward has used it (as <see cref="DropoutAttention"/>'s saved tensors).</summary>
+    sealed record Saved(Tensor Keep, double P) : IDisposable
+    {
+        public void Dispose() => Keep.Dispose();
     }
 }

@@ -70,6 +70,28 @@ public sealed class FastDropoutTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public void The_one_pass_dropout_and_its_gradient_equal_the_mask_from_the_same_seed_applied_by_libtorch(bool withGradient)
+    {
+        // An odd element count (the last pair half used, a scalar tail) and a transposed, non-contiguous input.
+        const double p = 0.15;
+        using var source = randn(1001, 7);
+        using var x = source.t().requires_grad_(withGradient); // (7, 1001), not contiguous
+        manual_seed(11);
+        using var keep = FastDropout.KeepMask(x.shape, p);
+        using var expected = x.detach().mul(keep).mul_(1.0 / (1 - p));
+        manual_seed(11);
+        using var output = FastDropout.Apply(x, p, training: true);
+        Assert.True(TensorAssert.Identical(expected, output.detach()), "one-pass dropout vs libtorch's mul by the same mask");
+        if (!withGradient) return;
+        using var upstream = randn(7, 1001);
+        output.backward([upstream]);
+        using var expectedGradient = upstream.mul(keep).mul_(1.0 / (1 - p));
+        Assert.True(TensorAssert.Identical(expectedGradient, x.grad!), "gradient: upstream · keep / (1 − p)");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public void Attention_with_a_dropout_that_drops_nothing_equals_the_fused_evaluation_path(bool masked)
     {
         // p = 1e-12 rounds the keep threshold to 2³²: the training path keeps every element, so it must equal eval's SDPA.
