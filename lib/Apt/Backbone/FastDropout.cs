@@ -2,7 +2,6 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using static TorchSharp.torch;
-using static TorchSharp.torch.autograd;
 
 namespace Apt.Backbone;
 
@@ -31,21 +30,21 @@ public sealed class FastDropout : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Dropout of <paramref name="input"/> with probability <paramref name="p"/> when <paramref name="training"/>, else an alias of it.
-    /// On a float32 CPU tensor the mask is drawn and applied in one pass, and with a gradient to take the
-    /// operation is one autograd node whose backward is one pass too (<see cref="DropoutNode"/>); composed from
-    /// libtorch's mul and mul_, forward and backward each took three passes and a bool-to-float promotion
-    /// (measured at 32 × 128 × 384: 1.89 ms forward, 1.37 ms backward). Elsewhere the composed form runs, with the same mask.
+    /// Where no gradient is taken, on a float32 CPU tensor, the mask is drawn and applied in one pass. With a
+    /// gradient it is libtorch's mul by the bool mask, which autograd differentiates keeping only the mask: a custom
+    /// autograd node doing both in one pass each was 1–2 % faster on MiniLM's APT step but raised its peak memory by
+    /// 190–210 MiB (TorchSharp's Function keeps an uninitialised tensor the size of each output until the graph is
+    /// released), which the 1.5 GB target cannot spare.
     /// </summary>
     public static Tensor Apply(Tensor input, double p, bool training)
     {
         if (!training || p == 0) return input.alias();
-        if (input.device_type != DeviceType.CPU || input.dtype != ScalarType.Float32 || !Avx2.IsSupported)
+        if ((is_grad_enabled() && input.requires_grad) || input.device_type != DeviceType.CPU || input.dtype != ScalarType.Float32 || !Avx2.IsSupported)
         {
             using var keep = KeepMask(input.shape, p, input.device);
             return input.mul(keep).mul_(1.0 / (1.0 - p)); // mul_ scales the product in place and returns it
         }
-        if (is_grad_enabled() && input.requires_grad) return DropoutNode.apply(input, p);
-        return Drop(input, p, keepMask: false).Output;
+        return Drop(input, p);
     }
 
     /// <summary>A bool tensor of <paramref name="shape"/>, true with probability 1 − <paramref name="p"/>, independently per element.</summary>
@@ -59,45 +58,17 @@ public sealed class FastDropout : nn.Module<Tensor, Tensor>
         return device is null || device.type == DeviceType.CPU ? mask : mask.to(device);
     }
 
-    /// <summary>
-    /// input · keep / (1 − p) for a float32 CPU tensor, in one pass, and the keep mask when <paramref name="keepMask"/>
-    /// (null otherwise): the same mask <see cref="KeepMask"/> draws from the same generator state.
-    /// </summary>
-    internal static (Tensor Output, Tensor? Keep) Drop(Tensor input, double p, bool keepMask)
+    /// <summary>input · keep / (1 − p) for a float32 CPU tensor, in one pass, with the mask <see cref="KeepMask"/> draws from the same generator state.</summary>
+    static Tensor Drop(Tensor input, double p)
     {
         using var contiguous = input.contiguous();
         var output = empty_like(contiguous);
-        var keep = keepMask ? empty(input.shape, dtype: ScalarType.Bool) : null;
         unsafe
         {
-            fixed (byte* source = contiguous.bytes, target = output.bytes, mask = keep is null ? default : keep.bytes)
-                Fill(contiguous.numel(), new Draw(p), keep is null ? null : mask, (float*)source, (float*)target);
+            fixed (byte* source = contiguous.bytes, target = output.bytes)
+                Fill(contiguous.numel(), new Draw(p), null, (float*)source, (float*)target);
         }
-        return (output, keep);
-    }
-
-    /// <summary>gradient · keep / (1 − p) in one pass: the backward of <see cref="Drop"/>.</summary>
-    internal static Tensor DropGradient(Tensor gradient, Tensor keep, double p)
-    {
-        using var contiguous = gradient.contiguous();
-        var result = empty_like(contiguous);
-        var factor = Vector256.Create((float)(1.0 / (1.0 - p)));
-        long count = contiguous.numel();
-        unsafe
-        {
-            fixed (byte* g = contiguous.bytes, r = result.bytes, k = keep.bytes)
-            {
-                float* source = (float*)g, target = (float*)r;
-                byte* mask = k;
-                ForEachChunk(count, 2 * PairsPerChunk, (first, last) =>
-                {
-                    long i = first;
-                    for (; i + 8 <= last; i += 8) (Vector256.Load(source + i) * KeepFactors(mask + i, factor)).Store(target + i);
-                    for (; i < last; i++) target[i] = mask[i] != 0 ? source[i] * factor[0] : 0f;
-                });
-            }
-        }
-        return result;
+        return output;
     }
 
     /// <summary>Eight keep bytes (0 or 1) as floats times <paramref name="factor"/>.</summary>
@@ -136,9 +107,9 @@ public sealed class FastDropout : nn.Module<Tensor, Tensor>
     static unsafe void Fill(long count, Draw draw, byte* mask, float* input, float* output)
     {
         long pairs = (count + 1) / 2;
-        ForEachChunk(pairs, PairsPerChunk, (first, last) =>
+        Parallel.For(0, (pairs + PairsPerChunk - 1) / PairsPerChunk, chunk =>
         {
-            long i = first;
+            long i = chunk * PairsPerChunk, last = Math.Min(pairs, i + PairsPerChunk);
             if (!draw.KeepAll)
             {
                 var limit = Vector256.Create(draw.Threshold);
@@ -170,47 +141,10 @@ public sealed class FastDropout : nn.Module<Tensor, Tensor>
         });
     }
 
-    delegate void ChunkAction(long first, long last);
-
-    /// <summary>Runs <paramref name="action"/> on [0, count) in chunks of <paramref name="chunk"/>, in parallel.</summary>
-    static void ForEachChunk(long count, long chunk, ChunkAction action) =>
-        Parallel.For(0, (count + chunk - 1) / chunk, c => action(c * chunk, Math.Min(count, (c + 1) * chunk)));
-
     static ulong Mix(ulong z)
     {
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);
-    }
-}
-
-/// <summary>
-/// <see cref="FastDropout"/> as one autograd node: forward draws the mask and writes the dropped input in one pass
-/// and keeps the bool mask; backward writes gradient · keep / (1 − p) in one pass and frees the mask.
-/// </summary>
-sealed class DropoutNode : SingleTensorFunction<DropoutNode>
-{
-    public override string Name => nameof(DropoutNode);
-
-    public override Tensor forward(AutogradContext ctx, params object[] vars)
-    {
-        var (input, p) = ((Tensor)vars[0], (double)vars[1]);
-        var (output, keep) = FastDropout.Drop(input, p, keepMask: true);
-        ctx.save_data(nameof(Saved), new Saved(keep!.DetachFromDisposeScope(), p));
-        return output;
-    }
-
-    public override List<Tensor> backward(AutogradContext ctx, Tensor gradient)
-    {
-        using var saved = ctx.get_data(nameof(Saved)) as Saved
-            ?? throw new InvalidOperationException($"{nameof(DropoutNode)}: backward ran twice over the same graph (retain_graph is not supported)");
-        ctx.save_data(nameof(Saved), null!);
-        return [FastDropout.DropGradient(gradient, saved.Keep, saved.P), null!]; // null: no gradient for p
-    }
-
-    /// <summary>The mask, held outside every dispose scope until backward has used it (as <see cref="DropoutAttention"/>'s saved tensors).</summary>
-    sealed record Saved(Tensor Keep, double P) : IDisposable
-    {
-        public void Dispose() => Keep.Dispose();
     }
 }

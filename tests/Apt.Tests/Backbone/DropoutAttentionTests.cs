@@ -10,20 +10,25 @@ namespace Apt.Tests.Backbone;
 public sealed class DropoutAttentionTests
 {
     [Theory]
-    [InlineData(false, 21)] // 21 keys: two 8-wide blocks and a scalar tail
-    [InlineData(true, 21)]
-    [InlineData(true, 5)] // shorter than one vector
-    public void Output_and_gradients_equal_autograd_through_the_composed_attention(bool masked, int keys)
+    [InlineData(false, 21, 8, 6)] // head size 8: the batched path; 21 keys: two 8-wide blocks and a scalar tail
+    [InlineData(true, 21, 8, 6)]
+    [InlineData(true, 5, 8, 6)] // shorter than one vector
+    [InlineData(false, 21, 32, 13)] // head size 32: the per-head path (where 512-bit lanes run); 13 queries: one 8-row block and a tail
+    [InlineData(true, 50, 32, 16)] // 50 keys padded to 64: a 48-wide and a 16-wide block
+    [InlineData(true, 7, 16, 9)]
+    [InlineData(false, 144, 64, 8)] // MiniLM's keys with a prefix of 16; a base model's head size
+    public void Output_and_gradients_equal_autograd_through_the_composed_attention(bool masked, int keys, int headSize, int length)
     {
         const double p = 0.3;
         manual_seed(11);
         using var scope = NewDisposeScope();
-        var q = randn(2, 3, 6, 8); // (B, H, T, hd)
-        var k = randn(2, 3, keys, 8); // (B, H, S, hd)
-        var v = randn(2, 3, keys, 8);
+        var q = randn(2, 3, length, headSize); // (B, H, T, hd)
+        // k and v as the model makes them: views of (B, S, H·hd) with heads moved forward, rows not contiguous
+        var k = randn(2, keys, 3 * headSize).view(2, keys, 3, headSize).transpose(1, 2); // (B, H, S, hd)
+        var v = randn(2, keys, 3 * headSize).view(2, keys, 3, headSize).transpose(1, 2);
         var keyMask = masked ? ones(2, keys, dtype: ScalarType.Bool).index_put_(false, TensorIndex.Single(1), TensorIndex.Slice(keys - 3, null)).view(2, 1, 1, keys) : null; // (B, 1, 1, S)
-        var keep = FastDropout.KeepMask([2, 3, 6, keys], p); // (B, H, T, S)
-        var upstream = randn(2, 3, 6, 8); // the gradient arriving at the output
+        var keep = FastDropout.KeepMask([2, 3, length, keys], p); // (B, H, T, S)
+        var upstream = randn(2, 3, length, headSize); // the gradient arriving at the output
 
         var (fused, fusedGradients) = OutputAndGradients((a, b, c) => DropoutAttention.Apply(a, b, c, keyMask, keep, p));
         var (composed, composedGradients) = OutputAndGradients((a, b, c) => BertSelfAttention.ComposedAttention(a, b, c, keyMask, keep, p));
@@ -94,5 +99,25 @@ public sealed class DropoutAttentionTests
             output.sum().backward();
         }
         Assert.Equal(live, Tensor.TotalCount);
+    }
+
+    [Fact]
+    public void The_softmax_exponential_is_within_two_ulp_and_zero_below_its_range()
+    {
+        var xs = Enumerable.Range(0, 100_001).Select(i => -87.3f * i / 100_000).Append(0f).ToArray(); // [−87.3, 0]
+        for (int start = 0; start + 8 <= xs.Length; start += 8)
+        {
+            var exp = DropoutAttention.ExpOfNonPositive(System.Runtime.Intrinsics.Vector256.Create(xs, start));
+            for (int lane = 0; lane < 8; lane++)
+            {
+                double expected = Math.Exp(xs[start + lane]);
+                Assert.True(Math.Abs(exp[lane] - expected) <= 2.4e-7 * expected, $"exp({xs[start + lane]}) = {exp[lane]}, expected {expected}");
+            }
+        }
+        var edges = DropoutAttention.ExpOfNonPositive(System.Runtime.Intrinsics.Vector256.Create(float.NegativeInfinity, -87.31f, -1000f, float.NaN, 0f, -1e-30f, -0.5f, -20f));
+        Assert.Equal([0f, 0f, 0f], new[] { edges[0], edges[1], edges[2] });
+        Assert.True(float.IsNaN(edges[3]), "NaN stays NaN");
+        Assert.Equal(1f, edges[4]);
+        Assert.Equal(1f, edges[5]);
     }
 }

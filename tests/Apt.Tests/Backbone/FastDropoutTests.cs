@@ -70,9 +70,10 @@ public sealed class FastDropoutTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void The_one_pass_dropout_and_its_gradient_equal_the_mask_from_the_same_seed_applied_by_libtorch(bool withGradient)
+    public void Dropout_with_or_without_a_gradient_equals_libtorchs_mul_by_the_mask_drawn_from_the_same_seed(bool withGradient)
     {
-        // An odd element count (the last pair half used, a scalar tail) and a transposed, non-contiguous input.
+        // Without a gradient the mask is drawn and applied in one pass; an odd element count (the last pair half used, a
+        // scalar tail) and a transposed, non-contiguous input.
         const double p = 0.15;
         using var source = randn(1001, 7);
         using var x = source.t().requires_grad_(withGradient); // (7, 1001), not contiguous
@@ -81,7 +82,7 @@ public sealed class FastDropoutTests
         using var expected = x.detach().mul(keep).mul_(1.0 / (1 - p));
         manual_seed(11);
         using var output = FastDropout.Apply(x, p, training: true);
-        Assert.True(TensorAssert.Identical(expected, output.detach()), "one-pass dropout vs libtorch's mul by the same mask");
+        Assert.True(TensorAssert.Identical(expected, output.detach()), "dropout vs libtorch's mul by the same mask");
         if (!withGradient) return;
         using var upstream = randn(7, 1001);
         output.backward([upstream]);

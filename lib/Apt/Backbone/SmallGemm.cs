@@ -1,0 +1,153 @@
+using System.Runtime.Intrinsics;
+
+namespace Apt.Backbone;
+
+/// <summary>
+/// A register-blocked float32 matrix product for the small products inside one attention head, in 512-bit lanes:
+/// C (m × n) = A (m × k) · B (k × n), with A read through any row and column stride (so Aᵀ costs nothing) and
+/// n a multiple of 16. Blocks of 8 rows × 48, 32 or 16 columns keep their sums in registers across the whole of
+/// k. Written for <see cref="DropoutAttention"/>, whose products (head size 32, 128–256 keys) are too small for
+/// MKL's threading and blocking to pay: measured at 32 × 12 heads × 128 × 144 × 32, q·kᵀ into a buffer that
+/// stays in cache 2.55 ms (178 GFLOP/s) against libtorch's batched product's 4.65–5.58 ms (81–97 GFLOP/s).
+/// </summary>
+static unsafe class SmallGemm
+{
+    /// <summary>Whether this machine runs 512-bit lanes in hardware (the kernels are written for them).</summary>
+    public static bool Supported => Vector512.IsHardwareAccelerated;
+
+    /// <summary>
+    /// C = A · B. A's element (i, p) is <c>a[i·aRow + p·aColumn]</c>; B's row p starts at <c>b + p·bRow</c> and C's
+    /// row i at <c>c + i·cRow</c>, both with unit column stride; <paramref name="n"/> is a multiple of 16.
+    /// </summary>
+    public static void Multiply(float* a, long aRow, long aColumn, float* b, long bRow, float* c, long cRow, int m, int n, int k)
+    {
+        int i = 0;
+        for (; i + 8 <= m; i += 8)
+        {
+            int j = 0;
+            for (; j + 48 <= n; j += 48) Block8x3(a + i * aRow, aRow, aColumn, b + j, bRow, c + i * cRow + j, cRow, k);
+            if (j + 32 <= n) Block8x2(a + i * aRow, aRow, aColumn, b + j, bRow, c + i * cRow + j, cRow, k);
+            else if (j + 16 <= n) Block8x1(a + i * aRow, aRow, aColumn, b + j, bRow, c + i * cRow + j, cRow, k);
+        }
+        for (; i < m; i++)
+            for (int j = 0; j < n; j += 16)
+            {
+                var sum = Vector512<float>.Zero;
+                float* row = a + i * aRow;
+                for (int p = 0; p < k; p++) sum = Vector512.FusedMultiplyAdd(Vector512.Create(row[p * aColumn]), Vector512.Load(b + p * bRow + j), sum);
+                sum.Store(c + i * cRow + j);
+            }
+    }
+
+    static void Block8x3(float* a, long aRow, long aColumn, float* b, long bRow, float* c, long cRow, int k)
+    {
+        Vector512<float> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default,
+                         c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default,
+                         c40 = default, c41 = default, c42 = default, c50 = default, c51 = default, c52 = default,
+                         c60 = default, c61 = default, c62 = default, c70 = default, c71 = default, c72 = default;
+        for (int p = 0; p < k; p++, a += aColumn, b += bRow)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var x = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01); c02 = Vector512.FusedMultiplyAdd(x, b2, c02);
+            x = Vector512.Create(a[aRow]);
+            c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11); c12 = Vector512.FusedMultiplyAdd(x, b2, c12);
+            x = Vector512.Create(a[2 * aRow]);
+            c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21); c22 = Vector512.FusedMultiplyAdd(x, b2, c22);
+            x = Vector512.Create(a[3 * aRow]);
+            c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31); c32 = Vector512.FusedMultiplyAdd(x, b2, c32);
+            x = Vector512.Create(a[4 * aRow]);
+            c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41); c42 = Vector512.FusedMultiplyAdd(x, b2, c42);
+            x = Vector512.Create(a[5 * aRow]);
+            c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51); c52 = Vector512.FusedMultiplyAdd(x, b2, c52);
+            x = Vector512.Create(a[6 * aRow]);
+            c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61); c62 = Vector512.FusedMultiplyAdd(x, b2, c62);
+            x = Vector512.Create(a[7 * aRow]);
+            c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71); c72 = Vector512.FusedMultiplyAdd(x, b2, c72);
+        }
+        c00.Store(c); c01.Store(c + 16); c02.Store(c + 32); c += cRow;
+        c10.Store(c); c11.Store(c + 16); c12.Store(c + 32); c += cRow;
+        c20.Store(c); c21.Store(c + 16); c22.Store(c + 32); c += cRow;
+        c30.Store(c); c31.Store(c + 16); c32.Store(c + 32); c += cRow;
+        c40.Store(c); c41.Store(c + 16); c42.Store(c + 32); c += cRow;
+        c50.Store(c); c51.Store(c + 16); c52.Store(c + 32); c += cRow;
+        c60.Store(c); c61.Store(c + 16); c62.Store(c + 32); c += cRow;
+        c70.Store(c); c71.Store(c + 16); c72.Store(c + 32);
+    }
+
+    static void Block8x2(float* a, long aRow, long aColumn, float* b, long bRow, float* c, long cRow, int k)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default,
+                         c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int p = 0; p < k; p++, a += aColumn, b += bRow)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var x = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a[aRow]);
+            c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a[2 * aRow]);
+            c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a[3 * aRow]);
+            c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a[4 * aRow]);
+            c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a[5 * aRow]);
+            c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(a[6 * aRow]);
+            c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(a[7 * aRow]);
+            c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
+        }
+        c00.Store(c); c01.Store(c + 16); c += cRow;
+        c10.Store(c); c11.Store(c + 16); c += cRow;
+        c20.Store(c); c21.Store(c + 16); c += cRow;
+        c30.Store(c); c31.Store(c + 16); c += cRow;
+        c40.Store(c); c41.Store(c + 16); c += cRow;
+        c50.Store(c); c51.Store(c + 16); c += cRow;
+        c60.Store(c); c61.Store(c + 16); c += cRow;
+        c70.Store(c); c71.Store(c + 16);
+    }
+
+    static void Block8x1(float* a, long aRow, long aColumn, float* b, long bRow, float* c, long cRow, int k)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        for (int p = 0; p < k; p++, a += aColumn, b += bRow)
+        {
+            var b0 = Vector512.Load(b);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[aRow]), b0, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[2 * aRow]), b0, c2);
+            c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a[3 * aRow]), b0, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a[4 * aRow]), b0, c4);
+            c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a[5 * aRow]), b0, c5);
+            c6 = Vector512.FusedMultiplyAdd(Vector512.Create(a[6 * aRow]), b0, c6);
+            c7 = Vector512.FusedMultiplyAdd(Vector512.Create(a[7 * aRow]), b0, c7);
+        }
+        c0.Store(c); c += cRow; c1.Store(c); c += cRow; c2.Store(c); c += cRow; c3.Store(c); c += cRow;
+        c4.Store(c); c += cRow; c5.Store(c); c += cRow; c6.Store(c); c += cRow; c7.Store(c);
+    }
+
+    /// <summary>
+    /// Transposes each head's (rows × headSize) block of a (rows, heads, headSize) layout — row r of head h at
+    /// <c>source + r·rowStride + h·headStride</c>, unit column stride — into <paramref name="target"/>: head h's
+    /// transpose at <c>target + h·headSize·targetRow</c>, row stride <paramref name="targetRow"/> ≥ rows, with zeros
+    /// in the columns from rows on. Reads the source in memory order: for the model's (B, S, H·hd) keys and values row by row across all
+    /// heads (one head at a time, its 128-byte pieces 1.5 kB apart cost as much as the head's product).
+    /// </summary>
+    public static void TransposeHeads(float* source, long rowStride, long headStride, int rows, int heads, int headSize, float* target, int targetRow)
+    {
+        bool headsOuter = headStride > rowStride; // each head's rows together in memory: read head after head
+        for (int outer = 0; outer < (headsOuter ? heads : rows); outer++)
+            for (int inner = 0; inner < (headsOuter ? rows : heads); inner++)
+            {
+                var (r, h) = headsOuter ? (inner, outer) : (outer, inner);
+                float* from = source + r * rowStride + h * headStride, to = target + (long)h * headSize * targetRow + r;
+                for (int col = 0; col < headSize; col++) to[col * targetRow] = from[col];
+            }
+        for (long line = 0; line < (long)heads * headSize; line++) new Span<float>(target + line * targetRow + rows, targetRow - rows).Clear();
+    }
+}
