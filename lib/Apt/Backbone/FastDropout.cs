@@ -9,11 +9,10 @@ namespace Apt.Backbone;
 /// Inverted dropout, as <c>nn.Dropout</c>: in training each element is kept with probability 1 − p and scaled
 /// by 1 / (1 − p), otherwise zeroed; in evaluation it is the identity. Why not libtorch's: on the CPU its
 /// <c>bernoulli_</c> draws every element from one Mersenne Twister in one thread (about 7 ns an element here),
-/// which made dropout — above all attention dropout over (B, H, T, S) — a third of a frozen-backbone step,
-/// and it keeps a float mask alive for backward. This one hashes a counter (SplitMix64 over a Weyl sequence,
-/// both cores, about 1 ns an element), keeps a bool mask (1 byte), and takes its seed from torch's generator,
-/// so <c>manual_seed</c> reproduces it exactly. The keep probability is round((1 − p)·2³²) / 2³², within
-/// 1.2e-10 of 1 − p.
+/// which made dropout — above all attention dropout over (B, H, T, S) — a third of a frozen-backbone step.
+/// This one hashes a counter (SplitMix64 over a Weyl sequence, both cores, about 1 ns an element) and takes its
+/// seed from torch's generator, so <c>manual_seed</c> reproduces it exactly. The keep probability is
+/// round((1 − p)·2³²) / 2³², within 1.2e-10 of 1 − p.
 /// </summary>
 public sealed class FastDropout : nn.Module<Tensor, Tensor>
 {

@@ -39,6 +39,8 @@ static unsafe class SmallGemm
             }
     }
 
+    // The blocks are written out row by row on purpose: 24 (16, 8) named sums are what the JIT keeps in registers
+    // across the loop; arrays or loops over rows would put them in memory.
     static void Block8x3(float* a, long aRow, long aColumn, float* b, long bRow, float* c, long cRow, int k)
     {
         Vector512<float> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default,
