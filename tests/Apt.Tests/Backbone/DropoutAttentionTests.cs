@@ -48,14 +48,16 @@ public sealed class DropoutAttentionTests
         }
     }
 
-    [Fact]
-    public void Inputs_that_need_no_gradient_get_none()
+    [Theory]
+    [InlineData(8)] // the batched path
+    [InlineData(32)] // the per-head path, where 512-bit lanes run
+    public void Inputs_that_need_no_gradient_get_none(int headSize)
     {
         manual_seed(12);
         using var scope = NewDisposeScope();
-        var q = randn(1, 2, 4, 8); // as in a first layer: the queries come from frozen embeddings
-        var k = randn(1, 2, 9, 8).requires_grad_();
-        var v = randn(1, 2, 9, 8).requires_grad_();
+        var q = randn(1, 2, 4, headSize); // as in a first layer: the queries come from frozen embeddings
+        var k = randn(1, 2, 9, headSize).requires_grad_();
+        var v = randn(1, 2, 9, headSize).requires_grad_();
         var keep = FastDropout.KeepMask([1, 2, 4, 9], 0.1);
         DropoutAttention.Apply(q, k, v, null, keep, 0.1).sum().backward();
         Assert.Null(q.grad);
