@@ -83,7 +83,7 @@ public static class StepProfile
         Time("merge heads (transpose + copy)", () => q.transpose(1, 2).reshape(b, t, d));
         Time($"attention output linear {d} → {d}", () => nn.functional.linear(x, outWeight), 2.0 * tokens * d * d);
         Time("dropout 0.1 on (B, T, d), libtorch's", () => nn.functional.dropout(x, 0.1, training: true));
-        Time("dropout 0.1 on (B, T, d), FastDropout", () => FastDropout.Apply(x, 0.1, training: true));
+        Time("dropout 0.1 on (B, T, d), FastDropout (no grad: one pass)", () => FastDropout.Apply(x, 0.1, training: true));
         Time("add + LayerNorm", () => nn.functional.layer_norm(x + x, [d], gamma, beta, c.LayerNormEps));
         Time($"feed-forward up {d} → {ff}", () => nn.functional.linear(x, upWeight), 2.0 * tokens * d * ff);
         Time("GELU on (B, T, d_ff)", () => nn.functional.gelu(up));
