@@ -19,9 +19,9 @@ namespace Apt.Backbone;
 /// The kept copies are tied to the weights' storage and to libtorch's version counter, which every in-place write
 /// bumps (a checkpoint's <c>copy_</c>, an optimizer step, a write through a view): a weight that changed or was
 /// replaced is stacked and packed again before its next product, never read stale. Weights that take a gradient
-/// (full fine-tuning) are stacked afresh on every call so autograd reaches them, as they are where libtorch_cpu does
-/// not export its version counter (builds other than Linux's); without MKL's packed GEMM the kept weight goes to
-/// libtorch's <c>linear</c>.
+/// (full fine-tuning) are stacked afresh on every call so autograd reaches them, as are weights off the CPU and
+/// weights where libtorch_cpu does not export its version counter (builds other than Linux's); without MKL's
+/// packed GEMM the kept weight goes to libtorch's <c>linear</c>.
 /// </para>
 /// </summary>
 sealed class FrozenLinear : IDisposable
@@ -44,7 +44,7 @@ sealed class FrozenLinear : IDisposable
     public Tensor Forward(Tensor input)
     {
         var (weights, biases) = Tensors();
-        if (!TensorVersion.Available || weights.Concat(biases).Any(t => t.requires_grad || TensorVersion.IsInference(t)))
+        if (!TensorVersion.Available || weights.Concat(biases).Any(t => t.requires_grad || t.device_type != DeviceType.CPU || TensorVersion.IsInference(t)))
             return StackedAfresh(input, weights, biases);
         if (!IsCurrent(weights.Concat(biases))) Keep(weights, biases);
         bool noGradient = !is_grad_enabled() || !input.requires_grad;
