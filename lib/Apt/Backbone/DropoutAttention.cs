@@ -214,21 +214,26 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
     unsafe delegate void HeadAction(long head, float* transposed, float* scratch);
 
     /// <summary>
-    /// Runs <paramref name="action"/> on every head (b·H + h), the heads of one batch element together in one worker:
-    /// first all their rows of <paramref name="rows"/> ((B, H, S, hd) by <paramref name="stride"/>) transposed at once
+    /// Runs <paramref name="action"/> on every head (b·H + h), the heads of one example in one task: first all their
+    /// rows of <paramref name="rows"/> ((B, H, S, hd) by <paramref name="stride"/>) transposed at once
     /// (<see cref="SmallGemm.TransposeHeads"/>), then each head with its transpose (hd, S′) and a 64-byte aligned
-    /// scratch buffer of <paramref name="scratchFloats"/> floats.
+    /// scratch buffer of <paramref name="scratchFloats"/> floats. With fewer examples than twice the cores, each
+    /// example's heads are split into groups, so that a small batch still keeps every core busy.
     /// </summary>
     static unsafe void ForEachHead(float* rows, long[] stride, long batch, long heads, int keys, int headSize, int padded, long scratchFloats, HeadAction action)
     {
-        long transposedFloats = heads * headSize * padded;
-        Parallel.For(0, batch,
+        long groups = Math.Clamp(2L * Environment.ProcessorCount / batch, 1, heads);
+        long headsPerGroup = (heads + groups - 1) / groups;
+        groups = (heads + headsPerGroup - 1) / headsPerGroup;
+        long transposedFloats = headsPerGroup * headSize * padded;
+        Parallel.For(0, batch * groups,
             () => (IntPtr)NativeMemory.AlignedAlloc((nuint)((transposedFloats + scratchFloats) * sizeof(float)), 64),
-            (b, _, buffer) =>
+            (task, _, buffer) =>
             {
+                long b = task / groups, first = task % groups * headsPerGroup, count = Math.Min(heads, first + headsPerGroup) - first;
                 float* transposed = (float*)buffer;
-                SmallGemm.TransposeHeads(rows + b * stride[0], stride[2], stride[1], keys, (int)heads, headSize, transposed, padded);
-                for (long h = 0; h < heads; h++) action(b * heads + h, transposed + h * headSize * padded, transposed + transposedFloats);
+                SmallGemm.TransposeHeads(rows + b * stride[0] + first * stride[1], stride[2], stride[1], keys, (int)count, headSize, transposed, padded);
+                for (long h = 0; h < count; h++) action(b * heads + first + h, transposed + h * headSize * padded, transposed + transposedFloats);
                 return buffer;
             },
             buffer => NativeMemory.AlignedFree((void*)buffer));
