@@ -140,8 +140,7 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
     /// </summary>
     static unsafe (Tensor Attended, Tensor Probabilities) AttendPerHead(Tensor q, Tensor k, Tensor v, Tensor? allowed, Tensor keep, float scale, float keepScale)
     {
-        long batch = q.shape[0], heads = q.shape[1];
-        int length = (int)q.shape[2], headSize = (int)q.shape[3], keys = (int)k.shape[2], padded = (keys + 15) / 16 * 16;
+        var (batch, heads, length, headSize, keys, padded) = HeadShapes(q, k);
         long[] kStride = k.stride(), vStride = v.stride();
         var attended = empty_like(q); // (B, H, T, hd)
         var probabilities = empty(batch, heads, length, keys); // (B, H, T, S)
@@ -173,8 +172,7 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
     /// </summary>
     static unsafe Tensor?[] BackwardPerHead(Tensor gradient, Tensor q, Tensor k, Tensor v, Tensor probabilities, Tensor keep, float scale, float keepScale, bool[] needsGradient)
     {
-        long batch = q.shape[0], heads = q.shape[1];
-        int length = (int)q.shape[2], headSize = (int)q.shape[3], keys = (int)k.shape[2], padded = (keys + 15) / 16 * 16;
+        var (batch, heads, length, headSize, keys, padded) = HeadShapes(q, k);
         long[] kStride = k.stride(), vStride = v.stride();
         Tensor? qGradient = needsGradient[0] ? empty_like(q) : null; // (B, H, T, hd)
         Tensor? kGradient = needsGradient[1] ? empty(batch, heads, keys, headSize) : null; // (B, H, S, hd)
@@ -202,6 +200,13 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
             });
         }
         return [qGradient, kGradient, vGradient];
+    }
+
+    /// <summary>B, H, T, hd and S from q (B, H, T, hd) and k (B, H, S, hd), and S′: S rounded up to the kernels' 16 columns.</summary>
+    static (long Batch, long Heads, int Length, int HeadSize, int Keys, int Padded) HeadShapes(Tensor q, Tensor k)
+    {
+        int keys = (int)k.shape[2];
+        return (q.shape[0], q.shape[1], (int)q.shape[2], (int)q.shape[3], keys, (keys + 15) / 16 * 16);
     }
 
     /// <summary>The address of element (0, …, 0) of a float32 CPU tensor of any strides (TorchSharp's <c>bytes</c> takes only contiguous ones); valid while the tensor lives.</summary>

@@ -44,9 +44,10 @@ sealed class FrozenLinear : IDisposable
     public Tensor Forward(Tensor input)
     {
         var (weights, biases) = Tensors();
-        if (!TensorVersion.Available || weights.Concat(biases).Any(t => t.requires_grad || t.device_type != DeviceType.CPU || TensorVersion.IsInference(t)))
+        Tensor[] sources = [.. weights, .. biases];
+        if (!TensorVersion.Available || sources.Any(t => t.requires_grad || t.device_type != DeviceType.CPU || TensorVersion.IsInference(t)))
             return StackedAfresh(input, weights, biases);
-        if (!IsCurrent(weights.Concat(biases))) Keep(weights, biases);
+        if (!IsCurrent(sources)) Keep(weights, biases, sources);
         bool noGradient = !is_grad_enabled() || !input.requires_grad;
         if (noGradient && MklPackedGemm.Serves(input) && _weight!.dtype == input.dtype && _weight.device_type == input.device_type)
             return (_packed ??= MklPackedGemm.Pack(_weight)).Product(input, _bias); // packed on first use: training products never need it
@@ -64,17 +65,18 @@ sealed class FrozenLinear : IDisposable
         return functional.linear(input, weight, bias);
     }
 
-    bool IsCurrent(IEnumerable<Tensor> tensors) =>
-        _sources is not null && tensors.Select((t, i) => TensorVersion.Of(t) == _versions[i] && DataAddress(t) == DataAddress(_sources[i])).All(same => same);
+    /// <summary>Whether the kept copies were made from <paramref name="sources"/> (weights, then biases) as they are now.</summary>
+    bool IsCurrent(Tensor[] sources) =>
+        _sources is not null && sources.Select((t, i) => TensorVersion.Of(t) == _versions[i] && DataAddress(t) == DataAddress(_sources[i])).All(same => same);
 
-    void Keep(Tensor[] weights, Tensor[] biases)
+    void Keep(Tensor[] weights, Tensor[] biases, Tensor[] sources)
     {
         Release();
         using var scope = NewDisposeScope();
         using var normal = inference_mode(false); // kept tensors serve later training steps too: no inference tensors
         using var noGrad = no_grad();
-        _sources = [.. weights.Concat(biases).Select(t => t.detach().DetachFromDisposeScope())];
-        _versions = [.. weights.Concat(biases).Select(TensorVersion.Of)];
+        _sources = [.. sources.Select(t => t.detach().DetachFromDisposeScope())];
+        _versions = [.. sources.Select(TensorVersion.Of)];
         _weight = (weights.Length == 1 ? weights[0].detach() : cat(weights, 0)).contiguous().DetachFromDisposeScope(); // (n, k)
         _bias = biases.Length == 0 ? null : (biases.Length == 1 ? biases[0].detach() : cat(biases, 0)).DetachFromDisposeScope(); // (n)
     }
