@@ -80,7 +80,7 @@ public sealed class BertEmbeddings : nn.Module
 public sealed class BertSelfAttention : nn.Module
 {
     readonly Linear query, key, value;
-    readonly int _heads, _headSize;
+    readonly int _heads;
     readonly double _dropout;
     /// <summary>Q, K and V in one product over the three weights stacked (the parameters keep Hugging Face's names).</summary>
     readonly FrozenLinear _queryKeyValue;
@@ -91,7 +91,6 @@ public sealed class BertSelfAttention : nn.Module
         key = Linear(config.HiddenSize, config.HiddenSize);
         value = Linear(config.HiddenSize, config.HiddenSize);
         _heads = config.NumHeads;
-        _headSize = config.HeadSize;
         _dropout = config.AttentionDropout;
         RegisterComponents();
         _queryKeyValue = new FrozenLinear(query, key, value);
@@ -104,26 +103,34 @@ public sealed class BertSelfAttention : nn.Module
     public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix)
     {
         using var scope = NewDisposeScope();
-        long batch = hidden.shape[0], length = hidden.shape[1], width = _heads * _headSize;
         var projected = _queryKeyValue.Forward(hidden); // (B, T, 3d)
-        var q = projected.narrow(2, 0, width).view(batch, length, _heads, _headSize).transpose(1, 2); // (B, H, T, hd)
+        var prefixKeys = prefix?.Keys.to(projected.dtype); // (B, P, d)
+        var prefixValues = prefix?.Values.to(projected.dtype);
+        if (training && _dropout > 0)
+            return AttentionWithDropout(projected, _heads, prefixKeys, prefixValues, keyMask, _dropout).MoveToOuterDisposeScope();
+        var (q, k, v) = HeadViews(projected, _heads, prefixKeys, prefixValues);
+        var mask = keyMask?.view(hidden.shape[0], 1, 1, k.shape[2]); // (B, 1, 1, S)
+        return MergeHeads(functional.scaled_dot_product_attention(q, k, v, mask)).MoveToOuterDisposeScope(); // (B, T, d)
+    }
+
+    /// <summary>
+    /// The heads of the stacked projection (B, T, 3d), with prefix keys and values (B, P, d) joined in front:
+    /// q (B, H, T, hd), k and v (B, H, S, hd), views where no join is needed.
+    /// </summary>
+    internal static (Tensor Q, Tensor K, Tensor V) HeadViews(Tensor projected, int heads, Tensor? prefixKeys, Tensor? prefixValues)
+    {
+        long batch = projected.shape[0], length = projected.shape[1], width = projected.shape[2] / 3, headSize = width / heads;
+        var q = projected.narrow(2, 0, width).view(batch, length, heads, headSize).transpose(1, 2); // (B, H, T, hd)
         var k = projected.narrow(2, width, width); // (B, T, d)
         var v = projected.narrow(2, 2 * width, width);
-        if (prefix is not null)
-        {
-            k = cat([prefix.Keys.to(k.dtype), k], 1); // (B, S, d)
-            v = cat([prefix.Values.to(v.dtype), v], 1);
-        }
-        long keys = k.shape[1];
-        k = k.view(batch, keys, _heads, _headSize).transpose(1, 2); // (B, H, S, hd)
-        v = v.view(batch, keys, _heads, _headSize).transpose(1, 2);
-        var mask = keyMask?.view(batch, 1, 1, keys); // (B, 1, 1, S)
-        var attended = training && _dropout > 0
-            ? AttentionWithDropout(q, k, v, mask, _dropout)
-            : functional.scaled_dot_product_attention(q, k, v, mask); // (B, H, T, hd)
-        var merged = attended.transpose(1, 2).reshape(batch, length, width); // (B, T, d)
-        return merged.MoveToOuterDisposeScope();
+        if (prefixKeys is not null) k = cat([prefixKeys, k], 1); // (B, S, d)
+        if (prefixValues is not null) v = cat([prefixValues, v], 1);
+        return (q, k.view(batch, -1, heads, headSize).transpose(1, 2), v.view(batch, -1, heads, headSize).transpose(1, 2)); // (B, H, S, hd)
     }
+
+    /// <summary>(B, H, n, hd) → (B, n, d): the heads side by side again.</summary>
+    internal static Tensor MergeHeads(Tensor heads) =>
+        heads.transpose(1, 2).reshape(heads.shape[0], heads.shape[2], heads.shape[1] * heads.shape[3]);
 
     protected override void Dispose(bool disposing)
     {
@@ -132,15 +139,20 @@ public sealed class BertSelfAttention : nn.Module
     }
 
     /// <summary>
-    /// softmax(q·kᵀ/√hd, masked) with <see cref="FastDropout"/> on the probabilities, then ·v: what
+    /// softmax(q·kᵀ/√hd, masked) with <see cref="FastDropout"/> on the probabilities, then ·v, from the stacked
+    /// projection (B, T, 3d) and the prefix's keys and values (B, P, d) to (B, T, d): what
     /// scaled_dot_product_attention computes with dropout, whose CPU path (no fused kernel takes dropout)
     /// spends most of its time drawing libtorch's Bernoulli mask. Runs as <see cref="DropoutAttention"/>'s
     /// single autograd node where it applies, else as <see cref="ComposedAttention"/>.
     /// </summary>
-    internal static Tensor AttentionWithDropout(Tensor q, Tensor k, Tensor v, Tensor? mask, double p)
+    internal static Tensor AttentionWithDropout(Tensor projected, int heads, Tensor? prefixKeys, Tensor? prefixValues, Tensor? keyMask, double p)
     {
-        using var keep = FastDropout.KeepMask([q.shape[0], q.shape[1], q.shape[2], k.shape[2]], p, q.device); // (B, H, T, S)
-        return DropoutAttention.Supports(q, k) ? DropoutAttention.Apply(q, k, v, mask, keep, p) : ComposedAttention(q, k, v, mask, keep, p);
+        long batch = projected.shape[0], length = projected.shape[1], keys = length + (prefixKeys?.shape[1] ?? 0);
+        using var keep = FastDropout.KeepMask([batch, heads, length, keys], p, projected.device); // (B, H, T, S)
+        if (DropoutAttention.Supports(projected, keep)) return DropoutAttention.Apply(projected, prefixKeys, prefixValues, keyMask, keep, p);
+        using var scope = NewDisposeScope();
+        var (q, k, v) = HeadViews(projected, heads, prefixKeys, prefixValues);
+        return MergeHeads(ComposedAttention(q, k, v, keyMask?.view(batch, 1, 1, keys), keep, p)).MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -10,8 +10,9 @@ namespace Apt.Backbone;
 
 /// <summary>
 /// Training-mode attention, softmax(q·kᵀ/√hd, masked) → dropout → ·v, as one autograd node with its backward
-/// written out. Composed from libtorch operations (<see cref="BertSelfAttention.ComposedAttention"/>, the
-/// reference the tests hold this to) autograd keeps the probabilities, the dropped probabilities and the mask,
+/// written out, from the layer's stacked Q/K/V projection (B, T, 3d) and the prefix's keys and values (B, P, d)
+/// to the heads side by side (B, T, d). Composed from libtorch operations (<see cref="BertSelfAttention.ComposedAttention"/>,
+/// the reference the tests hold this to) autograd keeps the probabilities, the dropped probabilities and the mask,
 /// and masking, softmax, dropout and their gradients are separate passes over the (B, H, T, S) tensors. Here
 /// one pass turns the scores into probabilities (kept for backward) and dropped probabilities (only for ·v),
 /// and one pass in backward yields the score gradient and, again, the dropped probabilities. Measured on
@@ -23,55 +24,85 @@ namespace Apt.Backbone;
 /// its products on <see cref="SmallGemm"/>'s kernels instead of libtorch's batched ones over the whole tensors.
 /// Measured per layer at 32 × 12 heads × 128 queries, keys and values as the model's views, per head against
 /// batched: S = 144 forward 13.6 / backward 14.1 ms against 16.0 / 16.8; S = 256 24.0 / 24.5 against 27.3 / 30.2;
-/// MiniLM's APT step (own processes) 1,112 against 1,158 ms. CPU and float32 only (<see cref="Supports"/>);
-/// elsewhere the composed form runs.
+/// MiniLM's APT step (own processes) 1,112 against 1,158 ms. On that path the node also reads q, k and v where the
+/// projection and the prefix hold them and writes the output and the gradients where they belong: no joined keys
+/// and values, no merge-heads copy, and one (B, T, 3d) gradient instead of three zero-padded slices summed by
+/// autograd (per layer at 32 × 128, forward and backward: 35.2 → 27.0 ms with a prefix of 16, 58.2 → 43.2 with 128).
+/// CPU and float32 only (<see cref="Supports"/>); elsewhere the composed form runs.
 /// </summary>
 public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
 {
     public override string Name => nameof(DropoutAttention);
 
-    /// <summary>Whether the fused node handles these inputs: float32 on the CPU, the score tensor under 2 GiB.</summary>
-    public static bool Supports(Tensor q, Tensor k) =>
-        q.device_type == DeviceType.CPU && q.dtype == ScalarType.Float32 && k.dtype == ScalarType.Float32 && q.dim() == 4
-        && q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2] * sizeof(float) <= int.MaxValue;
+    /// <summary>
+    /// Whether the node handles these inputs: float32 on the CPU, a (B, T, 3d) projection whose d splits into the keep
+    /// mask's heads, the score tensor under 2 GiB.
+    /// </summary>
+    public static bool Supports(Tensor projected, Tensor keep) =>
+        projected.device_type == DeviceType.CPU && projected.dtype == ScalarType.Float32 && projected.dim() == 3
+        && projected.shape[2] % (3 * keep.shape[1]) == 0 && keep.numel() * sizeof(float) <= int.MaxValue;
 
     /// <summary>
-    /// q (B, H, T, hd), k and v (B, H, S, hd), keyMask (B, 1, 1, S) bool (true where a key may be attended) or
-    /// null (or broadcastable to that), keep (B, H, T, S) bool from <see cref="FastDropout.KeepMask"/>, p the drop probability; returns (B, H, T, hd).
+    /// projected (B, T, 3d): the real tokens' queries, keys and values side by side (what the stacked Q/K/V product
+    /// gives); prefixKeys and prefixValues (B, P, d), both or neither: keys and values in front of the tokens' own;
+    /// keyMask (B, S) bool, true where a key may be attended, or null; keep (B, H, T, S) bool from
+    /// <see cref="FastDropout.KeepMask"/>, whose H is the number of heads; p the drop probability. Returns (B, T, d).
     /// </summary>
-    public static Tensor Apply(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor keep, double p)
+    public static Tensor Apply(Tensor projected, Tensor? prefixKeys, Tensor? prefixValues, Tensor? keyMask, Tensor keep, double p)
     {
-        if (is_grad_enabled() && (q.requires_grad || k.requires_grad || v.requires_grad)) return apply(q, k, v, keyMask, keep, p);
+        bool anyNeedsGradient = projected.requires_grad || prefixKeys?.requires_grad == true || prefixValues?.requires_grad == true;
+        if (is_grad_enabled() && anyNeedsGradient) return apply(projected, prefixKeys!, prefixValues!, keyMask!, keep, p);
         using var scope = NewDisposeScope(); // nothing to differentiate: no node, nothing kept
-        return Attend(q, k, v, keyMask, keep, p).Attended.MoveToOuterDisposeScope();
+        return Attend(new Inputs(projected, prefixKeys, prefixValues), keyMask, keep, p).Attended.MoveToOuterDisposeScope();
     }
 
     public override Tensor forward(AutogradContext ctx, params object[] vars)
     {
-        var (q, k, v, keyMask, keep, p) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], vars[3] as Tensor, (Tensor)vars[4], (double)vars[5]);
-        bool[] needsGradient = [q.requires_grad, k.requires_grad, v.requires_grad];
+        var inputs = new Inputs((Tensor)vars[0], vars[1] as Tensor, vars[2] as Tensor);
+        var (keyMask, keep, p) = (vars[3] as Tensor, (Tensor)vars[4], (double)vars[5]);
+        bool[] needsGradient = [inputs.Projected.requires_grad, inputs.PrefixKeys?.requires_grad == true, inputs.PrefixValues?.requires_grad == true];
         using var scope = NewDisposeScope();
-        var (attended, probabilities, contiguousQ, keepBytes, scale, keepScale) = Attend(q, k, v, keyMask, keep, p);
-        ctx.save_data(nameof(Saved), new Saved(Retain(contiguousQ), Retain(k), Retain(v), Retain(probabilities), Retain(keepBytes), scale, keepScale, needsGradient));
+        var (attended, probabilities, keepBytes, scale, keepScale) = Attend(inputs, keyMask, keep, p);
+        var kept = new Inputs(Retain(inputs.Projected), Retain(inputs.PrefixKeys), Retain(inputs.PrefixValues));
+        ctx.save_data(nameof(Saved), new Saved(kept, Retain(probabilities), Retain(keepBytes), scale, keepScale, needsGradient));
         return attended.MoveToOuterDisposeScope();
     }
 
-    /// <summary>The forward computation; the tensors it returns besides the output are what backward needs.</summary>
-    static (Tensor Attended, Tensor Probabilities, Tensor ContiguousQ, Tensor Keep, float Scale, float KeepScale) Attend(
-        Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor keep, double p)
+    /// <summary>The layer's queries, keys and values as the node receives them (see <see cref="Apply"/>).</summary>
+    sealed record Inputs(Tensor Projected, Tensor? PrefixKeys, Tensor? PrefixValues)
     {
-        long batch = q.shape[0], heads = q.shape[1], length = q.shape[2], keys = k.shape[2];
-        float scale = (float)(1.0 / Math.Sqrt(q.shape[3])), keepScale = (float)(1.0 / (1.0 - p));
-        q = q.contiguous(); // the copy matmul would make: kept for backward instead of the (B, T, 3d) projection q is a view of
-        var keepBytes = keep.contiguous();
-        var allowed = keyMask?.expand(batch, 1, 1, keys).reshape(batch, keys).to(ScalarType.Bool).contiguous(); // (B, S)
-        if (PerHead(q, k, v))
+        /// <summary>B, H, T, hd, P and S, and S′: S rounded up to the kernels' 16 columns.</summary>
+        public Shapes ShapesWith(Tensor keep)
         {
-            var (headAttended, headProbabilities) = AttendPerHead(q, k, v, allowed, keepBytes, scale, keepScale);
-            return (headAttended, headProbabilities, q, keepBytes, scale, keepScale);
+            int heads = (int)keep.shape[1], keys = (int)keep.shape[3], length = (int)Projected.shape[1];
+            return new(Projected.shape[0], heads, length, (int)(Projected.shape[2] / 3 / heads), keys - length, keys, (keys + 15) / 16 * 16);
         }
+
+        /// <summary>q (B, H, T, hd), k and v (B, H, S, hd) as libtorch tensors: what the batched path multiplies.</summary>
+        public (Tensor Q, Tensor K, Tensor V) HeadViews(int heads) => BertSelfAttention.HeadViews(Projected, heads, PrefixKeys, PrefixValues);
+    }
+
+    readonly record struct Shapes(long Batch, int Heads, int Length, int HeadSize, int PrefixLength, int Keys, int Padded)
+    {
+        public int Width => Heads * HeadSize;
+    }
+
+    /// <summary>The forward computation; the tensors it returns besides the output are what backward needs.</summary>
+    static (Tensor Attended, Tensor Probabilities, Tensor Keep, float Scale, float KeepScale) Attend(Inputs inputs, Tensor? keyMask, Tensor keep, double p)
+    {
+        var shapes = inputs.ShapesWith(keep);
+        float scale = (float)(1.0 / Math.Sqrt(shapes.HeadSize)), keepScale = (float)(1.0 / (1.0 - p));
+        var keepBytes = keep.contiguous();
+        var allowed = keyMask?.to(ScalarType.Bool).contiguous(); // (B, S)
+        if (PerHead(inputs, shapes))
+        {
+            var (headAttended, headProbabilities) = AttendPerHead(inputs, shapes, allowed, keepBytes, scale, keepScale);
+            return (headAttended, headProbabilities, keepBytes, scale, keepScale);
+        }
+        var (q, k, v) = inputs.HeadViews(shapes.Heads);
         var scores = q.matmul(k.transpose(-2, -1)).contiguous(); // (B, H, T, S), not yet scaled
         var probabilities = empty_like(scores); // (B, H, T, S)
+        long queriesPerExample = (long)shapes.Heads * shapes.Length;
         unsafe
         {
             fixed (byte* s = scores.bytes, pr = probabilities.bytes, kp = keepBytes.bytes)
@@ -79,33 +110,39 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
             {
                 float* scoreRows = (float*)s, probabilityRows = (float*)pr;
                 byte* keepRows = kp, allowedRows = allowed is null ? null : a;
-                ForEachRow(batch * heads * length, (int)keys, (row, count) =>
+                ForEachRow(shapes.Batch * queriesPerExample, shapes.Keys, (row, count) =>
                 {
                     float* scoresRow = scoreRows + row * count, probabilitiesRow = probabilityRows + row * count;
                     byte* keepRow = keepRows + row * count;
-                    byte* allowedRow = allowedRows is null ? null : allowedRows + row / (heads * length) * count;
+                    byte* allowedRow = allowedRows is null ? null : allowedRows + row / queriesPerExample * count;
                     Softmax(scoresRow, allowedRow, probabilitiesRow, count, scale);
                     Drop(probabilitiesRow, keepRow, scoresRow, count, keepScale); // the scores' buffer now holds the dropped probabilities
                 });
             }
         }
-        return (scores.matmul(v), probabilities, q, keepBytes, scale, keepScale); // (B, H, T, hd)
+        return (BertSelfAttention.MergeHeads(scores.matmul(v)), probabilities, keepBytes, scale, keepScale); // (B, T, d)
     }
 
     public override List<Tensor> backward(AutogradContext ctx, Tensor gradient)
     {
         using var saved = ctx.get_data(nameof(Saved)) as Saved
             ?? throw new InvalidOperationException($"{nameof(DropoutAttention)}: backward ran twice over the same graph (retain_graph is not supported)");
-        var (q, k, v, probabilities, keep) = (saved.Q, saved.K, saved.V, saved.Probabilities, saved.Keep);
-        var (scale, keepScale, needsGradient) = (saved.Scale, saved.KeepScale, saved.NeedsGradient);
         ctx.save_data(nameof(Saved), null!);
         using var scope = NewDisposeScope();
-        if (PerHead(q, k, v))
-        {
-            var perHead = BackwardPerHead(gradient.contiguous(), q, k, v, probabilities, keep, scale, keepScale, needsGradient);
-            return [.. perHead.Select(g => g?.MoveToOuterDisposeScope()!), null!, null!, null!];
-        }
-        var scoreGradient = gradient.matmul(v.transpose(-2, -1)).contiguous(); // (B, H, T, S): first the dropped probabilities' gradient
+        var shapes = saved.Inputs.ShapesWith(saved.Keep);
+        var gradients = PerHead(saved.Inputs, shapes)
+            ? BackwardPerHead(gradient.contiguous(), saved, shapes)
+            : BackwardBatched(gradient, saved, shapes);
+        return [.. gradients.Select(g => g?.MoveToOuterDisposeScope()!), null!, null!, null!]; // null: no gradient (an input that needs none, the masks, p)
+    }
+
+    /// <summary>The backward over whole (B, H, T, S) tensors with libtorch's batched products; returns the gradients of projected, prefix keys, prefix values.</summary>
+    static Tensor?[] BackwardBatched(Tensor gradient, Saved saved, Shapes shapes)
+    {
+        var (q, k, v) = saved.Inputs.HeadViews(shapes.Heads);
+        var (probabilities, keep, needsGradient) = (saved.Probabilities, saved.Keep, saved.NeedsGradient);
+        var upstream = gradient.view(shapes.Batch, shapes.Length, shapes.Heads, shapes.HeadSize).transpose(1, 2); // (B, H, T, hd)
+        var scoreGradient = upstream.matmul(v.transpose(-2, -1)).contiguous(); // (B, H, T, S): first the dropped probabilities' gradient
         var dropped = empty_like(scoreGradient); // (B, H, T, S)
         unsafe
         {
@@ -113,54 +150,62 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
             {
                 float* gradientRows = (float*)g, droppedRows = (float*)d, probabilityRows = (float*)pr;
                 byte* keepRows = kp;
-                ForEachRow(probabilities.numel() / probabilities.shape[^1], (int)probabilities.shape[^1], (row, count) =>
+                var (scale, keepScale) = (saved.Scale, saved.KeepScale);
+                ForEachRow(probabilities.numel() / shapes.Keys, shapes.Keys, (row, count) =>
                     SoftmaxDropBackward(gradientRows + row * count, probabilityRows + row * count, keepRows + row * count, droppedRows + row * count, count, scale, keepScale));
             }
         }
-        var qGradient = needsGradient[0] ? scoreGradient.matmul(k) : null; // (B, H, T, hd)
-        var kGradient = needsGradient[1] ? scoreGradient.transpose(-2, -1).matmul(q) : null; // (B, H, S, hd)
-        var vGradient = needsGradient[2] ? dropped.transpose(-2, -1).matmul(gradient) : null; // (B, H, S, hd)
-        List<Tensor?> gradients = [qGradient?.MoveToOuterDisposeScope(), kGradient?.MoveToOuterDisposeScope(), vGradient?.MoveToOuterDisposeScope(), null, null, null];
-        return gradients!; // null: no gradient (an input that needs none, the masks, p)
+        var kGradient = needsGradient[0] || needsGradient[1] ? scoreGradient.transpose(-2, -1).matmul(q) : null; // (B, H, S, hd)
+        var vGradient = needsGradient[0] || needsGradient[2] ? dropped.transpose(-2, -1).matmul(upstream) : null; // (B, H, S, hd)
+        int prefix = shapes.PrefixLength, length = shapes.Length;
+        var projectedGradient = !needsGradient[0] ? null : cat([
+            BertSelfAttention.MergeHeads(scoreGradient.matmul(k)),
+            BertSelfAttention.MergeHeads(kGradient!.narrow(2, prefix, length)),
+            BertSelfAttention.MergeHeads(vGradient!.narrow(2, prefix, length))], 2); // (B, T, 3d)
+        return [projectedGradient,
+            needsGradient[1] ? BertSelfAttention.MergeHeads(kGradient!.narrow(2, 0, prefix)) : null, // (B, P, d)
+            needsGradient[2] ? BertSelfAttention.MergeHeads(vGradient!.narrow(2, 0, prefix)) : null];
     }
 
     /// <summary>
     /// Whether the per-head path runs: <see cref="SmallGemm"/>'s 512-bit kernels are supported, the head size is a
-    /// multiple of 16, q is contiguous and every key and value row is. It does per head, with the head's scores in a
-    /// buffer that stays in cache, what the batched path does over the whole (B, H, T, S) tensors with libtorch's
-    /// products between the passes.
+    /// multiple of 16, the projection is contiguous and every prefix row is. It does per head, with the head's scores
+    /// in a buffer that stays in cache, what the batched path does over the whole (B, H, T, S) tensors with
+    /// libtorch's products between the passes.
     /// </summary>
-    static bool PerHead(Tensor q, Tensor k, Tensor v) =>
-        SmallGemm.Supported && q.shape[3] % 16 == 0 && q.is_contiguous() && k.stride(3) == 1 && v.stride(3) == 1;
+    static bool PerHead(Inputs inputs, Shapes shapes) =>
+        SmallGemm.Supported && shapes.HeadSize % 16 == 0 && inputs.Projected.is_contiguous()
+        && (inputs.PrefixKeys?.stride(2) ?? 1) == 1 && (inputs.PrefixValues?.stride(2) ?? 1) == 1;
 
     /// <summary>
-    /// The forward one head at a time: kᵀ copied into a padded buffer, scores = q·kᵀ into a (T, S′) buffer (S′ = S
-    /// rounded up to 16), each row softmaxed into the kept probabilities and dropped in place, then ·v. Returns
-    /// (B, H, T, hd) and the probabilities (B, H, T, S).
+    /// The forward one head at a time: kᵀ gathered into a padded buffer, scores = q·kᵀ into a (T, S′) buffer, each
+    /// row softmaxed into the kept probabilities and dropped in place, then ·v straight into the head's columns of
+    /// the (B, T, d) output. Returns that and the probabilities (B, H, T, S).
     /// </summary>
-    static unsafe (Tensor Attended, Tensor Probabilities) AttendPerHead(Tensor q, Tensor k, Tensor v, Tensor? allowed, Tensor keep, float scale, float keepScale)
+    static unsafe (Tensor Attended, Tensor Probabilities) AttendPerHead(Inputs inputs, Shapes shapes, Tensor? allowed, Tensor keep, float scale, float keepScale)
     {
-        var (batch, heads, length, headSize, keys, padded) = HeadShapes(q, k);
-        long[] kStride = k.stride(), vStride = v.stride();
-        var attended = empty_like(q); // (B, H, T, hd)
+        var (batch, heads, length, headSize, _, keys, padded) = shapes;
+        int width = shapes.Width;
+        var attended = empty(batch, length, width); // (B, T, d)
         var probabilities = empty(batch, heads, length, keys); // (B, H, T, S)
-        fixed (byte* qb = q.bytes, ob = attended.bytes, pb = probabilities.bytes, keepb = keep.bytes)
+        fixed (byte* ob = attended.bytes, pb = probabilities.bytes, keepb = keep.bytes)
         fixed (byte* ab = allowed is null ? default : allowed.bytes)
         {
-            float* qAll = (float*)qb, kAll = StridedData(k), vAll = StridedData(v), outAll = (float*)ob, probabilityAll = (float*)pb;
+            float* projected = StridedData(inputs.Projected), outAll = (float*)ob, probabilityAll = (float*)pb;
             byte* keepAll = keepb, allowedAll = allowed is null ? null : ab;
-            ForEachHead(kAll, kStride, batch, heads, keys, headSize, padded, length * padded, (head, keysTransposed, scores) => // (hd, S′), (T, S′)
-            {
-                long b = head / heads, h = head % heads;
-                SmallGemm.Multiply(qAll + head * length * headSize, headSize, 1, keysTransposed, padded, scores, padded, length, padded, headSize);
-                for (long t = 0; t < length; t++)
+            ForEachHead(shapes, KeyRows.Of(inputs, inputs.PrefixKeys, 1, shapes), KeyRows.Of(inputs, inputs.PrefixValues, 2, shapes), length * padded,
+                (b, h, keysTransposed, valueRows, valueRow, scores) => // (hd, S′), (S, hd) by valueRow, (T, S′)
                 {
-                    long row = head * length + t;
-                    Softmax(scores + t * padded, allowedAll is null ? null : allowedAll + b * keys, probabilityAll + row * keys, keys, scale);
-                    Drop(probabilityAll + row * keys, keepAll + row * keys, scores + t * padded, keys, keepScale);
-                }
-                SmallGemm.Multiply(scores, padded, 1, vAll + b * vStride[0] + h * vStride[1], vStride[2], outAll + head * length * headSize, headSize, length, headSize, keys);
-            });
+                    long head = b * heads + h;
+                    SmallGemm.Multiply(projected + b * length * 3 * width + h * headSize, 3 * width, 1, keysTransposed, padded, scores, padded, length, padded, headSize);
+                    for (long t = 0; t < length; t++)
+                    {
+                        long row = head * length + t;
+                        Softmax(scores + t * padded, allowedAll is null ? null : allowedAll + b * keys, probabilityAll + row * keys, keys, scale);
+                        Drop(probabilityAll + row * keys, keepAll + row * keys, scores + t * padded, keys, keepScale);
+                    }
+                    SmallGemm.Multiply(scores, padded, 1, valueRows, valueRow, outAll + b * length * width + h * headSize, width, length, headSize, keys);
+                });
         }
         return (attended, probabilities);
     }
@@ -168,45 +213,72 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
     /// <summary>
     /// The backward one head at a time: dP̃ = dO·vᵀ into a (T, S′) buffer, each row through dropout and softmax to
     /// the score gradient (and the dropped probabilities into a second buffer), then dq = dS·k, dk = dSᵀ·q,
-    /// dv = P̃ᵀ·dO, each only when its input needs it.
+    /// dv = P̃ᵀ·dO, the tokens' rows into one (B, T, 3d) gradient of the projection and the prefix's into (B, P, d)
+    /// ones, each only when its input needs it.
     /// </summary>
-    static unsafe Tensor?[] BackwardPerHead(Tensor gradient, Tensor q, Tensor k, Tensor v, Tensor probabilities, Tensor keep, float scale, float keepScale, bool[] needsGradient)
+    static unsafe Tensor?[] BackwardPerHead(Tensor gradient, Saved saved, Shapes shapes)
     {
-        var (batch, heads, length, headSize, keys, padded) = HeadShapes(q, k);
-        long[] kStride = k.stride(), vStride = v.stride();
-        Tensor? qGradient = needsGradient[0] ? empty_like(q) : null; // (B, H, T, hd)
-        Tensor? kGradient = needsGradient[1] ? empty(batch, heads, keys, headSize) : null; // (B, H, S, hd)
-        Tensor? vGradient = needsGradient[2] ? empty(batch, heads, keys, headSize) : null; // (B, H, S, hd)
-        fixed (byte* gb = gradient.bytes, qb = q.bytes, pb = probabilities.bytes, keepb = keep.bytes)
-        fixed (byte* dqb = qGradient is null ? default : qGradient.bytes, dkb = kGradient is null ? default : kGradient.bytes, dvb = vGradient is null ? default : vGradient.bytes)
+        var (batch, heads, length, headSize, prefix, keys, padded) = shapes;
+        var (inputs, needsGradient, scale, keepScale) = (saved.Inputs, saved.NeedsGradient, saved.Scale, saved.KeepScale);
+        int width = shapes.Width;
+        Tensor? projectedGradient = needsGradient[0] ? empty(batch, length, 3 * width) : null; // (B, T, 3d)
+        Tensor? keysGradient = needsGradient[1] ? empty(batch, prefix, width) : null; // (B, P, d)
+        Tensor? valuesGradient = needsGradient[2] ? empty(batch, prefix, width) : null; // (B, P, d)
+        fixed (byte* gb = gradient.bytes, pb = saved.Probabilities.bytes, keepb = saved.Keep.bytes)
+        fixed (byte* dpb = projectedGradient is null ? default : projectedGradient.bytes)
+        fixed (byte* dkb = keysGradient is null ? default : keysGradient.bytes, dvb = valuesGradient is null ? default : valuesGradient.bytes)
         {
-            float* gAll = (float*)gb, qAll = (float*)qb, kAll = StridedData(k), vAll = StridedData(v), probabilityAll = (float*)pb;
-            float* dqAll = (float*)dqb, dkAll = (float*)dkb, dvAll = (float*)dvb;
+            float* projected = StridedData(inputs.Projected), gAll = (float*)gb, probabilityAll = (float*)pb;
+            float* dProjectedAll = (float*)dpb, dKeysAll = (float*)dkb, dValuesAll = (float*)dvb;
             byte* keepAll = keepb;
-            ForEachHead(vAll, vStride, batch, heads, keys, headSize, padded, 2 * length * padded, (head, valuesTransposed, scratch) => // (hd, S′), scratch for two (T, S′)
-            {
-                long b = head / heads;
-                float* scoreGradient = scratch, dropped = scratch + length * padded; // (T, S′), (T, S′)
-                float* upstream = gAll + head * length * headSize, kHead = kAll + b * kStride[0] + head % heads * kStride[1];
-                SmallGemm.Multiply(upstream, headSize, 1, valuesTransposed, padded, scoreGradient, padded, length, padded, headSize);
-                for (long t = 0; t < length; t++)
+            ForEachHead(shapes, KeyRows.Of(inputs, inputs.PrefixValues, 2, shapes), KeyRows.Of(inputs, inputs.PrefixKeys, 1, shapes), 2 * length * padded,
+                (b, h, valuesTransposed, keyRows, keyRow, scratch) => // (hd, S′), (S, hd) by keyRow, two (T, S′)
                 {
-                    long row = head * length + t;
-                    SoftmaxDropBackward(scoreGradient + t * padded, probabilityAll + row * keys, keepAll + row * keys, dropped + t * padded, keys, scale, keepScale);
-                }
-                if (dqAll is not null) SmallGemm.Multiply(scoreGradient, padded, 1, kHead, kStride[2], dqAll + head * length * headSize, headSize, length, headSize, keys);
-                if (dkAll is not null) SmallGemm.Multiply(scoreGradient, 1, padded, qAll + head * length * headSize, headSize, dkAll + head * keys * headSize, headSize, keys, headSize, length);
-                if (dvAll is not null) SmallGemm.Multiply(dropped, 1, padded, upstream, headSize, dvAll + head * keys * headSize, headSize, keys, headSize, length);
-            });
+                    long head = b * heads + h;
+                    float* scoreGradient = scratch, dropped = scratch + length * padded; // (T, S′), (T, S′)
+                    float* upstream = gAll + b * length * width + h * headSize, q = projected + b * length * 3 * width + h * headSize; // rows by d, by 3d
+                    SmallGemm.Multiply(upstream, width, 1, valuesTransposed, padded, scoreGradient, padded, length, padded, headSize);
+                    for (long t = 0; t < length; t++)
+                    {
+                        long row = head * length + t;
+                        SoftmaxDropBackward(scoreGradient + t * padded, probabilityAll + row * keys, keepAll + row * keys, dropped + t * padded, keys, scale, keepScale);
+                    }
+                    if (dProjectedAll is not null)
+                    {
+                        float* dTokens = dProjectedAll + b * length * 3 * width + h * headSize; // the head's q columns; k's and v's d and 2d on
+                        SmallGemm.Multiply(scoreGradient, padded, 1, keyRows, keyRow, dTokens, 3 * width, length, headSize, keys);
+                        SmallGemm.Multiply(scoreGradient + prefix, 1, padded, q, 3 * width, dTokens + width, 3 * width, length, headSize, length);
+                        SmallGemm.Multiply(dropped + prefix, 1, padded, upstream, width, dTokens + 2 * width, 3 * width, length, headSize, length);
+                    }
+                    if (dKeysAll is not null)
+                        SmallGemm.Multiply(scoreGradient, 1, padded, q, 3 * width, dKeysAll + b * prefix * width + h * headSize, width, prefix, headSize, length);
+                    if (dValuesAll is not null)
+                        SmallGemm.Multiply(dropped, 1, padded, upstream, width, dValuesAll + b * prefix * width + h * headSize, width, prefix, headSize, length);
+                });
         }
-        return [qGradient, kGradient, vGradient];
+        return [projectedGradient, keysGradient, valuesGradient];
     }
 
-    /// <summary>B, H, T, hd and S from q (B, H, T, hd) and k (B, H, S, hd), and S′: S rounded up to the kernels' 16 columns.</summary>
-    static (long Batch, long Heads, int Length, int HeadSize, int Keys, int Padded) HeadShapes(Tensor q, Tensor k)
+    /// <summary>
+    /// Where one example's keys (or values) are: P prefix rows of a (B, P, d) tensor by its strides, then T token
+    /// rows inside the (B, T, 3d) projection at column offset d (or 2d).
+    /// </summary>
+    readonly unsafe struct KeyRows(float* prefix, long prefixBatch, long prefixRow, float* tokens, long tokensBatch, long tokensRow, int prefixLength, int length)
     {
-        int keys = (int)k.shape[2];
-        return (q.shape[0], q.shape[1], (int)q.shape[2], (int)q.shape[3], keys, (keys + 15) / 16 * 16);
+        public static KeyRows Of(Inputs inputs, Tensor? prefix, int part, Shapes shapes) => prefix is null
+            ? new(null, 0, 0, StridedData(inputs.Projected) + part * shapes.Width, shapes.Length * 3L * shapes.Width, 3L * shapes.Width, 0, shapes.Length)
+            : new(StridedData(prefix), prefix.stride(0), prefix.stride(1), StridedData(inputs.Projected) + part * shapes.Width,
+                shapes.Length * 3L * shapes.Width, 3L * shapes.Width, shapes.PrefixLength, shapes.Length);
+
+        /// <summary>Copies columns [first, first + count) of example b's S rows into <paramref name="target"/>, (S, count).</summary>
+        public void Gather(long b, long first, int count, float* target)
+        {
+            long bytes = count * sizeof(float);
+            for (int r = 0; r < prefixLength; r++)
+                Buffer.MemoryCopy(prefix + b * prefixBatch + r * prefixRow + first, target + (long)r * count, bytes, bytes);
+            for (int t = 0; t < length; t++)
+                Buffer.MemoryCopy(tokens + b * tokensBatch + t * tokensRow + first, target + (long)(prefixLength + t) * count, bytes, bytes);
+        }
     }
 
     /// <summary>The address of element (0, …, 0) of a float32 CPU tensor of any strides (TorchSharp's <c>bytes</c> takes only contiguous ones); valid while the tensor lives.</summary>
@@ -216,29 +288,34 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
         return (float*)storage.data_ptr() + tensor.storage_offset();
     }
 
-    unsafe delegate void HeadAction(long head, float* transposed, float* scratch);
+    unsafe delegate void HeadAction(long example, long head, float* transposed, float* rows, long rowStride, float* scratch);
 
     /// <summary>
-    /// Runs <paramref name="action"/> on every head (b·H + h), the heads of one example in one task: first all their
-    /// rows of <paramref name="rows"/> ((B, H, S, hd) by <paramref name="stride"/>) transposed at once
-    /// (<see cref="SmallGemm.TransposeHeads"/>), then each head with its transpose (hd, S′) and a 64-byte aligned
-    /// scratch buffer of <paramref name="scratchFloats"/> floats. With fewer examples than twice the cores, each
-    /// example's heads are split into groups, so that a small batch still keeps every core busy.
+    /// Runs <paramref name="action"/> on every head h of every example b, the heads of one example in one task: first
+    /// the example's rows of <paramref name="transposed"/> gathered and transposed for all its heads at once
+    /// (<see cref="SmallGemm.TransposeHeads"/>: the head's (hd, S′), zero-padded), then its rows of
+    /// <paramref name="rows"/> gathered ((S, hd) per head), then each head with both and a 64-byte aligned scratch buffer
+    /// of <paramref name="scratchFloats"/> floats. With fewer examples than twice the cores, each example's heads are
+    /// split into groups, so that a small batch still keeps every core busy.
     /// </summary>
-    static unsafe void ForEachHead(float* rows, long[] stride, long batch, long heads, int keys, int headSize, int padded, long scratchFloats, HeadAction action)
+    static unsafe void ForEachHead(Shapes shapes, KeyRows transposed, KeyRows rows, long scratchFloats, HeadAction action)
     {
-        long groups = Math.Clamp(2L * Environment.ProcessorCount / batch, 1, heads);
-        long headsPerGroup = (heads + groups - 1) / groups;
+        var (batch, heads, _, headSize, _, keys, padded) = shapes;
+        int groups = (int)Math.Clamp(2L * Environment.ProcessorCount / batch, 1, heads);
+        int headsPerGroup = (heads + groups - 1) / groups;
         groups = (heads + headsPerGroup - 1) / headsPerGroup;
-        long transposedFloats = headsPerGroup * headSize * padded;
+        long transposedFloats = (long)headsPerGroup * headSize * padded, rowFloats = (long)keys * headsPerGroup * headSize;
         Parallel.For(0, batch * groups,
-            () => (IntPtr)NativeMemory.AlignedAlloc((nuint)((transposedFloats + scratchFloats) * sizeof(float)), 64),
+            () => (IntPtr)NativeMemory.AlignedAlloc((nuint)((transposedFloats + rowFloats + scratchFloats) * sizeof(float)), 64),
             (task, _, buffer) =>
             {
-                long b = task / groups, first = task % groups * headsPerGroup, count = Math.Min(heads, first + headsPerGroup) - first;
-                float* transposed = (float*)buffer;
-                SmallGemm.TransposeHeads(rows + b * stride[0] + first * stride[1], stride[2], stride[1], keys, (int)count, headSize, transposed, padded);
-                for (long h = 0; h < count; h++) action(b * heads + first + h, transposed + h * headSize * padded, transposed + transposedFloats);
+                long b = task / groups;
+                int first = (int)(task % groups) * headsPerGroup, count = Math.Min(heads, first + headsPerGroup) - first, columns = count * headSize;
+                float* transposedHeads = (float*)buffer, gathered = transposedHeads + transposedFloats, scratch = gathered + rowFloats;
+                transposed.Gather(b, (long)first * headSize, columns, gathered); // (S, count·hd)
+                SmallGemm.TransposeHeads(gathered, columns, headSize, keys, count, headSize, transposedHeads, padded);
+                rows.Gather(b, (long)first * headSize, columns, gathered);
+                for (int h = 0; h < count; h++) action(b, first + h, transposedHeads + (long)h * headSize * padded, gathered + h * headSize, columns, scratch);
                 return buffer;
             },
             buffer => NativeMemory.AlignedFree((void*)buffer));
@@ -252,16 +329,17 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
     /// no autograd history is kept. A graph dropped without backward leaves them to the garbage collector's
     /// finalizers (the trainer collects after every step).
     /// </summary>
-    sealed record Saved(Tensor Q, Tensor K, Tensor V, Tensor Probabilities, Tensor Keep, float Scale, float KeepScale, bool[] NeedsGradient) : IDisposable
+    sealed record Saved(Inputs Inputs, Tensor Probabilities, Tensor Keep, float Scale, float KeepScale, bool[] NeedsGradient) : IDisposable
     {
         public void Dispose()
         {
-            foreach (var tensor in new[] { Q, K, V, Probabilities, Keep }) tensor.Dispose();
+            foreach (var tensor in new[] { Inputs.Projected, Inputs.PrefixKeys, Inputs.PrefixValues, Probabilities, Keep }) tensor?.Dispose();
         }
     }
 
     /// <summary>A handle of its own on <paramref name="tensor"/>'s data, outside every dispose scope.</summary>
-    static Tensor Retain(Tensor tensor) => tensor.detach().DetachFromDisposeScope();
+    [return: System.Diagnostics.CodeAnalysis.NotNullIfNotNull(nameof(tensor))]
+    static Tensor? Retain(Tensor? tensor) => tensor?.detach().DetachFromDisposeScope();
 
     const int RowsPerTask = 256;
 

@@ -137,16 +137,13 @@ static unsafe class SmallGemm
     /// Transposes each head's (rows × headSize) block of a (rows, heads, headSize) layout — row r of head h at
     /// <c>source + r·rowStride + h·headStride</c>, unit column stride — into <paramref name="target"/>: head h's
     /// transpose at <c>target + h·headSize·targetRow</c>, row stride <paramref name="targetRow"/> ≥ rows, with zeros
-    /// in the columns from rows on. Reads the source in memory order: for the model's (B, S, H·hd) keys and values row by row across all
-    /// heads (one head at a time, its 128-byte pieces 1.5 kB apart cost as much as the head's product).
+    /// in the columns from rows on. Reads the source in memory order, row by row across all heads.
     /// </summary>
     public static void TransposeHeads(float* source, long rowStride, long headStride, int rows, int heads, int headSize, float* target, int targetRow)
     {
-        bool headsOuter = headStride > rowStride; // each head's rows together in memory: read head after head
-        for (int outer = 0; outer < (headsOuter ? heads : rows); outer++)
-            for (int inner = 0; inner < (headsOuter ? rows : heads); inner++)
+        for (int r = 0; r < rows; r++)
+            for (int h = 0; h < heads; h++)
             {
-                var (r, h) = headsOuter ? (inner, outer) : (outer, inner);
                 float* from = source + r * rowStride + h * headStride, to = target + (long)h * headSize * targetRow + r;
                 for (int col = 0; col < headSize; col++) to[col * targetRow] = from[col];
             }

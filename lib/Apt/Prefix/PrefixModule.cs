@@ -92,8 +92,9 @@ public sealed class PrefixModule : nn.Module, IPrefixProvider
             alpha = ones(batch, raw.shape[0], dtype: hidden.dtype, device: hidden.device);
             lambda = tensor(1.0, dtype: hidden.dtype, device: hidden.device);
         }
-        if (alpha is not null) prefix = prefix * alpha.view(batch, -1, 1, 1); // α ⊙ P, broadcast over (2, d)
-        if (lambda is not null) prefix = lambda * prefix; // λ · (α ⊙ P)
+        // λ · (α ⊙ P) with the gates multiplied first, so that the (B, l, 2, d) prefix is passed over once, forward and back
+        var gate = alpha is null ? lambda : lambda is null ? alpha : lambda * alpha; // (), or (B, l)
+        if (gate is not null) prefix = prefix * (alpha is null ? gate : gate.view(batch, -1, 1, 1)); // broadcast over (2, d)
         if (GateObserver is not null)
         {
             using var noGrad = no_grad();

@@ -9,40 +9,46 @@ namespace Apt.Tests.Backbone;
 /// </summary>
 public sealed class DropoutAttentionTests
 {
+    const int Heads = 3;
+
     [Theory]
-    [InlineData(false, 21, 8, 6)] // head size 8: the batched path; 21 keys: two 8-wide blocks and a scalar tail
-    [InlineData(true, 21, 8, 6)]
-    [InlineData(true, 5, 8, 6)] // shorter than one vector
-    [InlineData(false, 21, 32, 13)] // head size 32: the per-head path (where 512-bit lanes run); 13 queries: one 8-row block and a tail
-    [InlineData(true, 50, 32, 16)] // 50 keys padded to 64: a 48-wide and a 16-wide block
-    [InlineData(true, 7, 16, 9)]
-    [InlineData(false, 144, 64, 8)] // MiniLM's keys with a prefix of 16; a base model's head size
-    public void Output_and_gradients_equal_autograd_through_the_composed_attention(bool masked, int keys, int headSize, int length)
+    [InlineData(false, 15, 8, 6)] // head size 8: the batched path; 21 keys: two 8-wide blocks and a scalar tail
+    [InlineData(true, 15, 8, 6)]
+    [InlineData(true, 0, 8, 5)] // no prefix; shorter than one vector
+    [InlineData(false, 8, 32, 13)] // head size 32: the per-head path (where 512-bit lanes run); 13 queries: one 8-row block and a tail
+    [InlineData(true, 34, 32, 16)] // 50 keys padded to 64: a 48-wide and a 16-wide block
+    [InlineData(true, 0, 16, 7)] // no prefix
+    [InlineData(false, 128, 64, 16)] // a long prefix; a base model's head size
+    public void Output_and_gradients_equal_autograd_through_the_composed_attention(bool masked, int prefixLength, int headSize, int length)
     {
         const double p = 0.3;
         manual_seed(11);
         using var scope = NewDisposeScope();
-        var q = randn(2, 3, length, headSize); // (B, H, T, hd)
-        // k and v as the model makes them: views of (B, S, H·hd) with heads moved forward, rows not contiguous
-        var k = randn(2, keys, 3 * headSize).view(2, keys, 3, headSize).transpose(1, 2); // (B, H, S, hd)
-        var v = randn(2, keys, 3 * headSize).view(2, keys, 3, headSize).transpose(1, 2);
-        var keyMask = masked ? ones(2, keys, dtype: ScalarType.Bool).index_put_(false, TensorIndex.Single(1), TensorIndex.Slice(keys - 3, null)).view(2, 1, 1, keys) : null; // (B, 1, 1, S)
-        var keep = FastDropout.KeepMask([2, 3, length, keys], p); // (B, H, T, S)
-        var upstream = randn(2, 3, length, headSize); // the gradient arriving at the output
+        int width = Heads * headSize, keys = prefixLength + length;
+        var projected = randn(2, length, 3 * width); // (B, T, 3d), as the stacked Q/K/V product makes it
+        var prefix = prefixLength > 0 ? randn(2, prefixLength, 2, width) : null; // (B, P, 2, d): keys and values as the prefix module makes them
+        var keyMask = masked ? ones(2, keys, dtype: ScalarType.Bool).index_put_(false, TensorIndex.Single(1), TensorIndex.Slice(keys - 3, null)) : null; // (B, S)
+        var keep = FastDropout.KeepMask([2, Heads, length, keys], p); // (B, H, T, S)
+        var upstream = randn(2, length, width); // the gradient arriving at the output
 
-        var (fused, fusedGradients) = OutputAndGradients((a, b, c) => DropoutAttention.Apply(a, b, c, keyMask, keep, p));
-        var (composed, composedGradients) = OutputAndGradients((a, b, c) => BertSelfAttention.ComposedAttention(a, b, c, keyMask, keep, p));
+        var (fused, fusedGradients) = OutputAndGradients((x, keyRows, valueRows) => DropoutAttention.Apply(x, keyRows, valueRows, keyMask, keep, p));
+        var (composed, composedGradients) = OutputAndGradients((x, keyRows, valueRows) =>
+        {
+            var (q, k, v) = BertSelfAttention.HeadViews(x, Heads, keyRows, valueRows);
+            return BertSelfAttention.MergeHeads(BertSelfAttention.ComposedAttention(q, k, v, keyMask?.view(2, 1, 1, keys), keep, p));
+        });
 
         Assert.True(TensorAssert.MaxDifference(composed, fused) <= 1e-5, $"output: max |Δ| = {TensorAssert.MaxDifference(composed, fused)}");
-        foreach (var (name, i) in new[] { ("q", 0), ("k", 1), ("v", 2) })
+        for (int i = 0; i < composedGradients.Length; i++)
             Assert.True(TensorAssert.MaxDifference(composedGradients[i], fusedGradients[i]) <= 1e-5,
-                $"gradient of {name}: max |Δ| = {TensorAssert.MaxDifference(composedGradients[i], fusedGradients[i])}");
-        Assert.True(fusedGradients[1].abs().sum().item<float>() > 0, "the keys' gradient is not all zero");
+                $"gradient of {(i == 0 ? "the projection" : "the prefix")}: max |Δ| = {TensorAssert.MaxDifference(composedGradients[i], fusedGradients[i])}");
+        foreach (var (name, part) in new[] { ("q", 0), ("k", 1), ("v", 2) })
+            Assert.True(fusedGradients[0].narrow(2, part * width, width).abs().sum().item<float>() > 0, $"the gradient of the tokens' {name} is not all zero");
 
-        (Tensor Output, Tensor[] Gradients) OutputAndGradients(Func<Tensor, Tensor, Tensor, Tensor> attention)
+        (Tensor Output, Tensor[] Gradients) OutputAndGradients(Func<Tensor, Tensor?, Tensor?, Tensor> attention)
         {
-            Tensor[] inputs = [q.clone().requires_grad_(), k.clone().requires_grad_(), v.clone().requires_grad_()];
-            var output = attention(inputs[0], inputs[1], inputs[2]);
+            Tensor[] inputs = prefix is null ? [projected.clone().requires_grad_()] : [projected.clone().requires_grad_(), prefix.clone().requires_grad_()];
+            var output = attention(inputs[0], prefix is null ? null : inputs[1].select(2, 0), prefix is null ? null : inputs[1].select(2, 1));
             output.backward([upstream]);
             return (output.detach(), [.. inputs.Select(x => x.grad!)]);
         }
@@ -55,49 +61,53 @@ public sealed class DropoutAttentionTests
     {
         manual_seed(12);
         using var scope = NewDisposeScope();
-        var q = randn(1, 2, 4, headSize); // as in a first layer: the queries come from frozen embeddings
-        var k = randn(1, 2, 9, headSize).requires_grad_();
-        var v = randn(1, 2, 9, headSize).requires_grad_();
-        var keep = FastDropout.KeepMask([1, 2, 4, 9], 0.1);
-        DropoutAttention.Apply(q, k, v, null, keep, 0.1).sum().backward();
-        Assert.Null(q.grad);
-        Assert.NotNull(k.grad);
-        Assert.NotNull(v.grad);
+        int width = Heads * headSize;
+        var projected = randn(1, 4, 3 * width); // as in a first layer: q, k and v come from frozen embeddings
+        var prefixKeys = randn(1, 5, width).requires_grad_();
+        var prefixValues = randn(1, 5, width).requires_grad_();
+        var keep = FastDropout.KeepMask([1, Heads, 4, 9], 0.1);
+        var output = DropoutAttention.Apply(projected, prefixKeys, prefixValues, null, keep, 0.1);
+        var (q, k, v) = BertSelfAttention.HeadViews(projected, Heads, prefixKeys, prefixValues);
+        var composed = BertSelfAttention.MergeHeads(BertSelfAttention.ComposedAttention(q, k, v, null, keep, 0.1));
+        var expected = autograd.grad([composed.sum()], [prefixKeys, prefixValues]);
+        output.sum().backward();
+        Assert.Null(projected.grad);
+        Assert.True(TensorAssert.MaxDifference(expected[0], prefixKeys.grad!) <= 1e-5, "prefix keys' gradient");
+        Assert.True(TensorAssert.MaxDifference(expected[1], prefixValues.grad!) <= 1e-5, "prefix values' gradient");
     }
 
     [Fact]
     public void Without_gradients_it_computes_the_same_output_and_keeps_nothing()
     {
         manual_seed(13);
-        using var q = randn(2, 2, 5, 8).requires_grad_();
-        using var k = randn(2, 2, 11, 8);
-        using var v = randn(2, 2, 11, 8);
+        using var projected = randn(2, 5, 3 * 2 * 8).requires_grad_(); // two heads of 8
+        using var prefix = randn(2, 6, 2 * 8);
         using var keep = FastDropout.KeepMask([2, 2, 5, 11], 0.2);
-        using var withNode = DropoutAttention.Apply(q, k, v, null, keep, 0.2);
+        using var withNode = DropoutAttention.Apply(projected, prefix, prefix, null, keep, 0.2);
         using var expected = withNode.detach();
         long live = Tensor.TotalCount;
         using (no_grad())
         using (NewDisposeScope())
         {
-            var plain = DropoutAttention.Apply(q, k, v, null, keep, 0.2);
+            var plain = DropoutAttention.Apply(projected, prefix, prefix, null, keep, 0.2);
             TensorAssert.Equal(expected, plain, "output without gradients");
         }
-        Assert.Equal(live, Tensor.TotalCount); // a node would have kept q, k, v, the probabilities and the mask for a backward that never comes
+        Assert.Equal(live, Tensor.TotalCount); // a node would have kept the inputs, the probabilities and the mask for a backward that never comes
     }
 
     [Fact]
     public void Backward_releases_what_the_forward_kept()
     {
         manual_seed(14);
-        using var q = randn(2, 2, 5, 8).requires_grad_();
-        using var k = randn(2, 2, 11, 8).requires_grad_();
-        using var v = randn(2, 2, 11, 8).requires_grad_();
+        using var projected = randn(2, 5, 3 * 2 * 8).requires_grad_();
+        using var prefixKeys = randn(2, 6, 2 * 8).requires_grad_();
+        using var prefixValues = randn(2, 6, 2 * 8).requires_grad_();
         using var keep = FastDropout.KeepMask([2, 2, 5, 11], 0.2);
         long live = Tensor.TotalCount;
         using (NewDisposeScope())
         {
-            var output = DropoutAttention.Apply(q, k, v, null, keep, 0.2);
-            Assert.True(Tensor.TotalCount >= live + 5, "the forward keeps q, k, v, the probabilities and the mask");
+            var output = DropoutAttention.Apply(projected, prefixKeys, prefixValues, null, keep, 0.2);
+            Assert.True(Tensor.TotalCount >= live + 5, "the forward keeps the projection, the prefix's keys and values, the probabilities and the mask");
             output.sum().backward();
         }
         Assert.Equal(live, Tensor.TotalCount);
