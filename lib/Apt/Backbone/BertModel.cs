@@ -98,33 +98,35 @@ public sealed class BertSelfAttention : nn.Module
 
     /// <summary>
     /// hidden (B, T, d); keyMask (B, S) bool, true where a key may be attended, or null when every key may be
-    /// (then attention runs without a mask, which lets libtorch pick its fused kernel); prefix (B, P, d) keys and values.
+    /// (then attention runs without a mask, which lets libtorch pick its fused kernel); prefix (B, P, 2, d) keys and values.
     /// </summary>
     public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix)
     {
         using var scope = NewDisposeScope();
         var projected = _queryKeyValue.Forward(hidden); // (B, T, 3d)
-        var prefixKeys = prefix?.Keys.to(projected.dtype); // (B, P, d)
-        var prefixValues = prefix?.Values.to(projected.dtype);
+        var keysAndValues = prefix?.KeysAndValues.to(projected.dtype); // (B, P, 2, d)
         if (training && _dropout > 0)
-            return AttentionWithDropout(projected, _heads, prefixKeys, prefixValues, keyMask, _dropout).MoveToOuterDisposeScope();
-        var (q, k, v) = HeadViews(projected, _heads, prefixKeys, prefixValues);
+            return AttentionWithDropout(projected, _heads, keysAndValues, keyMask, _dropout).MoveToOuterDisposeScope();
+        var (q, k, v) = HeadViews(projected, _heads, keysAndValues);
         var mask = keyMask?.view(hidden.shape[0], 1, 1, k.shape[2]); // (B, 1, 1, S)
         return MergeHeads(functional.scaled_dot_product_attention(q, k, v, mask)).MoveToOuterDisposeScope(); // (B, T, d)
     }
 
     /// <summary>
-    /// The heads of the stacked projection (B, T, 3d), with prefix keys and values (B, P, d) joined in front:
-    /// q (B, H, T, hd), k and v (B, H, S, hd), views where no join is needed.
+    /// The heads of the stacked projection (B, T, 3d), with the prefix's keys and values (B, P, 2, d) joined in
+    /// front: q (B, H, T, hd), k and v (B, H, S, hd), views where no join is needed.
     /// </summary>
-    internal static (Tensor Q, Tensor K, Tensor V) HeadViews(Tensor projected, int heads, Tensor? prefixKeys, Tensor? prefixValues)
+    internal static (Tensor Q, Tensor K, Tensor V) HeadViews(Tensor projected, int heads, Tensor? prefix)
     {
         long batch = projected.shape[0], length = projected.shape[1], width = projected.shape[2] / 3, headSize = width / heads;
         var q = projected.narrow(2, 0, width).view(batch, length, heads, headSize).transpose(1, 2); // (B, H, T, hd)
         var k = projected.narrow(2, width, width); // (B, T, d)
         var v = projected.narrow(2, 2 * width, width);
-        if (prefixKeys is not null) k = cat([prefixKeys, k], 1); // (B, S, d)
-        if (prefixValues is not null) v = cat([prefixValues, v], 1);
+        if (prefix is not null)
+        {
+            k = cat([prefix.select(2, 0), k], 1); // (B, S, d)
+            v = cat([prefix.select(2, 1), v], 1);
+        }
         return (q, k.view(batch, -1, heads, headSize).transpose(1, 2), v.view(batch, -1, heads, headSize).transpose(1, 2)); // (B, H, S, hd)
     }
 
@@ -140,18 +142,18 @@ public sealed class BertSelfAttention : nn.Module
 
     /// <summary>
     /// softmax(q·kᵀ/√hd, masked) with <see cref="FastDropout"/> on the probabilities, then ·v, from the stacked
-    /// projection (B, T, 3d) and the prefix's keys and values (B, P, d) to (B, T, d): what
+    /// projection (B, T, 3d) and the prefix's keys and values (B, P, 2, d) to (B, T, d): what
     /// scaled_dot_product_attention computes with dropout, whose CPU path (no fused kernel takes dropout)
     /// spends most of its time drawing libtorch's Bernoulli mask. Runs as <see cref="DropoutAttention"/>'s
     /// single autograd node where it applies, else as <see cref="ComposedAttention"/>.
     /// </summary>
-    internal static Tensor AttentionWithDropout(Tensor projected, int heads, Tensor? prefixKeys, Tensor? prefixValues, Tensor? keyMask, double p)
+    internal static Tensor AttentionWithDropout(Tensor projected, int heads, Tensor? prefix, Tensor? keyMask, double p)
     {
-        long batch = projected.shape[0], length = projected.shape[1], keys = length + (prefixKeys?.shape[1] ?? 0);
+        long batch = projected.shape[0], length = projected.shape[1], keys = length + (prefix?.shape[1] ?? 0);
         using var keep = FastDropout.KeepMask([batch, heads, length, keys], p, projected.device); // (B, H, T, S)
-        if (DropoutAttention.Supports(projected, keep)) return DropoutAttention.Apply(projected, prefixKeys, prefixValues, keyMask, keep, p);
+        if (DropoutAttention.Supports(projected, keep)) return DropoutAttention.Apply(projected, prefix, keyMask, keep, p);
         using var scope = NewDisposeScope();
-        var (q, k, v) = HeadViews(projected, heads, prefixKeys, prefixValues);
+        var (q, k, v) = HeadViews(projected, heads, prefix);
         return MergeHeads(ComposedAttention(q, k, v, keyMask?.view(batch, 1, 1, keys), keep, p)).MoveToOuterDisposeScope();
     }
 

@@ -10,7 +10,7 @@ namespace Apt.Backbone;
 
 /// <summary>
 /// Training-mode attention, softmax(q·kᵀ/√hd, masked) → dropout → ·v, as one autograd node with its backward
-/// written out, from the layer's stacked Q/K/V projection (B, T, 3d) and the prefix's keys and values (B, P, d)
+/// written out, from the layer's stacked Q/K/V projection (B, T, 3d) and the prefix's keys and values (B, P, 2, d)
 /// to the heads side by side (B, T, d). Composed from libtorch operations (<see cref="BertSelfAttention.ComposedAttention"/>,
 /// the reference the tests hold this to) autograd keeps the probabilities, the dropped probabilities and the mask,
 /// and masking, softmax, dropout and their gradients are separate passes over the (B, H, T, S) tensors. Here
@@ -26,8 +26,9 @@ namespace Apt.Backbone;
 /// batched: S = 144 forward 13.6 / backward 14.1 ms against 16.0 / 16.8; S = 256 24.0 / 24.5 against 27.3 / 30.2;
 /// MiniLM's APT step (own processes) 1,112 against 1,158 ms. On that path the node also reads q, k and v where the
 /// projection and the prefix hold them and writes the output and the gradients where they belong: no joined keys
-/// and values, no merge-heads copy, and one (B, T, 3d) gradient instead of three zero-padded slices summed by
-/// autograd (per layer at 32 × 128, forward and backward: 35.2 → 27.0 ms with a prefix of 16, 58.2 → 43.2 with 128).
+/// and values, no merge-heads copy, and one (B, T, 3d) and one (B, P, 2, d) gradient instead of zero-padded slices
+/// summed by autograd (per layer at 32 × 128, forward and backward: 35.2 → 27.0 ms with a prefix of 16, 58.2 → 43.2
+/// with 128).
 /// CPU and float32 only (<see cref="Supports"/>); elsewhere the composed form runs.
 /// </summary>
 public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
@@ -44,32 +45,31 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
 
     /// <summary>
     /// projected (B, T, 3d): the real tokens' queries, keys and values side by side (what the stacked Q/K/V product
-    /// gives); prefixKeys and prefixValues (B, P, d), both or neither: keys and values in front of the tokens' own;
+    /// gives); prefix (B, P, 2, d) or null: keys ([:, :, 0]) and values ([:, :, 1]) in front of the tokens' own;
     /// keyMask (B, S) bool, true where a key may be attended, or null; keep (B, H, T, S) bool from
     /// <see cref="FastDropout.KeepMask"/>, whose H is the number of heads; p the drop probability. Returns (B, T, d).
     /// </summary>
-    public static Tensor Apply(Tensor projected, Tensor? prefixKeys, Tensor? prefixValues, Tensor? keyMask, Tensor keep, double p)
+    public static Tensor Apply(Tensor projected, Tensor? prefix, Tensor? keyMask, Tensor keep, double p)
     {
-        bool anyNeedsGradient = projected.requires_grad || prefixKeys?.requires_grad == true || prefixValues?.requires_grad == true;
-        if (is_grad_enabled() && anyNeedsGradient) return apply(projected, prefixKeys!, prefixValues!, keyMask!, keep, p);
+        if (is_grad_enabled() && (projected.requires_grad || prefix?.requires_grad == true)) return apply(projected, prefix!, keyMask!, keep, p);
         using var scope = NewDisposeScope(); // nothing to differentiate: no node, nothing kept
-        return Attend(new Inputs(projected, prefixKeys, prefixValues), keyMask, keep, p).Attended.MoveToOuterDisposeScope();
+        return Attend(new Inputs(projected, prefix), keyMask, keep, p).Attended.MoveToOuterDisposeScope();
     }
 
     public override Tensor forward(AutogradContext ctx, params object[] vars)
     {
-        var inputs = new Inputs((Tensor)vars[0], vars[1] as Tensor, vars[2] as Tensor);
-        var (keyMask, keep, p) = (vars[3] as Tensor, (Tensor)vars[4], (double)vars[5]);
-        bool[] needsGradient = [inputs.Projected.requires_grad, inputs.PrefixKeys?.requires_grad == true, inputs.PrefixValues?.requires_grad == true];
+        var inputs = new Inputs((Tensor)vars[0], vars[1] as Tensor);
+        var (keyMask, keep, p) = (vars[2] as Tensor, (Tensor)vars[3], (double)vars[4]);
+        bool[] needsGradient = [inputs.Projected.requires_grad, inputs.Prefix?.requires_grad == true];
         using var scope = NewDisposeScope();
         var (attended, probabilities, keepBytes, scale, keepScale) = Attend(inputs, keyMask, keep, p);
-        var kept = new Inputs(Retain(inputs.Projected), Retain(inputs.PrefixKeys), Retain(inputs.PrefixValues));
+        var kept = new Inputs(Retain(inputs.Projected), Retain(inputs.Prefix));
         ctx.save_data(nameof(Saved), new Saved(kept, Retain(probabilities), Retain(keepBytes), scale, keepScale, needsGradient));
         return attended.MoveToOuterDisposeScope();
     }
 
     /// <summary>The layer's queries, keys and values as the node receives them (see <see cref="Apply"/>).</summary>
-    sealed record Inputs(Tensor Projected, Tensor? PrefixKeys, Tensor? PrefixValues)
+    sealed record Inputs(Tensor Projected, Tensor? Prefix)
     {
         /// <summary>B, H, T, hd, P and S, and S′: S rounded up to the kernels' 16 columns.</summary>
         public Shapes ShapesWith(Tensor keep)
@@ -79,7 +79,7 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
         }
 
         /// <summary>q (B, H, T, hd), k and v (B, H, S, hd) as libtorch tensors: what the batched path multiplies.</summary>
-        public (Tensor Q, Tensor K, Tensor V) HeadViews(int heads) => BertSelfAttention.HeadViews(Projected, heads, PrefixKeys, PrefixValues);
+        public (Tensor Q, Tensor K, Tensor V) HeadViews(int heads) => BertSelfAttention.HeadViews(Projected, heads, Prefix);
     }
 
     readonly record struct Shapes(long Batch, int Heads, int Length, int HeadSize, int PrefixLength, int Keys, int Padded)
@@ -136,7 +136,7 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
         return [.. gradients.Select(g => g?.MoveToOuterDisposeScope()!), null!, null!, null!]; // null: no gradient (an input that needs none, the masks, p)
     }
 
-    /// <summary>The backward over whole (B, H, T, S) tensors with libtorch's batched products; returns the gradients of projected, prefix keys, prefix values.</summary>
+    /// <summary>The backward over whole (B, H, T, S) tensors with libtorch's batched products; returns the gradients of the projection and the prefix.</summary>
     static Tensor?[] BackwardBatched(Tensor gradient, Saved saved, Shapes shapes)
     {
         var (q, k, v) = saved.Inputs.HeadViews(shapes.Heads);
@@ -155,27 +155,28 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
                     SoftmaxDropBackward(gradientRows + row * count, probabilityRows + row * count, keepRows + row * count, droppedRows + row * count, count, scale, keepScale));
             }
         }
-        var kGradient = needsGradient[0] || needsGradient[1] ? scoreGradient.transpose(-2, -1).matmul(q) : null; // (B, H, S, hd)
-        var vGradient = needsGradient[0] || needsGradient[2] ? dropped.transpose(-2, -1).matmul(upstream) : null; // (B, H, S, hd)
+        var kGradient = scoreGradient.transpose(-2, -1).matmul(q); // (B, H, S, hd)
+        var vGradient = dropped.transpose(-2, -1).matmul(upstream); // (B, H, S, hd)
         int prefix = shapes.PrefixLength, length = shapes.Length;
         var projectedGradient = !needsGradient[0] ? null : cat([
             BertSelfAttention.MergeHeads(scoreGradient.matmul(k)),
-            BertSelfAttention.MergeHeads(kGradient!.narrow(2, prefix, length)),
-            BertSelfAttention.MergeHeads(vGradient!.narrow(2, prefix, length))], 2); // (B, T, 3d)
-        return [projectedGradient,
-            needsGradient[1] ? BertSelfAttention.MergeHeads(kGradient!.narrow(2, 0, prefix)) : null, // (B, P, d)
-            needsGradient[2] ? BertSelfAttention.MergeHeads(vGradient!.narrow(2, 0, prefix)) : null];
+            BertSelfAttention.MergeHeads(kGradient.narrow(2, prefix, length)),
+            BertSelfAttention.MergeHeads(vGradient.narrow(2, prefix, length))], 2); // (B, T, 3d)
+        var prefixGradient = !needsGradient[1] ? null : stack([
+            BertSelfAttention.MergeHeads(kGradient.narrow(2, 0, prefix)),
+            BertSelfAttention.MergeHeads(vGradient.narrow(2, 0, prefix))], 2); // (B, P, 2, d)
+        return [projectedGradient, prefixGradient];
     }
 
     /// <summary>
     /// Whether the per-head path runs: <see cref="SmallGemm"/>'s 512-bit kernels are supported, the head size is a
-    /// multiple of 16, the projection is contiguous and every prefix row is. It does per head, with the head's scores
+    /// multiple of 16, the projection is contiguous and every prefix key and value is. It does per head, with the head's scores
     /// in a buffer that stays in cache, what the batched path does over the whole (B, H, T, S) tensors with
     /// libtorch's products between the passes.
     /// </summary>
     static bool PerHead(Inputs inputs, Shapes shapes) =>
         SmallGemm.Supported && shapes.HeadSize % 16 == 0 && inputs.Projected.is_contiguous()
-        && (inputs.PrefixKeys?.stride(2) ?? 1) == 1 && (inputs.PrefixValues?.stride(2) ?? 1) == 1;
+        && (inputs.Prefix?.stride(3) ?? 1) == 1;
 
     /// <summary>
     /// The forward one head at a time: kᵀ gathered into a padded buffer, scores = q·kᵀ into a (T, S′) buffer, each
@@ -193,7 +194,7 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
         {
             float* projected = StridedData(inputs.Projected), outAll = (float*)ob, probabilityAll = (float*)pb;
             byte* keepAll = keepb, allowedAll = allowed is null ? null : ab;
-            ForEachHead(shapes, KeyRows.Of(inputs, inputs.PrefixKeys, 1, shapes), KeyRows.Of(inputs, inputs.PrefixValues, 2, shapes), length * padded,
+            ForEachHead(shapes, KeyRows.Of(inputs, 1, shapes), KeyRows.Of(inputs, 2, shapes), length * padded,
                 (b, h, keysTransposed, valueRows, valueRow, scores) => // (hd, S′), (S, hd) by valueRow, (T, S′)
                 {
                     long head = b * heads + h;
@@ -213,8 +214,8 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
     /// <summary>
     /// The backward one head at a time: dP̃ = dO·vᵀ into a (T, S′) buffer, each row through dropout and softmax to
     /// the score gradient (and the dropped probabilities into a second buffer), then dq = dS·k, dk = dSᵀ·q,
-    /// dv = P̃ᵀ·dO, the tokens' rows into one (B, T, 3d) gradient of the projection and the prefix's into (B, P, d)
-    /// ones, each only when its input needs it.
+    /// dv = P̃ᵀ·dO, the tokens' rows into one (B, T, 3d) gradient of the projection and the prefix's into one
+    /// (B, P, 2, d), each only when its input needs it.
     /// </summary>
     static unsafe Tensor?[] BackwardPerHead(Tensor gradient, Saved saved, Shapes shapes)
     {
@@ -222,16 +223,15 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
         var (inputs, needsGradient, scale, keepScale) = (saved.Inputs, saved.NeedsGradient, saved.Scale, saved.KeepScale);
         int width = shapes.Width;
         Tensor? projectedGradient = needsGradient[0] ? empty(batch, length, 3 * width) : null; // (B, T, 3d)
-        Tensor? keysGradient = needsGradient[1] ? empty(batch, prefix, width) : null; // (B, P, d)
-        Tensor? valuesGradient = needsGradient[2] ? empty(batch, prefix, width) : null; // (B, P, d)
+        Tensor? prefixGradient = needsGradient[1] ? empty(batch, prefix, 2, width) : null; // (B, P, 2, d)
         fixed (byte* gb = gradient.bytes, pb = saved.Probabilities.bytes, keepb = saved.Keep.bytes)
         fixed (byte* dpb = projectedGradient is null ? default : projectedGradient.bytes)
-        fixed (byte* dkb = keysGradient is null ? default : keysGradient.bytes, dvb = valuesGradient is null ? default : valuesGradient.bytes)
+        fixed (byte* dkvb = prefixGradient is null ? default : prefixGradient.bytes)
         {
             float* projected = StridedData(inputs.Projected), gAll = (float*)gb, probabilityAll = (float*)pb;
-            float* dProjectedAll = (float*)dpb, dKeysAll = (float*)dkb, dValuesAll = (float*)dvb;
+            float* dProjectedAll = (float*)dpb, dPrefixAll = (float*)dkvb; // keys' row p of example b at (b·P + p)·2d, values' d further
             byte* keepAll = keepb;
-            ForEachHead(shapes, KeyRows.Of(inputs, inputs.PrefixValues, 2, shapes), KeyRows.Of(inputs, inputs.PrefixKeys, 1, shapes), 2 * length * padded,
+            ForEachHead(shapes, KeyRows.Of(inputs, 2, shapes), KeyRows.Of(inputs, 1, shapes), 2 * length * padded,
                 (b, h, valuesTransposed, keyRows, keyRow, scratch) => // (hd, S′), (S, hd) by keyRow, two (T, S′)
                 {
                     long head = b * heads + h;
@@ -250,25 +250,32 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
                         SmallGemm.Multiply(scoreGradient + prefix, 1, padded, q, 3 * width, dTokens + width, 3 * width, length, headSize, length);
                         SmallGemm.Multiply(dropped + prefix, 1, padded, upstream, width, dTokens + 2 * width, 3 * width, length, headSize, length);
                     }
-                    if (dKeysAll is not null)
-                        SmallGemm.Multiply(scoreGradient, 1, padded, q, 3 * width, dKeysAll + b * prefix * width + h * headSize, width, prefix, headSize, length);
-                    if (dValuesAll is not null)
-                        SmallGemm.Multiply(dropped, 1, padded, upstream, width, dValuesAll + b * prefix * width + h * headSize, width, prefix, headSize, length);
+                    if (dPrefixAll is not null)
+                    {
+                        float* dKeys = dPrefixAll + b * prefix * 2 * width + h * headSize;
+                        SmallGemm.Multiply(scoreGradient, 1, padded, q, 3 * width, dKeys, 2 * width, prefix, headSize, length);
+                        SmallGemm.Multiply(dropped, 1, padded, upstream, width, dKeys + width, 2 * width, prefix, headSize, length);
+                    }
                 });
         }
-        return [projectedGradient, keysGradient, valuesGradient];
+        return [projectedGradient, prefixGradient];
     }
 
     /// <summary>
-    /// Where one example's keys (or values) are: P prefix rows of a (B, P, d) tensor by its strides, then T token
-    /// rows inside the (B, T, 3d) projection at column offset d (or 2d).
+    /// Where one example's keys (or values) are: P prefix rows of the (B, P, 2, d) prefix by its strides (part 0 of
+    /// its third dimension, or 1), then T token rows inside the (B, T, 3d) projection at column offset d (or 2d).
     /// </summary>
     readonly unsafe struct KeyRows(float* prefix, long prefixBatch, long prefixRow, float* tokens, long tokensBatch, long tokensRow, int prefixLength, int length)
     {
-        public static KeyRows Of(Inputs inputs, Tensor? prefix, int part, Shapes shapes) => prefix is null
-            ? new(null, 0, 0, StridedData(inputs.Projected) + part * shapes.Width, shapes.Length * 3L * shapes.Width, 3L * shapes.Width, 0, shapes.Length)
-            : new(StridedData(prefix), prefix.stride(0), prefix.stride(1), StridedData(inputs.Projected) + part * shapes.Width,
-                shapes.Length * 3L * shapes.Width, 3L * shapes.Width, shapes.PrefixLength, shapes.Length);
+        /// <summary>Part 1: the keys; 2: the values.</summary>
+        public static KeyRows Of(Inputs inputs, int part, Shapes shapes)
+        {
+            float* tokens = StridedData(inputs.Projected) + part * shapes.Width;
+            long tokensRow = 3L * shapes.Width;
+            return inputs.Prefix is not { } prefix
+                ? new(null, 0, 0, tokens, shapes.Length * tokensRow, tokensRow, 0, shapes.Length)
+                : new(StridedData(prefix) + (part - 1) * prefix.stride(2), prefix.stride(0), prefix.stride(1), tokens, shapes.Length * tokensRow, tokensRow, shapes.PrefixLength, shapes.Length);
+        }
 
         /// <summary>Copies columns [first, first + count) of example b's S rows into <paramref name="target"/>, (S, count).</summary>
         public void Gather(long b, long first, int count, float* target)
@@ -333,7 +340,7 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
     {
         public void Dispose()
         {
-            foreach (var tensor in new[] { Inputs.Projected, Inputs.PrefixKeys, Inputs.PrefixValues, Probabilities, Keep }) tensor?.Dispose();
+            foreach (var tensor in new[] { Inputs.Projected, Inputs.Prefix, Probabilities, Keep }) tensor?.Dispose();
         }
     }
 

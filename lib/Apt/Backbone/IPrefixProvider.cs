@@ -4,10 +4,12 @@ using static TorchSharp.torch;
 namespace Apt.Backbone;
 
 /// <summary>
-/// Keys and values that one layer's self-attention puts in front of its own: (B, P, d) each, and a
-/// (B, P) mask of the prefix positions (1 = attend). They are not queries and produce no outputs.
+/// Keys and values that one layer's self-attention puts in front of its own, (B, P, 2, d) with the keys at
+/// [:, :, 0] and the values at [:, :, 1] (paired as P-tuning v2's past_key_values pair them, so attention reads
+/// both and returns one gradient), and a (B, P) mask of the prefix positions (1 = attend). They are not queries
+/// and produce no outputs.
 /// </summary>
-public sealed record LayerPrefix(Tensor Keys, Tensor Values, Tensor Mask);
+public sealed record LayerPrefix(Tensor KeysAndValues, Tensor Mask);
 
 /// <summary>
 /// What the backbone asks of a prefix method, and all it knows of one: for each layer, given the

@@ -102,10 +102,8 @@ public sealed class PrefixModule : nn.Module, IPrefixProvider
                 alpha?.detach() ?? ones(batch, raw.shape[0], dtype: hidden.dtype, device: hidden.device),
                 lambda?.detach() ?? tensor(1.0, dtype: hidden.dtype, device: hidden.device));
         }
-        var keys = prefix.select(2, 0); // (B, l, d)
-        var values = prefix.select(2, 1); // (B, l, d)
         var mask = ones(batch, raw.shape[0], dtype: ScalarType.Int64, device: hidden.device); // (B, l)
-        return new LayerPrefix(keys.MoveToOuterDisposeScope(), values.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope());
+        return new LayerPrefix(prefix.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope()); // (B, l, 2, d)
     }
 
     /// <summary>α_i = sigmoid(pool(h_{i-1})·W_i + b_i), (B, l_i); null without a token gate.</summary>

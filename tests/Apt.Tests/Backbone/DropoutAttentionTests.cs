@@ -31,10 +31,10 @@ public sealed class DropoutAttentionTests
         var keep = FastDropout.KeepMask([2, Heads, length, keys], p); // (B, H, T, S)
         var upstream = randn(2, length, width); // the gradient arriving at the output
 
-        var (fused, fusedGradients) = OutputAndGradients((x, keyRows, valueRows) => DropoutAttention.Apply(x, keyRows, valueRows, keyMask, keep, p));
-        var (composed, composedGradients) = OutputAndGradients((x, keyRows, valueRows) =>
+        var (fused, fusedGradients) = OutputAndGradients((x, keysAndValues) => DropoutAttention.Apply(x, keysAndValues, keyMask, keep, p));
+        var (composed, composedGradients) = OutputAndGradients((x, keysAndValues) =>
         {
-            var (q, k, v) = BertSelfAttention.HeadViews(x, Heads, keyRows, valueRows);
+            var (q, k, v) = BertSelfAttention.HeadViews(x, Heads, keysAndValues);
             return BertSelfAttention.MergeHeads(BertSelfAttention.ComposedAttention(q, k, v, keyMask?.view(2, 1, 1, keys), keep, p));
         });
 
@@ -45,10 +45,10 @@ public sealed class DropoutAttentionTests
         foreach (var (name, part) in new[] { ("q", 0), ("k", 1), ("v", 2) })
             Assert.True(fusedGradients[0].narrow(2, part * width, width).abs().sum().item<float>() > 0, $"the gradient of the tokens' {name} is not all zero");
 
-        (Tensor Output, Tensor[] Gradients) OutputAndGradients(Func<Tensor, Tensor?, Tensor?, Tensor> attention)
+        (Tensor Output, Tensor[] Gradients) OutputAndGradients(Func<Tensor, Tensor?, Tensor> attention)
         {
             Tensor[] inputs = prefix is null ? [projected.clone().requires_grad_()] : [projected.clone().requires_grad_(), prefix.clone().requires_grad_()];
-            var output = attention(inputs[0], prefix is null ? null : inputs[1].select(2, 0), prefix is null ? null : inputs[1].select(2, 1));
+            var output = attention(inputs[0], prefix is null ? null : inputs[1]);
             output.backward([upstream]);
             return (output.detach(), [.. inputs.Select(x => x.grad!)]);
         }
@@ -62,18 +62,17 @@ public sealed class DropoutAttentionTests
         manual_seed(12);
         using var scope = NewDisposeScope();
         int width = Heads * headSize;
-        var projected = randn(1, 4, 3 * width); // as in a first layer: q, k and v come from frozen embeddings
-        var prefixKeys = randn(1, 5, width).requires_grad_();
-        var prefixValues = randn(1, 5, width).requires_grad_();
-        var keep = FastDropout.KeepMask([1, Heads, 4, 9], 0.1);
-        var output = DropoutAttention.Apply(projected, prefixKeys, prefixValues, null, keep, 0.1);
-        var (q, k, v) = BertSelfAttention.HeadViews(projected, Heads, prefixKeys, prefixValues);
+        var projected = randn(2, 4, 3 * width); // as in a first layer: q, k and v come from frozen embeddings
+        // the prefix as a trainable (P, 2, d) table expanded over the batch, as prefix modules hand it over
+        var table = randn(5, 2, width).requires_grad_();
+        var keep = FastDropout.KeepMask([2, Heads, 4, 9], 0.1);
+        var output = DropoutAttention.Apply(projected, table.expand(2, -1, -1, -1), null, keep, 0.1);
+        var (q, k, v) = BertSelfAttention.HeadViews(projected, Heads, table.expand(2, -1, -1, -1));
         var composed = BertSelfAttention.MergeHeads(BertSelfAttention.ComposedAttention(q, k, v, null, keep, 0.1));
-        var expected = autograd.grad([composed.sum()], [prefixKeys, prefixValues]);
+        var expected = autograd.grad([composed.sum()], [table])[0];
         output.sum().backward();
         Assert.Null(projected.grad);
-        Assert.True(TensorAssert.MaxDifference(expected[0], prefixKeys.grad!) <= 1e-5, "prefix keys' gradient");
-        Assert.True(TensorAssert.MaxDifference(expected[1], prefixValues.grad!) <= 1e-5, "prefix values' gradient");
+        Assert.True(TensorAssert.MaxDifference(expected, table.grad!) <= 1e-5, $"the prefix's gradient: max |Δ| = {TensorAssert.MaxDifference(expected, table.grad!)}");
     }
 
     [Fact]
@@ -81,15 +80,15 @@ public sealed class DropoutAttentionTests
     {
         manual_seed(13);
         using var projected = randn(2, 5, 3 * 2 * 8).requires_grad_(); // two heads of 8
-        using var prefix = randn(2, 6, 2 * 8);
+        using var prefix = randn(2, 6, 2, 2 * 8);
         using var keep = FastDropout.KeepMask([2, 2, 5, 11], 0.2);
-        using var withNode = DropoutAttention.Apply(projected, prefix, prefix, null, keep, 0.2);
+        using var withNode = DropoutAttention.Apply(projected, prefix, null, keep, 0.2);
         using var expected = withNode.detach();
         long live = Tensor.TotalCount;
         using (no_grad())
         using (NewDisposeScope())
         {
-            var plain = DropoutAttention.Apply(projected, prefix, prefix, null, keep, 0.2);
+            var plain = DropoutAttention.Apply(projected, prefix, null, keep, 0.2);
             TensorAssert.Equal(expected, plain, "output without gradients");
         }
         Assert.Equal(live, Tensor.TotalCount); // a node would have kept the inputs, the probabilities and the mask for a backward that never comes
@@ -100,14 +99,13 @@ public sealed class DropoutAttentionTests
     {
         manual_seed(14);
         using var projected = randn(2, 5, 3 * 2 * 8).requires_grad_();
-        using var prefixKeys = randn(2, 6, 2 * 8).requires_grad_();
-        using var prefixValues = randn(2, 6, 2 * 8).requires_grad_();
+        using var prefix = randn(2, 6, 2, 2 * 8).requires_grad_();
         using var keep = FastDropout.KeepMask([2, 2, 5, 11], 0.2);
         long live = Tensor.TotalCount;
         using (NewDisposeScope())
         {
-            var output = DropoutAttention.Apply(projected, prefixKeys, prefixValues, null, keep, 0.2);
-            Assert.True(Tensor.TotalCount >= live + 5, "the forward keeps the projection, the prefix's keys and values, the probabilities and the mask");
+            var output = DropoutAttention.Apply(projected, prefix, null, keep, 0.2);
+            Assert.True(Tensor.TotalCount >= live + 4, "the forward keeps the projection, the prefix, the probabilities and the mask");
             output.sum().backward();
         }
         Assert.Equal(live, Tensor.TotalCount);

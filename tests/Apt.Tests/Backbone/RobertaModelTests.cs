@@ -175,8 +175,7 @@ public sealed class RobertaModelTests
         {
             long batch = hidden.shape[0];
             return new LayerPrefix(
-                keys[layer].expand(batch, -1, -1), // (B, P, d)
-                values[layer].expand(batch, -1, -1),
+                stack([keys[layer], values[layer]], 1).expand(batch, -1, -1, -1), // (B, P, 2, d)
                 ones(batch, _length, dtype: ScalarType.Int64)); // (B, P)
         }
     }
