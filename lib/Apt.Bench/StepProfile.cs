@@ -62,7 +62,7 @@ public static class StepProfile
         using var k = randn(b, h, s, hd); // (B, H, S, hd)
         using var v = randn(b, h, s, hd);
         using var projected = randn(b, t, 3 * d); // (B, T, 3d)
-        using var prefixRows = randn(b, prefix, 2, d); // (B, P, 2, d): the prefix's keys and values
+        using var keysAndValues = randn(b, prefix, 2, d); // (B, P, 2, d): the prefix's keys and values
         using var up = randn(b, t, ff); // (B, T, d_ff)
         using var gamma = ones(d);
         using var beta = zeros(d);
@@ -81,7 +81,7 @@ public static class StepProfile
         Time($"Q, K, V linear {tokens}×{d} → {3 * d}", () => nn.functional.linear(x, qkvWeight, bias3), 2.0 * tokens * d * 3 * d);
         Time($"attention, fused (no dropout), S = {s}", () => nn.functional.scaled_dot_product_attention(q, k, v), 4.0 * tokens * s * d);
         Time($"attention, dropout 0.1, libtorch's (unfused)", () => nn.functional.scaled_dot_product_attention(q, k, v, p: 0.1), 4.0 * tokens * s * d);
-        Time($"attention, dropout 0.1, ours (DropoutAttention, no grad)", () => BertSelfAttention.AttentionWithDropout(projected, h, prefixRows, null, 0.1), 4.0 * tokens * s * d);
+        Time($"attention, dropout 0.1, ours (DropoutAttention, no grad)", () => BertSelfAttention.AttentionWithDropout(projected, h, keysAndValues, null, 0.1), 4.0 * tokens * s * d);
         Time("merge heads (transpose + copy; not in training)", () => q.transpose(1, 2).reshape(b, t, d));
         Time($"attention output linear {d} → {d}", () => nn.functional.linear(x, outWeight), 2.0 * tokens * d * d);
         Time("dropout 0.1 on (B, T, d), libtorch's", () => nn.functional.dropout(x, 0.1, training: true));

@@ -262,12 +262,13 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
     }
 
     /// <summary>
-    /// Where one example's keys (or values) are: P prefix rows of the (B, P, 2, d) prefix by its strides (part 0 of
-    /// its third dimension, or 1), then T token rows inside the (B, T, 3d) projection at column offset d (or 2d).
+    /// Where one example's keys or values are: P prefix rows of the (B, P, 2, d) prefix by its strides, then T token
+    /// rows of the (B, T, 3d) projection. Keys: the prefix's [:, :, 0] and the projection's columns from d; values:
+    /// [:, :, 1] and the columns from 2d.
     /// </summary>
     readonly unsafe struct KeyRows(float* prefix, long prefixBatch, long prefixRow, float* tokens, long tokensBatch, long tokensRow, int prefixLength, int length)
     {
-        /// <summary>Part 1: the keys; 2: the values.</summary>
+        /// <summary>Part 1: the keys; part 2: the values (the projection's second and third d columns).</summary>
         public static KeyRows Of(Inputs inputs, int part, Shapes shapes)
         {
             float* tokens = StridedData(inputs.Projected) + part * shapes.Width;
