@@ -301,7 +301,7 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
     /// <summary>
     /// Runs <paramref name="action"/> on every head h of every example b, the heads of one example in one task: first
     /// the example's rows of <paramref name="transposed"/> gathered and transposed for all its heads at once
-    /// (<see cref="SmallGemm.TransposeHeads"/>: the head's (hd, S′), zero-padded), then its rows of
+    /// (<see cref="SmallGemm.Transpose"/>: the head's (hd, S′), zero-padded), then its rows of
     /// <paramref name="rows"/> gathered ((S, hd) per head), then each head with both and a 64-byte aligned scratch buffer
     /// of <paramref name="scratchFloats"/> floats. With fewer examples than twice the cores, each example's heads are
     /// split into groups, so that a small batch still keeps every core busy.
@@ -321,7 +321,7 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
                 int first = (int)(task % groups) * headsPerGroup, count = Math.Min(heads, first + headsPerGroup) - first, columns = count * headSize;
                 float* transposedHeads = (float*)buffer, gathered = transposedHeads + transposedFloats, scratch = gathered + rowFloats;
                 transposed.Gather(b, (long)first * headSize, columns, gathered); // (S, count·hd)
-                SmallGemm.TransposeHeads(gathered, columns, headSize, keys, count, headSize, transposedHeads, padded);
+                SmallGemm.Transpose(gathered, columns, keys, columns, transposedHeads, padded); // head h's (hd, S′) from line h·hd
                 rows.Gather(b, (long)first * headSize, columns, gathered);
                 for (int h = 0; h < count; h++) action(b, first + h, transposedHeads + (long)h * headSize * padded, gathered + h * headSize, columns, scratch);
                 return buffer;

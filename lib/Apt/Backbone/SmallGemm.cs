@@ -134,19 +134,18 @@ static unsafe class SmallGemm
     }
 
     /// <summary>
-    /// Transposes each head's (rows × headSize) block of a (rows, heads, headSize) layout — row r of head h at
-    /// <c>source + r·rowStride + h·headStride</c>, unit column stride — into <paramref name="target"/>: head h's
-    /// transpose at <c>target + h·headSize·targetRow</c>, row stride <paramref name="targetRow"/> ≥ rows, with zeros
-    /// in the columns from rows on. Reads the source in memory order, row by row across all heads.
+    /// Transposes a (rows × columns) block, row r at <c>source + r·rowStride</c>, into <paramref name="target"/>:
+    /// column c becomes line c (row stride <paramref name="targetRow"/> ≥ rows), zeros from column rows on. Reads the
+    /// source in memory order, row after row; with heads side by side in the columns, head h's transpose starts at
+    /// line h·headSize.
     /// </summary>
-    public static void TransposeHeads(float* source, long rowStride, long headStride, int rows, int heads, int headSize, float* target, int targetRow)
+    public static void Transpose(float* source, long rowStride, int rows, int columns, float* target, int targetRow)
     {
         for (int r = 0; r < rows; r++)
-            for (int h = 0; h < heads; h++)
-            {
-                float* from = source + r * rowStride + h * headStride, to = target + (long)h * headSize * targetRow + r;
-                for (int col = 0; col < headSize; col++) to[col * targetRow] = from[col];
-            }
-        for (long line = 0; line < (long)heads * headSize; line++) new Span<float>(target + line * targetRow + rows, targetRow - rows).Clear();
+        {
+            float* from = source + r * rowStride, to = target + r;
+            for (int c = 0; c < columns; c++) to[(long)c * targetRow] = from[c];
+        }
+        for (long line = 0; line < columns; line++) new Span<float>(target + line * targetRow + rows, targetRow - rows).Clear();
     }
 }
