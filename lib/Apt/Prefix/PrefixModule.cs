@@ -20,7 +20,6 @@ public sealed class PrefixModule : nn.Module, IPrefixProvider
     readonly PrefixEncoder prefix_encoder;
     readonly ModuleList<Linear>? token_gates;
     readonly Parameter? layer_gate;
-    readonly FastDropout dropout;
 
     /// <summary>The method this module implements.</summary>
     public PrefixConfig Config { get; }
@@ -61,7 +60,6 @@ public sealed class PrefixModule : nn.Module, IPrefixProvider
         }
         if (config.HasLayerGate)
             layer_gate = new Parameter(config.LayerGate == LayerGateForm.Free ? ones(layers) : zeros(layers)); // λ = 1, or sigmoid(0)
-        dropout = new FastDropout(config.Dropout);
         RegisterComponents();
     }
 
@@ -84,7 +82,6 @@ public sealed class PrefixModule : nn.Module, IPrefixProvider
         using var scope = NewDisposeScope();
         long batch = hidden.shape[0];
         var raw = prefix_encoder.ForLayer(layer).to(hidden.dtype); // (l, 2, d)
-        var prefix = dropout.forward(raw.unsqueeze(0).expand(batch, -1, -1, -1)); // (B, l, 2, d), one dropout mask per example
         var alpha = TokenGate(layer, hidden, attentionMask); // (B, l) or null
         var lambda = LayerGate(layer); // () or null
         if (GatesForcedOpen)
@@ -92,9 +89,9 @@ public sealed class PrefixModule : nn.Module, IPrefixProvider
             alpha = ones(batch, raw.shape[0], dtype: hidden.dtype, device: hidden.device);
             lambda = tensor(1.0, dtype: hidden.dtype, device: hidden.device);
         }
-        // λ · (α ⊙ P) with the gates multiplied first, so that the (B, l, 2, d) prefix is passed over once, forward and back
-        var gate = alpha is null ? lambda : lambda is null ? alpha : lambda * alpha; // (), or (B, l)
-        if (gate is not null) prefix = prefix * (alpha is null ? gate : gate.view(batch, -1, 1, 1)); // broadcast over (2, d)
+        // λ · (α ⊙ dropout(P)), the gates multiplied first, the (B, l, 2, d) prefix written once
+        var gate = alpha is null ? lambda : lambda is null ? alpha : lambda * alpha; // (), (B, l) or null
+        var prefix = GatedPrefixDropout.Apply(raw, gate, batch, Config.Dropout, training); // (B, l, 2, d), one dropout mask per example
         if (GateObserver is not null)
         {
             using var noGrad = no_grad();

@@ -19,6 +19,7 @@ public sealed class DropoutAttentionTests
     [InlineData(true, 34, 32, 16)] // 50 keys padded to 64: a 48-wide and a 16-wide block
     [InlineData(true, 0, 16, 7)] // no prefix
     [InlineData(false, 128, 64, 16)] // a long prefix; a base model's head size
+    [InlineData(true, 112, 32, 16)] // 128 keys: rows padded to 144, not 128
     public void Output_and_gradients_equal_autograd_through_the_composed_attention(bool masked, int prefixLength, int headSize, int length)
     {
         const double p = 0.3;
