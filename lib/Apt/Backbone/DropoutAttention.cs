@@ -285,12 +285,36 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
         /// <summary>Copies columns [first, first + count) of example b's S rows into <paramref name="target"/>, (S, count).</summary>
         public void Gather(long b, long first, int count, float* target)
         {
-            long bytes = count * sizeof(float);
-            for (int r = 0; r < prefixLength; r++)
-                Buffer.MemoryCopy(prefix + b * prefixBatch + r * prefixRow + first, target + (long)r * count, bytes, bytes);
-            for (int t = 0; t < length; t++)
-                Buffer.MemoryCopy(tokens + b * tokensBatch + t * tokensRow + first, target + (long)(prefixLength + t) * count, bytes, bytes);
+            for (int r = 0; r < prefixLength + length; r++) Buffer.MemoryCopy(Row(b, r) + first, target + (long)r * count, count * sizeof(float), count * sizeof(float));
         }
+
+        /// <summary>
+        /// Writes columns [first, first + count) of example b's S rows transposed: column c to line c of
+        /// <paramref name="target"/> (row stride <paramref name="targetRow"/> ≥ S), zeros from column S on. In 8 × 8
+        /// blocks straight from the prefix and the projection (count is a multiple of 8); with heads side by side in
+        /// the columns, head h's transpose starts at line h·hd. Instead of a gather and then a transpose element by element:
+        /// per layer at 32 × 12 heads × 128 queries, forward and backward, S = 144 27.6–28.4 → 26.5–27.3 ms, S = 256
+        /// 45.6–48.8 → 45.1–48.2 ms (alternating processes).
+        /// </summary>
+        public void GatherTransposed(long b, long first, int count, float* target, int targetRow)
+        {
+            int keys = prefixLength + length, r = 0;
+            float** rows = stackalloc float*[8];
+            for (; r + 8 <= keys; r += 8)
+            {
+                for (int i = 0; i < 8; i++) rows[i] = Row(b, r + i) + first;
+                for (int c = 0; c < count; c += 8) SmallGemm.Transpose8x8(rows, c, target + (long)c * targetRow + r, targetRow);
+            }
+            for (; r < keys; r++)
+            {
+                float* from = Row(b, r) + first;
+                for (int c = 0; c < count; c++) target[(long)c * targetRow + r] = from[c];
+            }
+            for (long line = 0; line < count; line++) new Span<float>(target + line * targetRow + keys, targetRow - keys).Clear();
+        }
+
+        /// <summary>Where example b's key (or value) row r starts: a prefix row, then the tokens' rows.</summary>
+        float* Row(long b, int r) => r < prefixLength ? prefix + b * prefixBatch + r * prefixRow : tokens + b * tokensBatch + (r - prefixLength) * tokensRow;
     }
 
     /// <summary>The address of element (0, …, 0) of a float32 CPU tensor of any strides (TorchSharp's <c>bytes</c> takes only contiguous ones); valid while the tensor lives.</summary>
@@ -304,8 +328,8 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
 
     /// <summary>
     /// Runs <paramref name="action"/> on every head h of every example b, the heads of one example in one task: first
-    /// the example's rows of <paramref name="transposed"/> gathered and transposed for all its heads at once
-    /// (<see cref="SmallGemm.Transpose"/>: the head's (hd, S′), zero-padded), then its rows of
+    /// the example's rows of <paramref name="transposed"/> transposed for all its heads at once
+    /// (<see cref="KeyRows.GatherTransposed"/>: the head's (hd, S′), zero-padded), then its rows of
     /// <paramref name="rows"/> gathered ((S, hd) per head), then each head with both and a 64-byte aligned scratch buffer
     /// of <paramref name="scratchFloats"/> floats. With fewer examples than twice the cores, each example's heads are
     /// split into groups, so that a small batch still keeps every core busy.
@@ -324,8 +348,7 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
                 long b = task / groups;
                 int first = (int)(task % groups) * headsPerGroup, count = Math.Min(heads, first + headsPerGroup) - first, columns = count * headSize;
                 float* transposedHeads = (float*)buffer, gathered = transposedHeads + transposedFloats, scratch = gathered + rowFloats;
-                transposed.Gather(b, (long)first * headSize, columns, gathered); // (S, count·hd)
-                SmallGemm.Transpose(gathered, columns, keys, columns, transposedHeads, padded); // head h's (hd, S′) from line h·hd
+                transposed.GatherTransposed(b, (long)first * headSize, columns, transposedHeads, padded); // head h's (hd, S′) from line h·hd
                 rows.Gather(b, (long)first * headSize, columns, gathered);
                 for (int h = 0; h < count; h++) action(b, first + h, transposedHeads + (long)h * headSize * padded, gathered + h * headSize, columns, scratch);
                 return buffer;

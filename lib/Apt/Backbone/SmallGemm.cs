@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Apt.Backbone;
 
@@ -134,18 +135,25 @@ static unsafe class SmallGemm
     }
 
     /// <summary>
-    /// Transposes a (rows × columns) block, row r at <c>source + r·rowStride</c>, into <paramref name="target"/>:
-    /// column c becomes line c (row stride <paramref name="targetRow"/> ≥ rows), zeros from column rows on. Reads the
-    /// source in memory order, row after row; with heads side by side in the columns, head h's transpose starts at
-    /// line h·headSize.
+    /// Writes the 8 × 8 block whose row i is the 8 floats at <c>rows[i] + column</c> transposed: its column j to the
+    /// 8 floats at <c>target + j·targetRow</c>. Eight loads, 24 shuffles in registers and eight stores, where an
+    /// element-by-element copy makes 64 loads and 64 stores to as many cache lines.
     /// </summary>
-    public static void Transpose(float* source, long rowStride, int rows, int columns, float* target, int targetRow)
+    public static void Transpose8x8(float** rows, long column, float* target, long targetRow)
     {
-        for (int r = 0; r < rows; r++)
-        {
-            float* from = source + r * rowStride, to = target + r;
-            for (int c = 0; c < columns; c++) to[(long)c * targetRow] = from[c];
-        }
-        for (long line = 0; line < columns; line++) new Span<float>(target + line * targetRow + rows, targetRow - rows).Clear();
+        var r0 = Vector256.Load(rows[0] + column); var r1 = Vector256.Load(rows[1] + column);
+        var r2 = Vector256.Load(rows[2] + column); var r3 = Vector256.Load(rows[3] + column);
+        var r4 = Vector256.Load(rows[4] + column); var r5 = Vector256.Load(rows[5] + column);
+        var r6 = Vector256.Load(rows[6] + column); var r7 = Vector256.Load(rows[7] + column);
+        // pairs of rows interleaved, then pairs of pairs: within each 128-bit half, lane j holds column j's four rows
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1); var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5); var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE); var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE); var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        // rows 0–3 from the first operand's half, rows 4–7 from the second's
+        Avx.Permute2x128(u0, u4, 0x20).Store(target); Avx.Permute2x128(u1, u5, 0x20).Store(target + targetRow);
+        Avx.Permute2x128(u2, u6, 0x20).Store(target + 2 * targetRow); Avx.Permute2x128(u3, u7, 0x20).Store(target + 3 * targetRow);
+        Avx.Permute2x128(u0, u4, 0x31).Store(target + 4 * targetRow); Avx.Permute2x128(u1, u5, 0x31).Store(target + 5 * targetRow);
+        Avx.Permute2x128(u2, u6, 0x31).Store(target + 6 * targetRow); Avx.Permute2x128(u3, u7, 0x31).Store(target + 7 * targetRow);
     }
 }
