@@ -60,7 +60,9 @@ public sealed record BenchReport(
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
-    /// <summary>The goals of issue 8, checked against this run's figures.</summary>
+    const double MiB = 1024 * 1024;
+
+    /// <summary>The goals of issue 8, checked against this run's figures; memory in GB of 10⁹ bytes, the stricter reading of "1.5 GB".</summary>
     public static IReadOnlyList<TargetCheck> Check(double utilisation, StepFigure apt, double aptOverPt2, double pt2OverFt, ChildStepFigure aptChild,
         IReadOnlyList<EvalFigure> eval, MemoryGrowthFigure memory, IReadOnlyList<ScalingFigure> scaling)
     {
@@ -69,7 +71,7 @@ public sealed record BenchReport(
             new("(a) APT step utilisation of the matmul peak", utilisation, "≥ 0.75", utilisation >= 0.75, apt.LoadAverage),
             new("(b) APT ÷ PT-2 step time", aptOverPt2, "≤ 1.05", aptOverPt2 <= 1.05, apt.LoadAverage),
             new("(c) PT-2 ÷ FT step time (child processes)", pt2OverFt, "≤ 0.6", pt2OverFt <= 0.6, aptChild.LoadAverage),
-            new("(c) APT step peak memory, GB", aptChild.PeakRssMiB / 1024, "≤ 1.5", aptChild.PeakRssMiB / 1024 <= 1.5, aptChild.LoadAverage),
+            new("(c) APT step peak memory, GB (10⁹ bytes)", aptChild.PeakRssMiB * MiB / 1e9, "≤ 1.5", aptChild.PeakRssMiB * MiB / 1e9 <= 1.5, aptChild.LoadAverage),
         };
         checks.AddRange(eval.Select(e => new TargetCheck($"(d) eval forward ÷ ONNX Runtime, batch {e.Batch}", e.Ratio, "≤ 1.0", e.Ratio <= 1.0, e.LoadAverage)));
         checks.Add(new("(e) memory growth, step " + memory.EarlySteps + " → " + memory.LateSteps, memory.Growth, "≤ 0.02", memory.Growth <= 0.02, memory.LoadAverage));
