@@ -120,16 +120,16 @@ public sealed class GatedPrefixDropout : SingleTensorFunction<GatedPrefixDropout
                         long e = 0;
                         for (; e + 8 <= width; e += 8)
                         {
-                            var dropped = Vector256.Load(g + e) * FastDropout.KeepFactors(kept + e, factor); // the gradient of raw · keep / (1 − p)
-                            if (dRaw is not null) (Vector256.Load(dRaw + e) + dropped * gateVector).Store(dRaw + e);
-                            sums += dropped * Vector256.Load(source + e);
+                            var throughDropout = Vector256.Load(g + e) * FastDropout.KeepFactors(kept + e, factor); // the gradient of raw · keep / (1 − p)
+                            if (dRaw is not null) (Vector256.Load(dRaw + e) + throughDropout * gateVector).Store(dRaw + e);
+                            sums += throughDropout * Vector256.Load(source + e);
                         }
                         float sum = Vector256.Sum(sums);
                         for (; e < width; e++)
                         {
-                            float dropped = g[e] * (kept[e] != 0 ? scale : 0f);
-                            if (dRaw is not null) dRaw[e] += dropped * gate;
-                            sum += dropped * source[e];
+                            float throughDropout = g[e] * (kept[e] != 0 ? scale : 0f);
+                            if (dRaw is not null) dRaw[e] += throughDropout * gate;
+                            sum += throughDropout * source[e];
                         }
                         if (dGates is not null) dGates[row] = sum;
                     }
