@@ -36,7 +36,7 @@ public sealed class FastDropout : nn.Module<Tensor, Tensor>
     /// 190–210 MiB (TorchSharp's Function keeps an uninitialised tensor the size of each output until the graph is
     /// released). The float factors keep 4 bytes an element until backward instead of the bool mask's 1: the APT
     /// step in its own process went from 1,119–1,133 to 1,090–1,118 ms and its peak from 1,290–1,362 to
-    /// 1,423–1,470 MiB (under the 1.5 GB target). Elsewhere libtorch's mul by the bool mask runs.
+    /// 1,423–1,470 MiB (1.49–1.54 GB, at the 1.5 GB target; later changes brought the step to 1,414 MiB). Elsewhere libtorch's mul by the bool mask runs.
     /// </summary>
     public static Tensor Apply(Tensor input, double p, bool training)
     {
