@@ -13,6 +13,9 @@ public static class ToolKernel
     /// <summary>The repository's tool manifest, relative to its root; <c>dotnet</c> finds it from any folder below.</summary>
     public const string Manifest = ".config/dotnet-tools.json";
 
+    /// <summary>How many processes <see cref="StartAsync"/> tries when a start trips over <see cref="IsKernelInfoRace"/>.</summary>
+    public const int StartAttempts = 3;
+
     /// <summary>
     /// Restores the pinned tool, starts it in <paramref name="workingFolder"/> and returns a proxy of its <paramref name="kernelName"/>
     /// kernel (commands sent to it run in the tool process); disposing the proxy ends the process.
@@ -25,7 +28,38 @@ public static class ToolKernel
             throw new InvalidOperationException(
                 $"'dotnet tool restore' in {workingFolder} failed (exit code {restore.ExitCode}), so the dotnet-interactive kernel pinned in " +
                 $"{Manifest} is not available. Its output:\n{restore.Output}");
+        return await RetryingKernelInfoRace(() => StartOnceAsync(workingFolder, startTimeout, kernelName));
+    }
 
+    /// <summary>
+    /// Runs <paramref name="start"/> up to <see cref="StartAttempts"/> times while it fails with <see cref="IsKernelInfoRace"/>;
+    /// any other failure, and the last attempt's, reaches the caller unchanged.
+    /// </summary>
+    public static async Task<T> RetryingKernelInfoRace<T>(Func<Task<T>> start)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await start();
+            }
+            catch (InvalidOperationException e) when (attempt < StartAttempts && IsKernelInfoRace(e))
+            {
+            }
+        }
+    }
+
+    /// <summary>
+    /// True for the failure of a start that lost a race inside .NET Interactive's <see cref="StdIoKernelConnector"/>: it marks the remote
+    /// kernel ready before it caches the kernel infos that came with the ready event, and a poll in between finds no info for the remote
+    /// root ("Sequence contains no matching element" from <c>GetCachedKernelInfoForRemoteRoot</c>; seen once in CI on a loaded machine).
+    /// A fresh process does not inherit it.
+    /// </summary>
+    public static bool IsKernelInfoRace(InvalidOperationException e) =>
+        e.StackTrace?.Contains("GetCachedKernelInfoForRemoteRoot", StringComparison.Ordinal) == true;
+
+    static async Task<Kernel> StartOnceAsync(string workingFolder, TimeSpan startTimeout, string kernelName)
+    {
         var connector = new StdIoKernelConnector(["dotnet", "dotnet-interactive", "stdio"], "tool", new Uri("kernel://apt-notebook-runner"),
             new DirectoryInfo(workingFolder));
         var start = connector.CreateProxyKernelAsync(kernelName);

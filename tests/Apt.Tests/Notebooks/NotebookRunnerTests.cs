@@ -63,4 +63,40 @@ public class NotebookRunnerTests
         Assert.Contains($"#r \"{typeof(NotebookMode).Assembly.Location}\"", rewritten);
         Assert.Contains("#r \"/nowhere/NotAnAssemblyOfThisApp.dll\"", rewritten);
     }
+
+    /// <summary>The failure .NET Interactive's stdio connector throws when it loses its kernel-info race, from a frame of the same name.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static int GetCachedKernelInfoForRemoteRoot() => new[] { 1 }.Single(uri => uri == 2);
+
+    [Fact]
+    public async Task A_kernel_start_that_loses_the_connectors_race_is_retried_and_other_failures_are_not()
+    {
+        int attempts = 0;
+        int started = await ToolKernel.RetryingKernelInfoRace(async () =>
+        {
+            await Task.Yield();
+            return ++attempts < ToolKernel.StartAttempts ? GetCachedKernelInfoForRemoteRoot() : 42;
+        });
+        Assert.Equal((42, ToolKernel.StartAttempts), (started, attempts));
+
+        attempts = 0;
+        var lastRace = await Assert.ThrowsAsync<InvalidOperationException>(() => ToolKernel.RetryingKernelInfoRace(async () =>
+        {
+            await Task.Yield();
+            attempts++;
+            return GetCachedKernelInfoForRemoteRoot();
+        }));
+        Assert.True(ToolKernel.IsKernelInfoRace(lastRace));
+        Assert.Equal(ToolKernel.StartAttempts, attempts);
+
+        attempts = 0;
+        var timeout = await Assert.ThrowsAsync<InvalidOperationException>(() => ToolKernel.RetryingKernelInfoRace<int>(async () =>
+        {
+            await Task.Yield();
+            attempts++;
+            throw new InvalidOperationException("did not report ready");
+        }));
+        Assert.False(ToolKernel.IsKernelInfoRace(timeout));
+        Assert.Equal(1, attempts);
+    }
 }
