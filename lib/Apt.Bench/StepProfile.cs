@@ -1,6 +1,7 @@
 using Apt.Backbone;
 using Apt.Prefix;
 using Spectre.Console;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Apt.Bench;
@@ -8,7 +9,8 @@ namespace Apt.Bench;
 /// <summary>
 /// <c>--profile</c>: where an APT training step's time goes. Splits the step into its phases, times it again
 /// with the backbone's dropouts off (to price them), and times each operation of one layer's forward at the
-/// step's shapes and at batch 1, with the rate of the matrix products (libtorch's dropout beside ours).
+/// step's shapes and at batch 1, with the rate of the matrix products, which run on the model's own path
+/// (<see cref="FrozenLinear"/>: packed where the model packs), and libtorch's dropout beside ours.
 /// Prints tables; nothing is judged.
 /// </summary>
 public static class StepProfile
@@ -53,11 +55,16 @@ public static class StepProfile
         long tokens = (long)b * t;
         using var noGrad = no_grad();
         using var x = randn(b, t, d); // (B, T, d)
-        using var qkvWeight = randn(3 * d, d) * 0.02;
-        using var bias3 = zeros(3 * d);
-        using var outWeight = randn(d, d) * 0.02;
-        using var upWeight = randn(ff, d) * 0.02;
-        using var downWeight = randn(d, ff) * 0.02;
+        using var query = Frozen(nn.Linear(d, d));
+        using var key = Frozen(nn.Linear(d, d));
+        using var value = Frozen(nn.Linear(d, d));
+        using var attentionOutput = Frozen(nn.Linear(d, d));
+        using var feedForwardUp = Frozen(nn.Linear(d, ff));
+        using var feedForwardDown = Frozen(nn.Linear(ff, d));
+        using var queryKeyValue = new FrozenLinear(query, key, value);
+        using var attentionOutputProduct = new FrozenLinear(attentionOutput);
+        using var upProduct = new FrozenLinear(feedForwardUp);
+        using var downProduct = new FrozenLinear(feedForwardDown);
         using var q = randn(b, h, t, hd); // (B, H, T, hd)
         using var k = randn(b, h, s, hd); // (B, H, S, hd)
         using var v = randn(b, h, s, hd);
@@ -74,22 +81,29 @@ public static class StepProfile
             double ms = Measure.MedianMs(() => { using var scope = NewDisposeScope(); op(); }, repeats, settings.Warmup);
             table.AddRow(name, ms.ToString("F2"), flops > 0 ? (flops / 1e6 / ms).ToString("F0") : "", (ms * c.NumLayers).ToString("F0"));
         }
-        using var qWeight = qkvWeight.narrow(0, 0, d);
-        using var kWeight = qkvWeight.narrow(0, d, d);
-        using var vWeight = qkvWeight.narrow(0, 2 * d, d);
-        Time($"stack Q, K, V weights (cat)", () => cat([qWeight, kWeight, vWeight], 0));
-        Time($"Q, K, V linear {tokens}×{d} → {3 * d}", () => nn.functional.linear(x, qkvWeight, bias3), 2.0 * tokens * d * 3 * d);
+        Time($"stack Q, K, V weights (cat; the model keeps the stack)", () => cat([query.weight!, key.weight!, value.weight!], 0));
+        Time($"Q, K, V linear {tokens}×{d} → {3 * d}{Packed(tokens)}", () => queryKeyValue.Forward(x), 2.0 * tokens * d * 3 * d);
         Time($"attention, fused (no dropout), S = {s}", () => nn.functional.scaled_dot_product_attention(q, k, v), 4.0 * tokens * s * d);
         Time($"attention, dropout 0.1, libtorch's (unfused)", () => nn.functional.scaled_dot_product_attention(q, k, v, p: 0.1), 4.0 * tokens * s * d);
         Time($"attention, dropout 0.1, ours (DropoutAttention, no grad)", () => BertSelfAttention.AttentionWithDropout(projected, h, keysAndValues, null, 0.1), 4.0 * tokens * s * d);
         Time("merge heads (transpose + copy; not in training)", () => q.transpose(1, 2).reshape(b, t, d));
-        Time($"attention output linear {d} → {d}", () => nn.functional.linear(x, outWeight), 2.0 * tokens * d * d);
+        Time($"attention output linear {d} → {d}{Packed(tokens)}", () => attentionOutputProduct.Forward(x), 2.0 * tokens * d * d);
         Time("dropout 0.1 on (B, T, d), libtorch's", () => nn.functional.dropout(x, 0.1, training: true));
         Time("dropout 0.1 on (B, T, d), FastDropout (no grad: one pass)", () => FastDropout.Apply(x, 0.1, training: true));
         Time("add + LayerNorm", () => nn.functional.layer_norm(x + x, [d], gamma, beta, c.LayerNormEps));
-        Time($"feed-forward up {d} → {ff}", () => nn.functional.linear(x, upWeight), 2.0 * tokens * d * ff);
+        Time($"feed-forward up {d} → {ff}{Packed(tokens)}", () => upProduct.Forward(x), 2.0 * tokens * d * ff);
         Time("GELU on (B, T, d_ff)", () => nn.functional.gelu(up));
-        Time($"feed-forward down {ff} → {d}", () => nn.functional.linear(up, downWeight), 2.0 * tokens * d * ff);
+        Time($"feed-forward down {ff} → {d}{Packed(tokens)}", () => downProduct.Forward(up), 2.0 * tokens * d * ff);
         return table;
     }
+
+    /// <summary>A linear layer frozen as the backbone's are, so that <see cref="FrozenLinear"/> takes the model's path: kept weights, packed products up to its row limit.</summary>
+    static Linear Frozen(Linear linear)
+    {
+        foreach (var parameter in linear.parameters()) parameter.requires_grad = false;
+        return linear;
+    }
+
+    /// <summary>Which product the model runs at this many rows: MKL's packed GEMM up to <see cref="MklPackedGemm.PackedRowLimit"/> rows, libtorch's linear above.</summary>
+    static string Packed(long rows) => rows <= MklPackedGemm.PackedRowLimit ? " (packed)" : "";
 }
