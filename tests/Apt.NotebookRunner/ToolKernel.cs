@@ -52,7 +52,7 @@ public static class ToolKernel
     /// <summary>
     /// True for the failure of a start that lost a race inside .NET Interactive's <see cref="StdIoKernelConnector"/>: it marks the remote
     /// kernel ready before it caches the kernel infos that came with the ready event, and a poll in between finds no info for the remote
-    /// root ("Sequence contains no matching element" from <c>GetCachedKernelInfoForRemoteRoot</c>; seen once in CI on a loaded machine).
+    /// root ("Sequence contains no matching element" from <c>GetCachedKernelInfoForRemoteRoot</c>; it failed CI once).
     /// A fresh connector and process start clean, so the start is tried again.
     /// </summary>
     public static bool IsKernelInfoRace(InvalidOperationException e) =>
