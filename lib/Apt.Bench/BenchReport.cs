@@ -26,7 +26,11 @@ public sealed record ScalingFigure(string Axis, IReadOnlyList<StepFigure> Points
 /// <summary>A figure against its goal.</summary>
 public sealed record TargetCheck(string Name, double Value, string Goal, bool Met, double LoadAverage);
 
-/// <summary>Everything one run measured.</summary>
+/// <summary>
+/// Everything one run measured. <c>AptFirstToken</c> is the APT step as the trainer takes it for a head that reads
+/// the first token alone (sequence classification, multiple choice): the last layer computes that token's output
+/// only. It stands beside the targets, which are all taken on the whole computation the issue's FLOP model describes.
+/// </summary>
 public sealed record BenchReport(
     BenchSettings Settings,
     string Backbone,
@@ -39,6 +43,7 @@ public sealed record BenchReport(
     double Utilisation,
     StepFigure PTuningV2,
     double AptOverPTuningV2,
+    StepFigure AptFirstToken,
     ChildStepFigure AptChild,
     ChildStepFigure PTuningV2Child,
     ChildStepFigure FineTuneChild,
@@ -90,7 +95,7 @@ public sealed record BenchReport(
         var figures = new Table().AddColumns("figure", "value", "load");
         foreach (var m in Matmul) figures.AddRow($"fp32 matmul {m.Shape}", $"{F(m.MedianMs)} ms = {F(m.Gflops, "F0")} GFLOP/s", F(m.LoadAverage, "F1"));
         figures.AddRow("matmul peak (max of the above)", $"{F(PeakGflops, "F0")} GFLOP/s", "");
-        foreach (var s in new[] { Apt, PTuningV2 })
+        foreach (var s in new[] { Apt, PTuningV2, AptFirstToken })
             figures.AddRow($"{s.Method} step (in process)", $"{F(s.MedianMs, "F0")} ms, {F(s.TokensPerSecond, "F0")} tokens/s, {F(s.StepGflop, "F1")} GFLOP → {F(s.Gflops, "F0")} GFLOP/s", F(s.LoadAverage, "F1"));
         foreach (var c in new[] { AptChild, PTuningV2Child, FineTuneChild })
             figures.AddRow($"{c.Method} step (own process)", $"{F(c.MedianMs, "F0")} ms, peak RSS {F(c.PeakRssMiB, "F0")} MiB (after load {F(c.RssAfterLoadMiB, "F0")})", F(c.LoadAverage, "F1"));

@@ -24,20 +24,22 @@ public static class Benchmarks
         var config = backbone.Config;
         int b = settings.Batch, t = settings.Length, l = settings.PrefixLength;
 
-        progress?.Invoke("(a, b) APT and PT-2 steps and the fp32 matmul peak, alternated");
-        StepFigure apt, pt2;
+        progress?.Invoke("(a, b) APT and PT-2 steps, APT for a first-token head, and the fp32 matmul peak, alternated");
+        StepFigure apt, pt2, aptFirstToken;
         List<MatmulFigure> matmul;
         using (var shapes = new MatmulShapes(settings, config))
         using (var aptStep = new TrainingWorkload(backbone.Model, PrefixConfig.Apt(l), b, t))
         using (var pt2Step = new TrainingWorkload(backbone.Model, PrefixConfig.PTuningV2(l), b, t))
+        using (var aptFirstTokenStep = new TrainingWorkload(backbone.Model, PrefixConfig.Apt(l), b, t, firstTokenOnly: true))
         {
             // The peak is taken in the same rounds as the steps it divides: a change in the shared machine's load
             // then moves numerator and denominator alike.
             double load = Measure.LoadAverage();
-            var ms = Measure.AlternatingMedianMs([() => aptStep.Step(), () => pt2Step.Step(), .. shapes.Actions], settings.Repeats, settings.Warmup);
+            var ms = Measure.AlternatingMedianMs([() => aptStep.Step(), () => pt2Step.Step(), () => aptFirstTokenStep.Step(), .. shapes.Actions], settings.Repeats, settings.Warmup);
             apt = StepFigureOf(aptStep, ms[0], load);
             pt2 = StepFigureOf(pt2Step, ms[1], load);
-            matmul = shapes.Figures(ms[2..], load);
+            aptFirstToken = StepFigureOf(aptFirstTokenStep, ms[2], load);
+            matmul = shapes.Figures(ms[3..], load);
         }
         double peak = matmul.Max(m => m.Gflops);
 
@@ -64,12 +66,12 @@ public static class Benchmarks
         double pt2OverFt = pt2Child.MedianMs / ftChild.MedianMs;
         var targets = BenchReport.Check(utilisation, apt, aptOverPt2, pt2OverFt, aptChild, eval, memory, scaling);
         return new BenchReport(settings, backbone.Identity.Name, torch.get_num_threads(), Environment.ProcessorCount, TorchRuntime.LibTorchVersion,
-            matmul, peak, apt, utilisation, pt2, aptOverPt2, aptChild, pt2Child, ftChild, pt2OverFt, eval, memory, scaling, targets,
+            matmul, peak, apt, utilisation, pt2, aptOverPt2, aptFirstToken, aptChild, pt2Child, ftChild, pt2OverFt, eval, memory, scaling, targets,
             loadStart, Measure.LoadAverage(), wall.Elapsed.TotalSeconds);
     }
 
     static StepFigure StepFigureOf(TrainingWorkload w, double ms, double load) =>
-        new(w.Method.Label, w.BatchSize, w.Length, w.Method.MaxLength, ms, w.BatchSize * w.Length / (ms / 1000), w.StepFlops / 1e9, w.StepFlops / 1e9 / (ms / 1000), load);
+        new(w.FirstTokenOnly ? $"{w.Method.Label}, first token only" : w.Method.Label, w.BatchSize, w.Length, w.Method.MaxLength, ms, w.BatchSize * w.Length / (ms / 1000), w.StepFlops / 1e9, w.StepFlops / 1e9 / (ms / 1000), load);
 
     /// <summary>
     /// The fp32 matmul rate: a square matmul of <see cref="BenchSettings.MatmulSize"/>, and the three linear

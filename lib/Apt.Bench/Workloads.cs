@@ -13,6 +13,9 @@ namespace Apt.Bench;
 /// feed-forward; embeddings, LayerNorms, biases, pooler and head are left out) and S the attended length,
 /// prefix included: Q·Kᵀ and attention·V cost 2·S·d each per token and layer. Backward: about 1× the
 /// forward for a frozen backbone (input gradients only, no weight gradients) and 2× for full fine-tuning.
+/// A forward asked for the first token's output only (<see cref="BertModel.Forward"/>'s firstTokenOnly) is
+/// counted as it runs: its last layer projects Q, K and V (6·d² per token) for every token, and attention, its
+/// output projection and the feed-forward for the first token alone.
 /// </summary>
 public static class FlopModel
 {
@@ -25,8 +28,16 @@ public static class FlopModel
         2 * EncoderMatrixWeights(c) + 4.0 * c.NumLayers * attended * c.HiddenSize;
 
     /// <summary>Forward and backward FLOPs of one training step on batch × length tokens.</summary>
-    public static double TrainingStep(BertConfig c, int batch, int length, int prefix, bool fullFineTuning) =>
-        batch * length * ForwardPerToken(c, length + prefix) * (fullFineTuning ? 3 : 2);
+    public static double TrainingStep(BertConfig c, int batch, int length, int prefix, bool fullFineTuning, bool firstTokenOnly = false)
+    {
+        double perExample = length * ForwardPerToken(c, length + prefix);
+        if (firstTokenOnly)
+        {
+            double lastLayerPerToken = ForwardPerToken(c, length + prefix) / c.NumLayers, queryKeyValue = 6.0 * c.HiddenSize * c.HiddenSize;
+            perExample -= (length - 1) * (lastLayerPerToken - queryKeyValue);
+        }
+        return batch * perExample * (fullFineTuning ? 3 : 2);
+    }
 }
 
 /// <summary>Where one training step's wall time went, in milliseconds.</summary>
@@ -83,12 +94,16 @@ public sealed class TrainingWorkload : IDisposable
     /// <summary>Analytic FLOPs of one step (<see cref="FlopModel"/>).</summary>
     public double StepFlops { get; }
 
-    public TrainingWorkload(BertModel backbone, PrefixConfig method, int batch, int length, int seed = 7)
+    /// <summary>The backbone's last layer computes the first token's output only, as for a sequence-classification head in the trainer.</summary>
+    public bool FirstTokenOnly { get; }
+
+    public TrainingWorkload(BertModel backbone, PrefixConfig method, int batch, int length, int seed = 7, bool firstTokenOnly = false)
     {
         _backbone = backbone;
         Method = method;
         BatchSize = batch;
         Length = length;
+        FirstTokenOnly = firstTokenOnly;
         manual_seed(seed);
         _prefix = PrefixModule.Create(method, backbone.Config);
         _head = new SequenceClassificationHead(backbone.Config.HiddenSize, 2, backbone.Config.HiddenDropout);
@@ -99,7 +114,7 @@ public sealed class TrainingWorkload : IDisposable
                       .. (fullFineTuning ? backbone.parameters() : [])];
         _optimizer = optim.AdamW(_trainable, 1e-3);
         _batch = new SyntheticBatch(backbone.Config, batch, length, seed);
-        StepFlops = FlopModel.TrainingStep(backbone.Config, batch, length, method.MaxLength, fullFineTuning);
+        StepFlops = FlopModel.TrainingStep(backbone.Config, batch, length, method.MaxLength, fullFineTuning, firstTokenOnly);
     }
 
     /// <summary>One optimizer step; returns the loss.</summary>
@@ -117,7 +132,7 @@ public sealed class TrainingWorkload : IDisposable
             _prefix?.train();
             _head.train();
             _optimizer.zero_grad();
-            var output = _backbone.Forward(_batch.Ids, _batch.TypeIds, _batch.AttentionMask, _prefix);
+            var output = _backbone.Forward(_batch.Ids, _batch.TypeIds, _batch.AttentionMask, _prefix, firstTokenOnly: FirstTokenOnly);
             var loss = TaskLoss.CrossEntropy(_head.Forward(output), _batch.Labels);
             forward = Lap(watch);
             loss.backward();

@@ -12,7 +12,7 @@ namespace Apt.Backbone;
 // d hidden, H heads, hd = d / H.
 
 /// <summary>What the backbone returns.</summary>
-/// <param name="LastHidden">(B, T, d): the final layer's output for the real tokens.</param>
+/// <param name="LastHidden">(B, T, d): the final layer's output for the real tokens; (B, 1, d), the first token's alone, when the forward was asked for that only.</param>
 /// <param name="Pooled">(B, d): tanh(dense(first token)), or null for a backbone without a pooler.</param>
 /// <param name="HiddenStates">On request: the embedding output and every layer's output, L + 1 tensors of (B, T, d).</param>
 public sealed record BackboneOutput(Tensor LastHidden, Tensor? Pooled, IReadOnlyList<Tensor>? HiddenStates);
@@ -99,17 +99,25 @@ public sealed class BertSelfAttention : nn.Module
     /// <summary>
     /// hidden (B, T, d); keyMask (B, S) bool, true where a key may be attended, or null when every key may be
     /// (then attention runs without a mask, which lets libtorch pick its fused kernel); prefix (B, P, 2, d) keys and values.
+    /// With <paramref name="firstQueryOnly"/> only the first token attends (over every key): (B, 1, d) out.
     /// </summary>
-    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix)
+    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix, bool firstQueryOnly = false)
     {
         using var scope = NewDisposeScope();
         var projected = _queryKeyValue.Forward(hidden); // (B, T, 3d)
         var keysAndValues = prefix?.KeysAndValues.to(projected.dtype); // (B, P, 2, d)
-        if (training && _dropout > 0)
+        bool dropout = training && _dropout > 0;
+        if (dropout && !firstQueryOnly)
             return AttentionWithDropout(projected, _heads, keysAndValues, keyMask, _dropout).MoveToOuterDisposeScope();
         var (q, k, v) = HeadViews(projected, _heads, keysAndValues);
+        if (firstQueryOnly) q = q.narrow(2, 0, 1); // (B, H, 1, hd)
         var mask = keyMask?.view(hidden.shape[0], 1, 1, k.shape[2]); // (B, 1, 1, S)
-        return MergeHeads(functional.scaled_dot_product_attention(q, k, v, mask)).MoveToOuterDisposeScope(); // (B, T, d)
+        if (dropout)
+        {
+            using var keep = FastDropout.KeepMask([.. q.shape[..3], k.shape[2]], _dropout, q.device); // (B, H, 1, S)
+            return MergeHeads(ComposedAttention(q, k, v, mask, keep, _dropout)).MoveToOuterDisposeScope(); // (B, 1, d)
+        }
+        return MergeHeads(functional.scaled_dot_product_attention(q, k, v, mask)).MoveToOuterDisposeScope(); // (B, T or 1, d)
     }
 
     /// <summary>
@@ -218,10 +226,12 @@ public sealed class BertAttention : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix)
+    /// <summary>hidden (B, T, d) → (B, T, d), or (B, 1, d) with <paramref name="firstTokenOnly"/>.</summary>
+    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix, bool firstTokenOnly = false)
     {
-        using var attended = selfAttention.Forward(hidden, keyMask, prefix);
-        return output.Forward(attended, hidden);
+        using var attended = selfAttention.Forward(hidden, keyMask, prefix, firstTokenOnly);
+        using var residual = firstTokenOnly ? hidden.narrow(1, 0, 1) : hidden.alias(); // (B, 1 or T, d)
+        return output.Forward(attended, residual);
     }
 }
 
@@ -266,9 +276,14 @@ public sealed class BertLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix)
+    /// <summary>
+    /// hidden (B, T, d) → (B, T, d). With <paramref name="firstTokenOnly"/> the first token's output alone,
+    /// (B, 1, d): every token still gives its key and value, but only the first one's query, attention output and
+    /// feed-forward are computed.
+    /// </summary>
+    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix, bool firstTokenOnly = false)
     {
-        using var attended = attention.Forward(hidden, keyMask, prefix);
+        using var attended = attention.Forward(hidden, keyMask, prefix, firstTokenOnly);
         using var expanded = intermediate.Forward(attended);
         return output.Forward(expanded, attended);
     }
@@ -339,9 +354,16 @@ public sealed class BertModel : nn.Module
     /// ids, typeIds, attentionMask: (B, T) int64 (mask 1 for real tokens, 0 for padding).
     /// The prefix provider, if any, is asked for each layer's prefix given the hidden states entering it.
     /// positionIds ((B, T) or (T)), as Hugging Face's position_ids, replace the family's own position rule.
+    /// <paramref name="firstTokenOnly"/>, for a caller that reads only the first token's final state (the pooler,
+    /// a sequence-classification or multiple-choice head): the last layer computes that token's output alone,
+    /// and <see cref="BackboneOutput.LastHidden"/> is (B, 1, d). The first token's output is the same function of
+    /// the input, but the skipped work is about an eighth of a MiniLM forward and backward (the last of six
+    /// layers' attention output and feed-forward for all but one token) and the dropouts of that layer draw
+    /// their masks over the smaller tensors, so training with and without it is not bit for bit the same.
     /// </summary>
-    public BackboneOutput Forward(Tensor ids, Tensor typeIds, Tensor attentionMask, IPrefixProvider? prefix = null, bool allHiddenStates = false, Tensor? positionIds = null)
+    public BackboneOutput Forward(Tensor ids, Tensor typeIds, Tensor attentionMask, IPrefixProvider? prefix = null, bool allHiddenStates = false, Tensor? positionIds = null, bool firstTokenOnly = false)
     {
+        if (firstTokenOnly && allHiddenStates) throw new ArgumentException("every hidden state and the first token's alone were both asked for", nameof(firstTokenOnly));
         var hidden = embeddings.Forward(ids, typeIds, prefix?.PositionOffset ?? 0, positionIds); // (B, T, d)
         using var inputKeys = attentionMask.to_type(ScalarType.Bool); // (B, T)
         bool inputPadded = !inputKeys.all().item<bool>();
@@ -353,7 +375,7 @@ public sealed class BertModel : nn.Module
             // No mask at all when every key is attended: an all-true mask changes nothing but the kernel.
             bool masked = inputPadded || (prefixKeys is not null && !prefixKeys.all().item<bool>());
             using var keyMask = !masked ? null : prefixKeys is null ? inputKeys.alias() : cat([prefixKeys, inputKeys], 1); // (B, S)
-            var next = encoder.layer[i].Forward(hidden, keyMask, layerPrefix);
+            var next = encoder.layer[i].Forward(hidden, keyMask, layerPrefix, firstTokenOnly && i == encoder.layer.Count - 1);
             if (states is null) hidden.Dispose();
             hidden = next;
             states?.Add(hidden);

@@ -12,6 +12,9 @@ public abstract class TaskHead(string name) : nn.Module(name)
     /// <summary>Logits: (B, K) for sequence classification, (B, C) for multiple choice, (B, T, K) for token classification.</summary>
     public abstract Tensor Forward(BackboneOutput output);
 
+    /// <summary>Whether the head reads the first token's final state alone (through <see cref="Pooled"/>), so the backbone's last layer need not compute the others.</summary>
+    public virtual bool ReadsFirstTokenOnly => false;
+
     /// <summary>
     /// BERT's pooler output when the backbone has one (frozen, as in P-tuning v2); otherwise the first
     /// token's last hidden state (e.g. arctic-xs, which ships without a pooler).
@@ -34,6 +37,8 @@ public sealed class SequenceClassificationHead : TaskHead
         classifier = Linear(hiddenSize, labels);
         RegisterComponents();
     }
+
+    public override bool ReadsFirstTokenOnly => true;
 
     public override Tensor Forward(BackboneOutput output)
     {
@@ -59,6 +64,8 @@ public sealed class MultipleChoiceHead : TaskHead
     }
 
     /// <summary>The backbone ran on B·C rows (the choices of one example adjacent).</summary>
+    public override bool ReadsFirstTokenOnly => true;
+
     public override Tensor Forward(BackboneOutput output)
     {
         using var pooled = Pooled(output); // (B·C, d)

@@ -29,11 +29,14 @@ public sealed class TunedModel : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>Logits for a batch: (B, K), (B, C) or (B, T, K) by the task's kind.</summary>
+    /// <summary>
+    /// Logits for a batch: (B, K), (B, C) or (B, T, K) by the task's kind. For a head that reads the first token
+    /// alone, the backbone's last layer computes that token's output only (<see cref="BertModel.Forward"/>).
+    /// </summary>
     public Tensor Forward(TaskBatch batch)
     {
         var inputs = batch.Inputs;
-        var output = backbone.Forward(inputs.Ids, inputs.TypeIds, inputs.AttentionMask, prefix);
+        var output = backbone.Forward(inputs.Ids, inputs.TypeIds, inputs.AttentionMask, prefix, firstTokenOnly: head.ReadsFirstTokenOnly);
         return head.Forward(output);
     }
 

@@ -28,9 +28,10 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
         Assert.Equal(4, report.Matmul.Count);
         Assert.All(report.Matmul, m => Assert.True(m.MedianMs > 0 && m.Gflops > 0, m.Shape));
         Assert.True(report.PeakGflops > 0);
-        foreach (var step in new[] { report.Apt, report.PTuningV2 })
+        foreach (var step in new[] { report.Apt, report.PTuningV2, report.AptFirstToken })
             Assert.True(step.MedianMs > 0 && step.TokensPerSecond > 0 && step.Gflops > 0, step.Method);
-        Assert.Equal(("APT", "PT-2"), (report.Apt.Method, report.PTuningV2.Method));
+        Assert.Equal(("APT", "PT-2", "APT, first token only"), (report.Apt.Method, report.PTuningV2.Method, report.AptFirstToken.Method));
+        Assert.True(report.AptFirstToken.StepGflop < report.Apt.StepGflop, "the first-token step counts less work");
         Assert.True(report.Utilisation > 0 && report.AptOverPTuningV2 > 0 && report.PTuningV2OverFineTune > 0);
         foreach (var child in new[] { report.AptChild, report.PTuningV2Child, report.FineTuneChild })
             Assert.True(child.MedianMs > 0 && child.PeakRssMiB >= child.RssAfterLoadMiB && child.RssAfterLoadMiB > 0, child.Method);

@@ -57,6 +57,64 @@ public sealed class PrefixForwardTests
         Assert.True(difference > 1e-3, $"the gates must change the output when not forced (max difference {difference})");
     }
 
+    [Fact]
+    public void FirstTokenOnlyGivesTheFirstTokensOutputAndThePrefixTheSameGradients()
+    {
+        var backbone = MiniLm.Model;
+        backbone.eval();
+        using var prefix = PrefixModule.Create(PrefixConfig.Apt(8), backbone.Config)!;
+        Randomise(prefix, seed: 5);
+        prefix.eval();
+        using var batch = MiniLmBatch(Sentences); // padded: the key mask is in play
+        var parameters = prefix.TrainableParameters().ToList();
+        (Tensor LastHidden, Tensor Pooled, Tensor[] Gradients) Run(bool firstTokenOnly)
+        {
+            using var scope = NewDisposeScope();
+            foreach (var (_, parameter) in parameters) parameter.grad = null;
+            var output = backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, prefix, firstTokenOnly: firstTokenOnly);
+            output.Pooled!.square().sum().backward();
+            var gradients = parameters.Select(p => p.Parameter.grad!.clone().MoveToOuterDisposeScope()).ToArray();
+            return (output.LastHidden.MoveToOuterDisposeScope(), output.Pooled.MoveToOuterDisposeScope(), gradients);
+        }
+        var full = Run(firstTokenOnly: false);
+        var first = Run(firstTokenOnly: true);
+
+        Assert.Equal([Sentences.Length, 1, backbone.Config.HiddenSize], first.LastHidden.shape);
+        using var fullFirst = full.LastHidden.narrow(1, 0, 1);
+        Assert.True(TensorAssert.MaxDifference(fullFirst, first.LastHidden) < 1e-5, $"first token's state: max |Δ| = {TensorAssert.MaxDifference(fullFirst, first.LastHidden)}");
+        Assert.True(TensorAssert.MaxDifference(full.Pooled, first.Pooled) < 1e-5, $"pooled: max |Δ| = {TensorAssert.MaxDifference(full.Pooled, first.Pooled)}");
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            double size = full.Gradients[i].abs().max().item<float>(), difference = TensorAssert.MaxDifference(full.Gradients[i], first.Gradients[i]);
+            Assert.True(size > 0, $"{parameters[i].Name} took no gradient");
+            Assert.True(difference <= 1e-4 * size, $"{parameters[i].Name}'s gradient: max |Δ| = {difference} of max |g| = {size}");
+        }
+    }
+
+    [Fact]
+    public void FirstTokenOnlyInTrainingDropsOutTheLastLayersAttentionAndReproducesUnderTheSameSeed()
+    {
+        // One layer whose only dropout is attention's: what training changes is the first-token path's own.
+        manual_seed(6);
+        using var backbone = new BertModel(TinyConfig with { NumLayers = 1, HiddenDropout = 0, AttentionDropout = 0.5 });
+        using var prefix = PrefixModule.Create(PrefixConfig.Apt(4), backbone.Config)!;
+        Randomise(prefix, seed: 7);
+        using var batch = RandomBatch(8, 7, 3, 5);
+        using var scope = NewDisposeScope();
+        Tensor Pooled(bool training, int seed)
+        {
+            backbone.train(training);
+            prefix.train(training);
+            manual_seed(seed);
+            return backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, prefix, firstTokenOnly: true).Pooled!;
+        }
+        var trained = Pooled(training: true, seed: 9);
+        Assert.True(Same(trained, Pooled(training: true, seed: 9)), "the same seed must give the same output");
+        Assert.True(TensorAssert.MaxDifference(trained, Pooled(training: false, seed: 9)) > 1e-3, "attention dropout must act in training");
+        trained.square().sum().backward();
+        Assert.All(prefix.TrainableParameters(), p => Assert.True(p.Parameter.grad is { } g && g.abs().max().item<float>() > 0, $"{p.Name} took no gradient"));
+    }
+
     /// <summary>Copies every tensor of <paramref name="source"/> into the same-named one of <paramref name="target"/>.</summary>
     static void CopyShared(PrefixModule source, PrefixModule target)
     {
