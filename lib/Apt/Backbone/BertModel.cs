@@ -278,8 +278,8 @@ public sealed class BertLayer : nn.Module
 
     /// <summary>
     /// hidden (B, T, d) → (B, T, d). With <paramref name="firstTokenOnly"/> the first token's output alone,
-    /// (B, 1, d): every token still gives its key and value, but only the first one's query, attention output and
-    /// feed-forward are computed.
+    /// (B, 1, d): every token is still projected to its query, key and value (one stacked product), but attention,
+    /// its output projection and the feed-forward run for the first token only.
     /// </summary>
     public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix, bool firstTokenOnly = false)
     {

@@ -63,9 +63,9 @@ public sealed class MultipleChoiceHead : TaskHead
         RegisterComponents();
     }
 
-    /// <summary>The backbone ran on B·C rows (the choices of one example adjacent).</summary>
     public override bool ReadsFirstTokenOnly => true;
 
+    /// <summary>The backbone ran on B·C rows (the choices of one example adjacent).</summary>
     public override Tensor Forward(BackboneOutput output)
     {
         using var pooled = Pooled(output); // (B·C, d)

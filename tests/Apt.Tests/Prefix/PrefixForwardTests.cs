@@ -61,10 +61,7 @@ public sealed class PrefixForwardTests
     public void FirstTokenOnlyGivesTheFirstTokensOutputAndThePrefixTheSameGradients()
     {
         var backbone = MiniLm.Model;
-        backbone.eval();
-        using var prefix = PrefixModule.Create(PrefixConfig.Apt(8), backbone.Config)!;
-        Randomise(prefix, seed: 5);
-        prefix.eval();
+        using var prefix = RandomAptInEvaluation(backbone, seed: 5);
         using var batch = MiniLmBatch(Sentences); // padded: the key mask is in play
         var parameters = prefix.TrainableParameters().ToList();
         (Tensor LastHidden, Tensor Pooled, Tensor[] Gradients) Run(bool firstTokenOnly)
@@ -113,6 +110,16 @@ public sealed class PrefixForwardTests
         Assert.True(TensorAssert.MaxDifference(trained, Pooled(training: false, seed: 9)) > 1e-3, "attention dropout must act in training");
         trained.square().sum().backward();
         Assert.All(prefix.TrainableParameters(), p => Assert.True(p.Parameter.grad is { } g && g.abs().max().item<float>() > 0, $"{p.Name} took no gradient"));
+    }
+
+    /// <summary>APT with 8 prefix tokens and random parameters (gates far from their init), it and the backbone in evaluation mode.</summary>
+    static PrefixModule RandomAptInEvaluation(BertModel backbone, int seed)
+    {
+        backbone.eval();
+        var prefix = PrefixModule.Create(PrefixConfig.Apt(8), backbone.Config)!;
+        Randomise(prefix, seed);
+        prefix.eval();
+        return prefix;
     }
 
     /// <summary>Copies every tensor of <paramref name="source"/> into the same-named one of <paramref name="target"/>.</summary>
@@ -175,10 +182,7 @@ public sealed class PrefixForwardTests
     public void APaddedBatchGivesWhatEachExampleGivesAlone()
     {
         var backbone = MiniLm.Model;
-        backbone.eval();
-        using var prefix = PrefixModule.Create(PrefixConfig.Apt(8), backbone.Config)!;
-        Randomise(prefix, seed: 4);
-        prefix.eval();
+        using var prefix = RandomAptInEvaluation(backbone, seed: 4);
         using var batch = MiniLmBatch(Sentences);
         long[] lengths = batch.AttentionMask.sum(1).data<long>().ToArray();
         Assert.True(lengths.Distinct().Count() == lengths.Length, "the sequences must differ in length so the batch is padded");
