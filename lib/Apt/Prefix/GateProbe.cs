@@ -111,7 +111,7 @@ public static class GateProbe
             foreach (var batch in batches)
             {
                 using var scope = NewDisposeScope();
-                backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, prefix);
+                backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, prefix, firstTokenOnly: true); // only the gates are read, each from its layer's input: the last layer's output is not
                 examples += batch.Size;
             }
         }
