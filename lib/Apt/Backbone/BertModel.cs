@@ -106,28 +106,23 @@ public sealed class BertSelfAttention : nn.Module
         using var scope = NewDisposeScope();
         var projected = _queryKeyValue.Forward(hidden); // (B, T, 3d)
         var keysAndValues = prefix?.KeysAndValues.to(projected.dtype); // (B, P, 2, d)
-        bool dropout = training && _dropout > 0;
-        if (dropout && !firstQueryOnly)
-            return AttentionWithDropout(projected, _heads, keysAndValues, keyMask, _dropout).MoveToOuterDisposeScope();
-        var (q, k, v) = HeadViews(projected, _heads, keysAndValues);
-        if (firstQueryOnly) q = q.narrow(2, 0, 1); // (B, H, 1, hd)
+        if (training && _dropout > 0)
+            return AttentionWithDropout(projected, _heads, keysAndValues, keyMask, _dropout, firstQueryOnly).MoveToOuterDisposeScope();
+        var (q, k, v) = HeadViews(projected, _heads, keysAndValues, firstQueryOnly);
         var mask = keyMask?.view(hidden.shape[0], 1, 1, k.shape[2]); // (B, 1, 1, S)
-        if (dropout)
-        {
-            using var keep = FastDropout.KeepMask([.. q.shape[..3], k.shape[2]], _dropout, q.device); // (B, H, 1, S)
-            return MergeHeads(ComposedAttention(q, k, v, mask, keep, _dropout)).MoveToOuterDisposeScope(); // (B, 1, d)
-        }
         return MergeHeads(functional.scaled_dot_product_attention(q, k, v, mask)).MoveToOuterDisposeScope(); // (B, T or 1, d)
     }
 
     /// <summary>
     /// The heads of the stacked projection (B, T, 3d), with the prefix's keys and values (B, P, 2, d) joined in
-    /// front: q (B, H, T, hd), k and v (B, H, S, hd), views where no join is needed.
+    /// front: q (B, H, T, hd), or the first token's alone (B, H, 1, hd) with <paramref name="firstQueryOnly"/>, k and v
+    /// (B, H, S, hd), views where no join is needed.
     /// </summary>
-    internal static (Tensor Q, Tensor K, Tensor V) HeadViews(Tensor projected, int heads, Tensor? prefix)
+    internal static (Tensor Q, Tensor K, Tensor V) HeadViews(Tensor projected, int heads, Tensor? prefix, bool firstQueryOnly = false)
     {
         long batch = projected.shape[0], length = projected.shape[1], width = projected.shape[2] / 3, headSize = width / heads;
-        var q = projected.narrow(2, 0, width).view(batch, length, heads, headSize).transpose(1, 2); // (B, H, T, hd)
+        long queries = firstQueryOnly ? 1 : length;
+        var q = projected.narrow(1, 0, queries).narrow(2, 0, width).view(batch, queries, heads, headSize).transpose(1, 2); // (B, H, T or 1, hd)
         var k = projected.narrow(2, width, width); // (B, T, d)
         var v = projected.narrow(2, 2 * width, width);
         if (prefix is not null)
@@ -153,15 +148,16 @@ public sealed class BertSelfAttention : nn.Module
     /// projection (B, T, 3d) and the prefix's keys and values (B, P, 2, d) to (B, T, d): what
     /// scaled_dot_product_attention computes with dropout, whose CPU path (no fused kernel takes dropout)
     /// spends most of its time drawing libtorch's Bernoulli mask. Runs as <see cref="DropoutAttention"/>'s
-    /// single autograd node where it applies, else as <see cref="ComposedAttention"/>.
+    /// single autograd node where it applies, else as <see cref="ComposedAttention"/>. With
+    /// <paramref name="firstQueryOnly"/> only the first token attends: (B, 1, d), composed (the node takes every query).
     /// </summary>
-    internal static Tensor AttentionWithDropout(Tensor projected, int heads, Tensor? prefix, Tensor? keyMask, double p)
+    internal static Tensor AttentionWithDropout(Tensor projected, int heads, Tensor? prefix, Tensor? keyMask, double p, bool firstQueryOnly = false)
     {
         long batch = projected.shape[0], length = projected.shape[1], keys = length + (prefix?.shape[1] ?? 0);
-        using var keep = FastDropout.KeepMask([batch, heads, length, keys], p, projected.device); // (B, H, T, S)
-        if (DropoutAttention.Supports(projected, keep)) return DropoutAttention.Apply(projected, prefix, keyMask, keep, p);
+        using var keep = FastDropout.KeepMask([batch, heads, firstQueryOnly ? 1 : length, keys], p, projected.device); // (B, H, T or 1, S)
+        if (!firstQueryOnly && DropoutAttention.Supports(projected, keep)) return DropoutAttention.Apply(projected, prefix, keyMask, keep, p);
         using var scope = NewDisposeScope();
-        var (q, k, v) = HeadViews(projected, heads, prefix);
+        var (q, k, v) = HeadViews(projected, heads, prefix, firstQueryOnly);
         return MergeHeads(ComposedAttention(q, k, v, keyMask?.view(batch, 1, 1, keys), keep, p)).MoveToOuterDisposeScope();
     }
 
