@@ -44,9 +44,9 @@ public static class Benchmarks
         double peak = matmul.Max(m => m.Gflops);
 
         progress?.Invoke("(c) APT, PT-2 and FT steps in child processes");
-        var aptChild = RunChildStep("apt", settings);
-        var pt2Child = RunChildStep("pt2", settings);
-        var ftChild = RunChildStep("ft", settings);
+        var aptChild = RunChildStep("apt", config, settings);
+        var pt2Child = RunChildStep("pt2", config, settings);
+        var ftChild = RunChildStep("ft", config, settings);
 
         progress?.Invoke("(d) evaluation forward against ONNX Runtime");
         var eval = new List<EvalFigure> { EvalVersusOnnxRuntime(settings.Batch, t, settings), EvalVersusOnnxRuntime(1, t, settings) };
@@ -64,7 +64,7 @@ public static class Benchmarks
         double utilisation = apt.Gflops / peak;
         double aptOverPt2 = apt.MedianMs / pt2.MedianMs;
         double pt2OverFt = pt2Child.MedianMs / ftChild.MedianMs;
-        var targets = BenchReport.Check(utilisation, apt, aptOverPt2, pt2OverFt, aptChild, eval, memory, scaling);
+        var targets = BenchReport.Check(utilisation, apt, aptOverPt2, pt2Child, ftChild, aptChild, eval, memory, scaling);
         return new BenchReport(settings, backbone.Identity.Name, torch.get_num_threads(), Environment.ProcessorCount, TorchRuntime.LibTorchVersion,
             matmul, peak, apt, utilisation, pt2, aptOverPt2, aptFirstToken, aptChild, pt2Child, ftChild, pt2OverFt, eval, memory, scaling, targets,
             loadStart, Measure.LoadAverage(), wall.Elapsed.TotalSeconds);
@@ -218,12 +218,15 @@ public static class Benchmarks
     /// <summary>What a child process reports back.</summary>
     public sealed record ChildResult(double MedianMs, double RssAfterLoadMiB, double PeakRssMiB, double EarlyRssMiB, double LateRssMiB, double LoadAverage, double[]? Times = null);
 
-    static ChildStepFigure RunChildStep(string method, BenchSettings settings)
+    static ChildStepFigure RunChildStep(string method, BertConfig config, BenchSettings settings)
     {
         var request = new ChildRequest("step", method, settings.Batch, settings.Length, settings.PrefixLength, settings.Warmup, Math.Max(3, settings.Repeats - 2), 0, 0);
         var result = RunChild(request);
-        return new ChildStepFigure(method == "ft" ? "FT" : method == "pt2" ? "PT-2" : "APT", request.Batch, request.Length, method == "ft" ? 0 : request.Prefix,
-            result.MedianMs, result.RssAfterLoadMiB, result.PeakRssMiB, result.LoadAverage);
+        bool fullFineTuning = method == "ft";
+        int prefix = fullFineTuning ? 0 : request.Prefix;
+        double stepGflop = FlopModel.TrainingStep(config, request.Batch, request.Length, prefix, fullFineTuning) / 1e9;
+        return new ChildStepFigure(fullFineTuning ? "FT" : method == "pt2" ? "PT-2" : "APT", request.Batch, request.Length, prefix,
+            result.MedianMs, stepGflop, result.RssAfterLoadMiB, result.PeakRssMiB, result.LoadAverage);
     }
 
     static MemoryGrowthFigure RunChildMemory(BenchSettings settings)

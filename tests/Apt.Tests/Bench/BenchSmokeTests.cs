@@ -34,7 +34,8 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
         Assert.True(report.AptFirstToken.StepGflop < report.Apt.StepGflop, "the first-token step counts less work");
         Assert.True(report.Utilisation > 0 && report.AptOverPTuningV2 > 0 && report.PTuningV2OverFineTune > 0);
         foreach (var child in new[] { report.AptChild, report.PTuningV2Child, report.FineTuneChild })
-            Assert.True(child.MedianMs > 0 && child.PeakRssMiB >= child.RssAfterLoadMiB && child.RssAfterLoadMiB > 0, child.Method);
+            Assert.True(child.MedianMs > 0 && child.Gflops > 0 && child.PeakRssMiB >= child.RssAfterLoadMiB && child.RssAfterLoadMiB > 0, child.Method);
+        Assert.True(report.FineTuneChild.StepGflop > report.PTuningV2Child.StepGflop, "full fine-tuning counts the weight gradients too");
         Assert.Equal([settings.Batch, 1], report.Eval.Select(e => e.Batch));
         Assert.All(report.Eval, e => Assert.True(e.OursMs > 0 && e.OnnxRuntimeMs > 0 && e.Ratio > 0));
         Assert.True(report.Memory.EarlyRssMiB > 0 && report.Memory.LateRssMiB > 0);
