@@ -50,11 +50,9 @@ public sealed record BenchReport(
     ChildStepFigure AptChild,
     ChildStepFigure PTuningV2Child,
     ChildStepFigure FineTuneChild,
-    double PTuningV2OverFineTune,
     IReadOnlyList<EvalFigure> Eval,
     MemoryGrowthFigure Memory,
     IReadOnlyList<ScalingFigure> Scaling,
-    IReadOnlyList<TargetCheck> Targets,
     double LoadAverageStart,
     double LoadAverageEnd,
     double WallSeconds)
@@ -66,6 +64,9 @@ public sealed record BenchReport(
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
+    /// <summary>(c): PT-2's step time over full fine-tuning's, each in its own process.</summary>
+    public double PTuningV2OverFineTune => PTuningV2Child.MedianMs / FineTuneChild.MedianMs;
+
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
     const double MiB = 1024 * 1024;
@@ -74,22 +75,24 @@ public sealed record BenchReport(
     /// The goals of issue 8, checked against this run's figures; memory in GB of 10⁹ bytes, the stricter reading of "1.5 GB".
     /// (c) and (f) name what the FLOP model gives: the time ratio or exponent that steps at one rate would show.
     /// </summary>
-    public static IReadOnlyList<TargetCheck> Check(double utilisation, StepFigure apt, double aptOverPt2, ChildStepFigure pt2Child, ChildStepFigure ftChild,
-        ChildStepFigure aptChild, IReadOnlyList<EvalFigure> eval, MemoryGrowthFigure memory, IReadOnlyList<ScalingFigure> scaling)
+    public IReadOnlyList<TargetCheck> Targets
     {
-        double pt2OverFt = pt2Child.MedianMs / ftChild.MedianMs, flopRatio = pt2Child.StepGflop / ftChild.StepGflop;
-        var checks = new List<TargetCheck>
+        get
         {
-            new("(a) APT step utilisation of the matmul peak", utilisation, "≥ 0.75", utilisation >= 0.75, apt.LoadAverage),
-            new("(b) APT ÷ PT-2 step time", aptOverPt2, "≤ 1.05", aptOverPt2 <= 1.05, apt.LoadAverage),
-            new($"(c) PT-2 ÷ FT step time, child processes (FLOP model {flopRatio:F2})", pt2OverFt, "≤ 0.6", pt2OverFt <= 0.6, aptChild.LoadAverage),
-            new("(c) APT step peak memory, GB (10⁹ bytes)", aptChild.PeakRssMiB * MiB / 1e9, "≤ 1.5", aptChild.PeakRssMiB * MiB / 1e9 <= 1.5, aptChild.LoadAverage),
-        };
-        checks.AddRange(eval.Select(e => new TargetCheck($"(d) eval forward ÷ ONNX Runtime, batch {e.Batch}", e.Ratio, "≤ 1.0", e.Ratio <= 1.0, e.LoadAverage)));
-        checks.Add(new("(e) memory growth, step " + memory.EarlySteps + " → " + memory.LateSteps, memory.Growth, "≤ 0.02", memory.Growth <= 0.02, memory.LoadAverage));
-        checks.AddRange(scaling.Select(s => new TargetCheck($"(f) {s.Axis}: time exponent (FLOP model {s.FlopExponent:F2})", s.MeasuredExponent,
-            $"≤ {s.FlopExponent + 0.1:F2}", s.MeasuredExponent <= s.FlopExponent + 0.1, s.Points.Max(p => p.LoadAverage))));
-        return checks;
+            double flopRatio = PTuningV2Child.StepGflop / FineTuneChild.StepGflop, aptPeakGb = AptChild.PeakRssMiB * MiB / 1e9;
+            var checks = new List<TargetCheck>
+            {
+                new("(a) APT step utilisation of the matmul peak", Utilisation, "≥ 0.75", Utilisation >= 0.75, Apt.LoadAverage),
+                new("(b) APT ÷ PT-2 step time", AptOverPTuningV2, "≤ 1.05", AptOverPTuningV2 <= 1.05, Apt.LoadAverage),
+                new($"(c) PT-2 ÷ FT step time, child processes (FLOP model {flopRatio:F2})", PTuningV2OverFineTune, "≤ 0.6", PTuningV2OverFineTune <= 0.6, AptChild.LoadAverage),
+                new("(c) APT step peak memory, GB (10⁹ bytes)", aptPeakGb, "≤ 1.5", aptPeakGb <= 1.5, AptChild.LoadAverage),
+            };
+            checks.AddRange(Eval.Select(e => new TargetCheck($"(d) eval forward ÷ ONNX Runtime, batch {e.Batch}", e.Ratio, "≤ 1.0", e.Ratio <= 1.0, e.LoadAverage)));
+            checks.Add(new("(e) memory growth, step " + Memory.EarlySteps + " → " + Memory.LateSteps, Memory.Growth, "≤ 0.02", Memory.Growth <= 0.02, Memory.LoadAverage));
+            checks.AddRange(Scaling.Select(s => new TargetCheck($"(f) {s.Axis}: time exponent (FLOP model {s.FlopExponent:F2})", s.MeasuredExponent,
+                $"≤ {s.FlopExponent + 0.1:F2}", s.MeasuredExponent <= s.FlopExponent + 0.1, s.Points.Max(p => p.LoadAverage))));
+            return checks;
+        }
     }
 
     /// <summary>Prints the figures and the targets as tables.</summary>
