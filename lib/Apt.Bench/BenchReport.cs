@@ -41,11 +41,8 @@ public sealed record BenchReport(
     int ProcessorCount,
     string LibTorch,
     IReadOnlyList<MatmulFigure> Matmul,
-    double PeakGflops,
     StepFigure Apt,
-    double Utilisation,
     StepFigure PTuningV2,
-    double AptOverPTuningV2,
     StepFigure AptFirstToken,
     ChildStepFigure AptChild,
     ChildStepFigure PTuningV2Child,
@@ -63,6 +60,15 @@ public sealed record BenchReport(
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
+
+    /// <summary>The fp32 matmul peak: the fastest of the timed shapes.</summary>
+    public double PeakGflops => Matmul.Max(m => m.Gflops);
+
+    /// <summary>(a): the APT step's achieved GFLOP/s over the matmul peak of the same run.</summary>
+    public double Utilisation => Apt.Gflops / PeakGflops;
+
+    /// <summary>(b): APT's step time over PT-2's at the same prefix length, timed in the same rounds.</summary>
+    public double AptOverPTuningV2 => Apt.MedianMs / PTuningV2.MedianMs;
 
     /// <summary>(c): PT-2's step time over full fine-tuning's, each in its own process.</summary>
     public double PTuningV2OverFineTune => PTuningV2Child.MedianMs / FineTuneChild.MedianMs;

@@ -41,7 +41,6 @@ public static class Benchmarks
             aptFirstToken = StepFigureOf(aptFirstTokenStep, ms[2], load);
             matmul = shapes.Figures(ms[3..], load);
         }
-        double peak = matmul.Max(m => m.Gflops);
 
         progress?.Invoke("(c) APT, PT-2 and FT steps in child processes");
         var aptChild = RunChildStep("apt", config, settings);
@@ -61,10 +60,8 @@ public static class Benchmarks
             Scan(backbone.Model, "prefix length", [.. settings.ScanPrefixes.Select(prefix => (t, prefix))], settings),
         };
 
-        double utilisation = apt.Gflops / peak;
-        double aptOverPt2 = apt.MedianMs / pt2.MedianMs;
         return new BenchReport(settings, backbone.Identity.Name, torch.get_num_threads(), Environment.ProcessorCount, TorchRuntime.LibTorchVersion,
-            matmul, peak, apt, utilisation, pt2, aptOverPt2, aptFirstToken, aptChild, pt2Child, ftChild, eval, memory, scaling,
+            matmul, apt, pt2, aptFirstToken, aptChild, pt2Child, ftChild, eval, memory, scaling,
             loadStart, Measure.LoadAverage(), wall.Elapsed.TotalSeconds);
     }
 
