@@ -59,6 +59,16 @@ public static class Charts
             [.. Enumerable.Range(1, alpha.GetLength(1)).Select(j => $"p{j}")],
             title, rowTitle: "layer", columnTitle: "prefix token", range: (0, 1));
 
+    /// <summary>
+    /// One run's token gate α with each layer's tokens sorted from the most open (<see cref="ProbeAcrossSeeds.SortedAlpha"/>):
+    /// columns are ranks, since a prefix token's index means nothing outside its run.
+    /// </summary>
+    public static Chart SortedGateHeatmap(double[,] sortedAlpha, string title) =>
+        Heatmap(sortedAlpha,
+            [.. Enumerable.Range(1, sortedAlpha.GetLength(0)).Select(i => $"layer {i}")],
+            [.. Enumerable.Range(1, sortedAlpha.GetLength(1)).Select(j => $"#{j}")],
+            title, rowTitle: "layer", columnTitle: "prefix tokens, most open gate first", range: (0, 1));
+
     /// <summary>Pairwise cosine similarities of texts (e.g. <c>SentenceEmbeddings.Similarities</c>), labelled by the texts, shortened.</summary>
     public static Chart SimilarityMatrix(IReadOnlyList<string> texts, float[,] similarities, string title = "Cosine similarity of sentence embeddings")
     {

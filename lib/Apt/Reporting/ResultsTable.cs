@@ -6,12 +6,21 @@ using Microsoft.Data.Analysis;
 
 namespace Apt.Reporting;
 
-/// <summary>One cell of a results table: mean and sample standard deviation (in %) over <see cref="Runs"/> seeds.</summary>
+/// <summary>
+/// One cell of a results table: mean and sample standard deviation (in %) over <see cref="Runs"/> seeds, and the
+/// 95 % confidence interval of the mean (Student's t), written "mean ± std [low, high]".
+/// </summary>
 public sealed record ResultCell(double Mean, double? Std, int Runs)
 {
-    public override string ToString() => Std is double s
-        ? string.Create(CultureInfo.InvariantCulture, $"{Mean:F1} ± {s:F1}")
-        : string.Create(CultureInfo.InvariantCulture, $"{Mean:F1}");
+    /// <summary>Half the width of the 95 % confidence interval of <see cref="Mean"/>; null for a single run.</summary>
+    public double? ConfidenceHalfWidth => SeedStatistics.ConfidenceHalfWidth(Std, Runs);
+
+    public override string ToString() => (Std, ConfidenceHalfWidth) switch
+    {
+        (double s, double h) => string.Create(CultureInfo.InvariantCulture, $"{Mean:F1} ± {s:F1} [{Mean - h:F1}, {Mean + h:F1}]"),
+        (double s, null) => string.Create(CultureInfo.InvariantCulture, $"{Mean:F1} ± {s:F1}"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{Mean:F1}"),
+    };
 }
 
 /// <summary>
@@ -81,11 +90,11 @@ public sealed class ResultsTable
     /// <summary>CSV: one row per method and task.</summary>
     public string ToCsv()
     {
-        var text = new StringBuilder("method,task,mean,std,runs,trainable_params\n");
+        var text = new StringBuilder("method,task,mean,std,ci95_low,ci95_high,runs,trainable_params\n");
         foreach (string method in _methods)
             foreach (string task in _tasks)
                 if (this[method, task] is { } cell)
-                    text.Append(CultureInfo.InvariantCulture, $"{Quote(method)},{task},{cell.Mean:R},{cell.Std?.ToString("R", CultureInfo.InvariantCulture) ?? ""},{cell.Runs},{Parameters(method)?.ToString(CultureInfo.InvariantCulture) ?? ""}\n");
+                    text.Append(CultureInfo.InvariantCulture, $"{Quote(method)},{task},{cell.Mean:R},{Number(cell.Std)},{Number(cell.Mean - cell.ConfidenceHalfWidth)},{Number(cell.Mean + cell.ConfidenceHalfWidth)},{cell.Runs},{Parameters(method)?.ToString(CultureInfo.InvariantCulture) ?? ""}\n");
         return text.ToString();
     }
 
@@ -96,5 +105,6 @@ public sealed class ResultsTable
 
     static bool IsStandIn(string task) => TaskRegistry.Names.Contains(task) && TaskRegistry.Get(task).IsStandIn;
     static string Header(string task) => IsStandIn(task) ? task + "\\*" : task;
+    static string Number(double? value) => value?.ToString("R", CultureInfo.InvariantCulture) ?? "";
     static string Quote(string text) => text.Contains(',') || text.Contains('"') ? $"\"{text.Replace("\"", "\"\"")}\"" : text;
 }

@@ -6,41 +6,20 @@ using Apt.Training;
 
 namespace Apt.Reporting;
 
-/// <summary>Whether APT beat PT-2 on a task, judged from the runs' own seed-to-seed spread.</summary>
-/// <param name="Task">The task compared on.</param>
-/// <param name="Apt">APT's mean ± std over seeds.</param>
-/// <param name="PTuningV2">PT-2's mean ± std over seeds.</param>
-/// <param name="Verdict">"better", "worse" or "within the spread".</param>
-public sealed record MethodComparison(string Task, ResultCell Apt, ResultCell PTuningV2, string Verdict)
-{
-    /// <summary>
-    /// The rule: APT is better (worse) when its mean minus its standard deviation lies above (its mean plus its
-    /// standard deviation lies below) PT-2's mean plus (minus) PT-2's standard deviation, i.e. the ±1 std
-    /// intervals over seeds do not overlap. With a single seed there is no spread, and no verdict either way.
-    /// </summary>
-    public static MethodComparison Judge(string task, ResultCell apt, ResultCell pt2)
-    {
-        string verdict = apt.Std is not double a || pt2.Std is not double p ? "not judged (one seed)"
-            : apt.Mean - a > pt2.Mean + p ? "better"
-            : apt.Mean + a < pt2.Mean - p ? "worse"
-            : "within the spread";
-        return new MethodComparison(task, apt, pt2, verdict);
-    }
-
-    public override string ToString() =>
-        $"{Task}: APT {Apt} vs PT-2 {PTuningV2} → APT is {(Verdict is "better" or "worse" ? Verdict + " than PT-2 beyond the seed-to-seed spread" : Verdict)}";
-}
-
 /// <summary>What <see cref="StudyReport.Write"/> produced.</summary>
-public sealed record StudyOutputs(ResultsTable Table, IReadOnlyList<MethodComparison> Comparisons, string Markdown, string Csv, IReadOnlyList<string> Charts, IReadOnlyList<string> Notes);
+public sealed record StudyOutputs(ResultsTable Table, IReadOnlyList<PairedComparison> Comparisons, string Markdown, string Csv, IReadOnlyList<string> Charts, IReadOnlyList<string> Notes);
 
 /// <summary>
-/// The report of a sweep: the results table (with the majority-class baseline when asked), APT-vs-PT-2
-/// verdicts, and charts — a bar chart per task and, per task, the gate-probe heatmap of α and the bars of λ
-/// averaged over APT's seeds — as self-contained HTML and, where chromium is available, PNG.
+/// The report of a sweep: the results table (with the majority-class baseline when asked), the paper's claims as
+/// paired comparisons over seeds (<see cref="Claims"/>), and charts — a bar chart per task and, per task, APT's gate
+/// probe: α per seed (sorted within each layer) and, across seeds, per-layer |λ|·mean α and λ with their spread
+/// (<see cref="ProbeAcrossSeeds"/>) — as self-contained HTML and, where chromium is available, PNG.
 /// </summary>
 public static class StudyReport
 {
+    /// <summary>The paper's claims, each a method against a baseline: APT over PT-2 (Table 1), PT-2* over PT-2 and APT over PT-2+ (Table 4).</summary>
+    public static readonly IReadOnlyList<(string Method, string Baseline)> Claims = [("apt", "pt2"), ("pt2star", "pt2"), ("apt", "pt2plus")];
+
     public static async Task<StudyOutputs> Write(string runsFolder, string outputFolder, string? dataRoot = null, bool png = true)
     {
         var table = ResultsTable.FromRuns(runsFolder);
@@ -54,10 +33,15 @@ public static class StudyReport
                     table.Set("majority class", task, new ResultCell(100 * Baselines.MajorityClass(definition, folder), null, 0));
             }
 
-        var comparisons = table.Tasks
-            .Where(t => table["APT", t] is not null && table["PT-2", t] is not null)
-            .Select(t => MethodComparison.Judge(t, table["APT", t]!, table["PT-2", t]!))
-            .ToList();
+        var comparisons = new List<PairedComparison>();
+        var runs = PairedComparison.ReadRuns(runsFolder);
+        foreach (string task in table.Tasks)
+            foreach (var (method, baseline) in Claims)
+                try
+                {
+                    if (PairedComparison.Pair(runs, task, method, baseline) is { } comparison) comparisons.Add(comparison);
+                }
+                catch (InvalidOperationException e) { notes.Add($"{e.Message}: not compared"); }
 
         Directory.CreateDirectory(outputFolder);
         string markdown = Path.Combine(outputFolder, "results.md"), csv = Path.Combine(outputFolder, "results.csv");
@@ -70,11 +54,7 @@ public static class StudyReport
         foreach (string task in table.Tasks)
         {
             charts.Add((table.ToChart(task), $"results-{task}"));
-            if (MeanProbe(runsFolder, task) is { } probe)
-            {
-                charts.Add((Charts.GateHeatmap(probe.Alpha, $"{task}: token gate α of APT (layer × prefix token, mean over {probe.Runs} seeds)"), $"gates-alpha-{task}"));
-                charts.Add((Charts.LayerBars(probe.Lambda, "λ", $"{task}: layer gate λ of APT (mean over {probe.Runs} seeds)"), $"gates-lambda-{task}"));
-            }
+            if (ProbeAcrossSeeds.Read(runsFolder, task) is { } probes) charts.AddRange(ProbeCharts(probes));
         }
         var written = await SaveCharts(charts, Path.Combine(outputFolder, "charts"), png, notes);
         return new StudyOutputs(table, comparisons, markdown, csv, written, notes);
@@ -120,24 +100,17 @@ public static class StudyReport
         return written;
     }
 
-    /// <summary>The APT gate probes of <paramref name="task"/>'s runs, averaged over seeds; null when there are none.</summary>
-    public static (double[,] Alpha, double[] Lambda, int Runs)? MeanProbe(string runsFolder, string task)
+    /// <summary>
+    /// APT's gate probe on a task: per seed, α with each layer's tokens sorted (token indices mean nothing across
+    /// seeds); across seeds, per-layer |λ|·mean α (PT-2*'s weight) and λ, each with its spread over seeds.
+    /// </summary>
+    public static IEnumerable<(Chart Chart, string Name)> ProbeCharts(ProbeAcrossSeeds probes)
     {
-        string folder = Path.Combine(runsFolder, task);
-        if (!Directory.Exists(folder)) return null;
-        var probes = Directory.EnumerateDirectories(folder, "apt-*").Order(StringComparer.Ordinal)
-            .Select(d => Path.Combine(d, Experiment.ProbeFileName)).Where(File.Exists).Select(GateProbeResult.Load).ToList();
-        if (probes.Count == 0) return null;
-        int layers = probes[0].Layers, tokens = probes[0].Tokens.Max();
-        var alpha = new double[layers, tokens];
-        var lambda = new double[layers];
-        foreach (var probe in probes)
-            for (int i = 0; i < layers; i++)
-            {
-                lambda[i] += probe.LambdaMean[i] / probes.Count;
-                for (int j = 0; j < probe.Tokens[i]; j++) alpha[i, j] += probe.AlphaMean[i][j] / probes.Count;
-            }
-        return (alpha, lambda, probes.Count);
+        string task = probes.Task, seeds = $"{probes.Probes.Count} seed{(probes.Probes.Count == 1 ? "" : "s")}";
+        foreach (var (seed, probe) in probes.Probes)
+            yield return (Charts.SortedGateHeatmap(ProbeAcrossSeeds.SortedAlpha(probe), $"{task}: token gate α of APT, seed {seed} (each layer's tokens sorted)"), $"gates-alpha-{task}-seed{seed}");
+        yield return (Charts.LayerBars(probes.LayerWeightMean, "|λ|·mean α", $"{task}: prefix each layer lets through, |λ|·mean α (mean ± std over {seeds})", probes.LayerWeightStd), $"gates-layer-weight-{task}");
+        yield return (Charts.LayerBars(probes.LambdaMean, "λ", $"{task}: layer gate λ of APT (mean ± std over {seeds})", probes.LambdaStd), $"gates-lambda-{task}");
     }
 
     /// <summary>A one-line, culture-invariant figure for logs.</summary>
