@@ -39,6 +39,8 @@ public sealed class QuickstartCommand : AsyncCommand<QuickstartCommand.Settings>
         TrainingConsole.Show(experiment, () => SweepRunner.Run(spec, experiment, settings.Runs));
         var outputs = await StudyReport.Write(settings.Runs, settings.Runs, settings.DataRoot);
         StudyConsole.Print(outputs);
+        if (outputs.Comparisons.Any(c => c.Verdict is "undecided" or "not judged" || c.Training is not null))
+            AnsiConsole.MarkupLine("[yellow]The quickstart is sized to show the kit, not to decide between methods. For a comparison with power (the same search per method on dev, 6 paired seeds trained until dev plateaus, larger dev and test sets): [bold]apt sweep --preset study[/].[/]");
         AnsiConsole.MarkupLineInterpolated($"wall time {clock.Elapsed:mm\\:ss}. Run folders (config, metrics, adapter, gate probe): {Path.GetFullPath(settings.Runs)}");
         return 0;
     }

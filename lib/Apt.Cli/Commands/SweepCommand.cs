@@ -41,6 +41,7 @@ public sealed class SweepCommand : Command<SweepCommand.Settings>
         string source = settings.Preset ?? settings.File ?? throw new ArgumentException("give a sweep file or --preset <name> (" + string.Join(", ", SweepSpec.Presets) + ")");
         var spec = SweepSpec.Load(source);
         string runs = settings.Runs ?? Path.Combine("runs", spec.Name);
+        if (StudyPlan.Of(spec, source) is { } study) return RunStudy(study, settings, runs);
         var points = spec.Expand(runs, settings.Backbone);
         AnsiConsole.MarkupLineInterpolated($"[bold]{spec.Name}[/]: {spec.Description} — {points.Count} runs, {points.Count(p => p.IsFinished)} finished, in {runs}");
         if (settings.List)
@@ -55,6 +56,27 @@ public sealed class SweepCommand : Command<SweepCommand.Settings>
         int skipped = 0;
         TrainingConsole.Show(experiment, () => SweepRunner.Run(spec, experiment, runs, settings.Backbone, _ => skipped++));
         AnsiConsole.MarkupLineInterpolated($"done: {points.Count - skipped} trained, {skipped} already finished. Report: apt report --runs {runs}");
+        return 0;
+    }
+
+    /// <summary>A study: the search on dev, its choices, then the seeds at each method's best setting (<see cref="StudyPlan"/>).</summary>
+    static int RunStudy(StudyPlan study, Settings settings, string runs)
+    {
+        if (settings.List)
+        {
+            var search = study.SearchRuns(runs, settings.Backbone ?? study.Spec.Backbone, new Dictionary<string, StudyChoice>());
+            AnsiConsole.MarkupLineInterpolated($"[bold]{study.Spec.Name}[/] (a study): {search.Count(r => r.IsFinished)} of {search.Count} search runs finished (PT-2+ and PT-2* search after APT's choice; the seed runs follow the choices)");
+            return 0;
+        }
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (plan, built) = study.Prepare(settings.DataRoot);
+        foreach (var (name, elapsed) in built)
+            AnsiConsole.MarkupLineInterpolated($"built the study's stand-in [bold]{name}[/] in {elapsed.TotalSeconds:F0} s");
+        AnsiConsole.MarkupLineInterpolated($"[bold]{plan.Spec.Name}[/] (a study): {plan.Spec.Description}, in {runs}");
+        TorchRuntime.EnsureLoaded();
+        using var experiment = new Experiment(settings.DataRoot);
+        TrainingConsole.Show(experiment, () => StudyRunner.Run(plan, experiment, runs, settings.Backbone, line => AnsiConsole.MarkupLineInterpolated($"chosen on dev: {line}")));
+        AnsiConsole.MarkupLineInterpolated($"done in {clock.Elapsed:hh\\:mm\\:ss}. Choices: {Path.Combine(runs, StudyPlan.ChoicesFile)}. Report: apt report --runs {Path.Combine(runs, StudyPlan.SeedsFolder)}");
         return 0;
     }
 }

@@ -31,6 +31,8 @@ public sealed record SweepTask
     [JsonPropertyName("eval_examples")] public int? EvalExamples { get; init; }
     /// <summary>Learning rate of full fine-tuning (FT trains 22M+ weights: P-tuning v2's prefix rates would wreck it).</summary>
     [JsonPropertyName("ft_learning_rate")] public double FineTuneLearningRate { get; init; } = 2e-5;
+    /// <summary>Stop after this many epochs without a better dev score (<see cref="TrainerConfig.EarlyStoppingPatience"/>); default none.</summary>
+    [JsonPropertyName("early_stopping_patience")] public int? EarlyStoppingPatience { get; init; }
     /// <summary>Seeds for this task; default the sweep's.</summary>
     [JsonPropertyName("seeds")] public int[]? Seeds { get; init; }
 }
@@ -50,6 +52,8 @@ public sealed record SweepSpec
     [JsonPropertyName("methods")] public string[] Methods { get; init; } = ["pt2", "apt"];
     [JsonPropertyName("seeds")] public int[] Seeds { get; init; } = [11];
     [JsonPropertyName("tasks")] public SweepTask[] Tasks { get; init; } = [];
+    /// <summary>When present, the sweep is a study (<see cref="StudyPlan"/>): a search on dev, then these seeds at each method's best setting.</summary>
+    [JsonPropertyName("study")] public StudyBlock? Study { get; init; }
 
     static readonly JsonSerializerOptions Json = new() { ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
@@ -87,6 +91,7 @@ public sealed record SweepSpec
         }
         if (spec.Methods.Contains("pt2star") && !spec.Methods.Contains("apt"))
             throw new InvalidDataException($"{source}: pt2star derives its prefix lengths from APT's gate probe, so the sweep must also run apt");
+        StudyPlan.Of(spec, source); // checks the study block, if any
         return spec;
     }
 
@@ -101,9 +106,8 @@ public sealed record SweepSpec
                     foreach (string method in order)
                         foreach (int seed in task.Seeds ?? Seeds)
                         {
-                            string coordinates = string.Create(CultureInfo.InvariantCulture, $"l{length}-lr{lr:G}-seed{seed}");
-                            string folder = Path.Combine(runsRoot, task.Task, $"{method}-{coordinates}");
-                            string? probeFrom = method == "pt2star" ? Path.Combine(runsRoot, task.Task, $"apt-{coordinates}", Experiment.ProbeFileName) : null;
+                            string folder = Path.Combine(runsRoot, task.Task, SweepRun.FolderName(method, length, lr, seed));
+                            string? probeFrom = method == "pt2star" ? Path.Combine(runsRoot, task.Task, SweepRun.FolderName("apt", length, lr, seed), Experiment.ProbeFileName) : null;
                             runs.Add(new SweepRun(task, method, seed, lr, length, backbone ?? Backbone, folder, probeFrom));
                         }
         return runs;
@@ -115,6 +119,10 @@ public sealed record SweepRun(SweepTask Settings, string Method, int Seed, doubl
 {
     public bool IsFinished => File.Exists(Path.Combine(Folder, "result.json"));
 
+    /// <summary>A run folder's name: the method and its coordinates, e.g. <c>apt-l16-lr0.02-seed1</c>.</summary>
+    public static string FolderName(string method, int prefixLength, double learningRate, int seed) =>
+        string.Create(CultureInfo.InvariantCulture, $"{method}-l{prefixLength}-lr{learningRate:G}-seed{seed}");
+
     /// <summary>The run's experiment config (PT-2* reads its APT probe now, so call it after that run finished).</summary>
     public ExperimentConfig Configure(BertConfig backbone)
     {
@@ -125,7 +133,7 @@ public sealed record SweepRun(SweepTask Settings, string Method, int Seed, doubl
         var trainer = TaskProtocol.For(task, new TrainerConfig
         {
             Epochs = Settings.Epochs, BatchSize = Settings.BatchSize, LearningRate = lr, WarmupRatio = Settings.Warmup, Seed = Seed,
-            LengthGrouping = Settings.LengthGrouping,
+            LengthGrouping = Settings.LengthGrouping, EarlyStoppingPatience = Settings.EarlyStoppingPatience,
         });
         return new ExperimentConfig
         {

@@ -11,7 +11,7 @@ public sealed class SweepTests : IDisposable
     [Fact]
     public void EveryPresetParsesAndNamesKnownTasksAndMethods()
     {
-        Assert.Equal(["bert-large-cased", "bert-large-uncased", "full-grid", "quickstart", "roberta-large"], SweepSpec.Presets);
+        Assert.Equal(["bert-large-cased", "bert-large-uncased", "full-grid", "quickstart", "roberta-large", "study"], SweepSpec.Presets);
         foreach (string name in SweepSpec.Presets)
         {
             var spec = SweepSpec.Load(name);
@@ -26,6 +26,8 @@ public sealed class SweepTests : IDisposable
         var ontonotes = SweepSpec.Load("bert-large-uncased").Tasks.Single(t => t.Task == "ontonotes");
         Assert.Equal((16, 1e-2, 16, 30), (ontonotes.BatchSize, ontonotes.LearningRates[0], ontonotes.PrefixLengths[0], ontonotes.Epochs));
         Assert.Equal(["head", "ft", "pt2", "apt", "token", "layer", "pt2plus", "pt2star"], SweepSpec.Load("full-grid").Methods);
+        var study = StudyPlan.Of(SweepSpec.Load("study"), "study")!;
+        Assert.True(study.Block.Seeds.Length >= 6 && !study.Block.Seeds.Intersect(study.Block.SearchSeeds).Any()); // power, and no winner's curse
     }
 
     [Fact]
@@ -77,6 +79,44 @@ public sealed class SweepTests : IDisposable
         Assert.Equal(first.Count, skipped);
         Assert.Equal(first.Select(o => o.Result.SelectedValue), second.Select(o => o.Result.SelectedValue));
         Assert.Equal(written, Directory.EnumerateFiles(runs, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.GetLastWriteTimeUtc));
+    }
+
+    /// <summary>
+    /// A study on the fixtures, one step per run: every method searches the same grid on dev (PT-2* the learning rate at
+    /// APT's length, with APT's probe), the best mean dev setting is chosen, the study's seeds run at it, and a second
+    /// run does no work.
+    /// </summary>
+    [Fact]
+    public void AStudySearchesOnDevThenRunsItsSeedsAtEachMethodsBestSetting()
+    {
+        var grid = DryRun(SweepSpec.Load("bert-large-cased")).Tasks.Single(t => t.Task == "rte") with { LearningRates = [1e-2, 3e-2], PrefixLengths = [2, 4] };
+        var spec = new SweepSpec { Name = "study", Methods = ["pt2", "apt", "pt2star"], Tasks = [grid], Study = new StudyBlock { SearchSeeds = [1], Seeds = [2, 3] } };
+        var plan = StudyPlan.Of(spec, "test")!;
+        string root = Path.Combine(_root, "study");
+        IReadOnlyList<StudyChoice> choices;
+        using (var experiment = new Experiment(DataRoot(spec))) choices = StudyRunner.Run(plan, experiment, root, "minilm");
+
+        string[] Runs(string stage, string method) => [.. Directory.EnumerateDirectories(Path.Combine(root, stage, "rte"), method + "-l*").Select(Path.GetFileName).Order()!];
+        Assert.Equal(4, Runs(StudyPlan.SearchFolder, "pt2").Length);
+        Assert.Equal(4, Runs(StudyPlan.SearchFolder, "apt").Length);
+        var apt = choices.Single(c => c.Method == "apt");
+        Assert.Equal([SweepRun.FolderName("pt2star", apt.PrefixLength, 1e-2, 1), SweepRun.FolderName("pt2star", apt.PrefixLength, 3e-2, 1)], Runs(StudyPlan.SearchFolder, "pt2star"));
+        foreach (var choice in choices)
+        {
+            // The choice is the best dev score of the method's search runs, read back from their result.json.
+            double best = Directory.EnumerateDirectories(Path.Combine(root, StudyPlan.SearchFolder, "rte"), choice.Method + "-l*")
+                .Max(d => RunFolder.Open(d).ReadResult().SelectedMetrics["dev.accuracy"]);
+            Assert.Equal(best, choice.Dev);
+            Assert.Equal([SweepRun.FolderName(choice.Method, choice.PrefixLength, choice.LearningRate, 2), SweepRun.FolderName(choice.Method, choice.PrefixLength, choice.LearningRate, 3)],
+                Runs(StudyPlan.SeedsFolder, choice.Method));
+        }
+        Assert.True(File.Exists(Path.Combine(root, StudyPlan.ChoicesFile)));
+
+        using var again = new Experiment(DataRoot(spec));
+        long steps = 0;
+        again.StepCompleted += (_, _) => steps++;
+        Assert.Equal(choices, StudyRunner.Run(plan, again, root, "minilm"));
+        Assert.Equal(0, steps);
     }
 
     /// <summary>One step per run: 4 examples, batch 4, one epoch, evaluation on 4.</summary>

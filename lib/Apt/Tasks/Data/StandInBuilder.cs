@@ -115,9 +115,9 @@ public static class StandInBuilder
         return stream.ToArray();
     }
 
-    /// <summary>Builds, with default sizes, each stand-in that has no manifest.json under <paramref name="dataRoot"/> yet; returns what it built.</summary>
-    public static IReadOnlyList<(string Name, TimeSpan Elapsed)> EnsureBuilt(string dataRoot) =>
-        [.. Names.Where(n => !File.Exists(Path.Combine(dataRoot, n, "manifest.json"))).Select(n => (n, Build(n, dataRoot).Elapsed))];
+    /// <summary>Builds each stand-in that has no manifest.json under <paramref name="dataRoot"/> yet (default sizes unless given); returns what it built.</summary>
+    public static IReadOnlyList<(string Name, TimeSpan Elapsed)> EnsureBuilt(string dataRoot, WordNetWicOptions? wic = null, BrownNerOptions? ner = null) =>
+        [.. Names.Where(n => !File.Exists(Path.Combine(dataRoot, n, "manifest.json"))).Select(n => (n, Build(n, dataRoot, wic, ner).Elapsed))];
 
     /// <summary>Builds one stand-in by name; returns its manifest and the wall time.</summary>
     public static (StandInManifest Manifest, TimeSpan Elapsed) Build(string name, string dataRoot, WordNetWicOptions? wic = null, BrownNerOptions? ner = null)
