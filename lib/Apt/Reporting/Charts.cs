@@ -28,6 +28,16 @@ public static class Charts
             [.. series.Select(s => new LineTrace(s.Name, [.. s.Steps.Select(step => (double)step)], [.. s.Losses]))]));
     }
 
+    /// <summary>
+    /// Dev score over epochs, one line per method (the mean over the seeds that reached each epoch): where the lines
+    /// flatten, training has converged; a line still rising at its end has not.
+    /// </summary>
+    public static Chart DevCurves(IReadOnlyList<(string Method, double[] Epochs, double[] Scores)> curves, string metric, string title)
+    {
+        if (curves.Count == 0) throw new ArgumentException("DevCurves needs at least one curve.", nameof(curves));
+        return new Chart(new FigureSpec(title, XTitle: "epoch", YTitle: metric, [.. curves.Select(c => new LineTrace(c.Method, c.Epochs, c.Scores))]));
+    }
+
     /// <summary>Ablation bars: one bar per category at its mean, with ± one standard deviation as the error bar.</summary>
     public static Chart MeanStdBars(IReadOnlyList<MeanStd> bars, string metric, string title)
     {

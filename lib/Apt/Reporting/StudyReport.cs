@@ -54,6 +54,7 @@ public static class StudyReport
         foreach (string task in table.Tasks)
         {
             charts.Add((table.ToChart(task), $"results-{task}"));
+            if (DevCurves(runsFolder, task) is { } curves) charts.Add((curves, $"dev-curve-{task}"));
             if (ProbeAcrossSeeds.Read(runsFolder, task) is { } probes) charts.AddRange(ProbeCharts(probes));
         }
         var written = await SaveCharts(charts, Path.Combine(outputFolder, "charts"), png, notes);
@@ -98,6 +99,24 @@ public static class StudyReport
             }
         }
         return written;
+    }
+
+    /// <summary>The dev curve of every method on <paramref name="task"/>: mean dev score (in %) per epoch over its finished runs; null when there are none.</summary>
+    public static Chart? DevCurves(string runsFolder, string task)
+    {
+        var runs = Directory.EnumerateFiles(runsFolder, "result.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+            .Select(f => RunFolder.Open(Path.GetDirectoryName(f)!))
+            .Select(r => (Config: r.ReadConfig<ExperimentConfig>(), Result: r.ReadResult()))
+            .Where(r => r.Config.Task == task)
+            .ToList();
+        if (runs.Count == 0) return null;
+        string key = Selection.Key("dev", runs[0].Result.SelectionMetric);
+        var curves = runs.GroupBy(r => r.Config.Method).OrderBy(g => Methods.Names.ToList().IndexOf(g.Key)).Select(g =>
+        {
+            var byEpoch = g.SelectMany(r => r.Result.Epochs).Where(e => e.Metrics.ContainsKey(key)).GroupBy(e => e.Epoch).OrderBy(e => e.Key).ToList();
+            return (Methods.Label(g.Key), byEpoch.Select(e => (double)e.Key).ToArray(), byEpoch.Select(e => 100 * e.Average(m => m.Metrics[key])).ToArray());
+        }).Where(c => c.Item2.Length > 0).ToList();
+        return curves.Count == 0 ? null : Charts.DevCurves(curves, key + " (%)", $"{task}: dev {runs[0].Result.SelectionMetric} per epoch (mean over seeds)");
     }
 
     /// <summary>

@@ -87,7 +87,7 @@ public sealed class SweepTests : IDisposable
     /// run does no work.
     /// </summary>
     [Fact]
-    public void AStudySearchesOnDevThenRunsItsSeedsAtEachMethodsBestSetting()
+    public async Task AStudySearchesOnDevThenRunsItsSeedsAtEachMethodsBestSetting()
     {
         var grid = DryRun(SweepSpec.Load("bert-large-cased")).Tasks.Single(t => t.Task == "rte") with { LearningRates = [1e-2, 3e-2], PrefixLengths = [2, 4] };
         var spec = new SweepSpec { Name = "study", Methods = ["pt2", "apt", "pt2star"], Tasks = [grid], Study = new StudyBlock { SearchSeeds = [1], Seeds = [2, 3] } };
@@ -111,6 +111,12 @@ public sealed class SweepTests : IDisposable
                 Runs(StudyPlan.SeedsFolder, choice.Method));
         }
         Assert.True(File.Exists(Path.Combine(root, StudyPlan.ChoicesFile)));
+
+        // Its report: one setting per method, so every claim pairs the two seeds; the dev curve and per-seed probes are drawn.
+        var report = await Apt.Reporting.StudyReport.Write(Path.Combine(root, StudyPlan.SeedsFolder), Path.Combine(root, "report"), png: false);
+        Assert.Equal([2, 3], report.Comparisons.Single(c => c.Method == "APT" && c.Baseline == "PT-2").Seeds);
+        Assert.Contains(report.Charts, c => c.EndsWith("dev-curve-rte.html"));
+        Assert.Contains(report.Charts, c => c.EndsWith("gates-alpha-rte-seed3.html"));
 
         using var again = new Experiment(DataRoot(spec));
         long steps = 0;
