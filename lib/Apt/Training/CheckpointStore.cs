@@ -93,6 +93,7 @@ public sealed class CheckpointStore(string folder, int keep = 2)
                 steps[StepKey(parameters[i].Key)] = adam.step.ToString(CultureInfo.InvariantCulture);
             }
             SafeTensors.Write(System.IO.Path.Combine(staging, TrainableFile), parameters.ToDictionary(p => p.Key, p => (Tensor)p.Value));
+            CrashPoint.Reach(CrashPoint.Checkpoint, state.GlobalStep);
             SafeTensors.Write(System.IO.Path.Combine(staging, OptimizerFile), optimizerTensors, steps);
             state.FileSha256 = new[] { TrainableFile, OptimizerFile }.ToDictionary(f => f, f => Sha256(System.IO.Path.Combine(staging, f)));
             AtomicFile.WriteAllText(System.IO.Path.Combine(staging, StateFile), JsonSerializer.Serialize(state, TrainingJson.Indented));
