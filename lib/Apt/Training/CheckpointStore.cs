@@ -135,7 +135,7 @@ public sealed class CheckpointStore(string folder, int keep = 2)
             return checkpoint;
         }
         if (candidates.Count > 0)
-            throw new InvalidDataException($"no usable checkpoint in {Folder}:{Environment.NewLine}{string.Join(Environment.NewLine, reasons)}");
+            throw new InvalidDataException($"no usable checkpoint in {Folder}: {string.Join("; ", reasons)}");
         return null;
     }
 
