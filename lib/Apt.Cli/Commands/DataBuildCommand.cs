@@ -29,6 +29,10 @@ public sealed class DataBuildCommand : Command<DataBuildCommand.Settings>
         [CommandOption("--ner-train")] [Description("Training sentences.")] [DefaultValue(1500)] public int NerTrain { get; init; } = 1500;
         [CommandOption("--ner-dev")] [DefaultValue(300)] public int NerDev { get; init; } = 300;
         [CommandOption("--ner-test")] [DefaultValue(300)] public int NerTest { get; init; } = 300;
+
+        public override ValidationResult Validate() => SettingRanges.First(
+            SettingRanges.AtLeast("--wic-train", WicTrain, 1), SettingRanges.AtLeast("--wic-val", WicValidation, 1), SettingRanges.AtLeast("--wic-test", WicTest, 1),
+            SettingRanges.AtLeast("--ner-train", NerTrain, 1), SettingRanges.AtLeast("--ner-dev", NerDev, 1), SettingRanges.AtLeast("--ner-test", NerTest, 1));
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)

@@ -26,17 +26,14 @@ public sealed class EvalCommand : Command<EvalCommand.Settings>
 
         [CommandOption("--json")]
         public bool Json { get; init; }
+
+        public override ValidationResult Validate() =>
+            Run.Length == 0 ? ValidationResult.Error("--run <folder> is required") : SettingRanges.First(SettingRanges.OneOf("--split", Split, ["dev", "test"]));
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
     {
-        if (settings.Run.Length == 0) throw new ArgumentException("--run <folder> is required");
-        var split = settings.Split switch
-        {
-            "dev" => EvaluationSplit.Dev,
-            "test" => EvaluationSplit.Test,
-            _ => throw new ArgumentException($"--split must be dev or test (got '{settings.Split}')"),
-        };
+        var split = settings.Split == "test" ? EvaluationSplit.Test : EvaluationSplit.Dev;
         using var experiment = new Experiment(settings.DataRoot);
         using var model = experiment.Open(settings.Run);
         if (model.Examples(split).Count == 0)

@@ -40,11 +40,16 @@ public sealed class ParamsCommand : Command<ParamsCommand.Settings>
         [CommandOption("--json")]
         [Description("Print the report as JSON.")]
         public bool Json { get; init; }
+
+        public override ValidationResult Validate() => SettingRanges.First(
+            SettingRanges.OneOf("--method", Method.ToLowerInvariant(), ["ft", "pt2", "apt", "token", "layer", "pt2plus"]),
+            SettingRanges.Backbone("--backbone", Backbone),
+            SettingRanges.AtLeast("--prefix-length", PrefixLength, 1),
+            SettingRanges.AtLeast("--labels", Labels, 0));
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
     {
-        if (settings.Labels < 0) throw new ArgumentException($"--labels must be ≥ 0 (got {settings.Labels})");
         TorchRuntime.EnsureLoaded();
         using var backbone = PretrainedBackbone.Load(settings.Backbone);
         var config = backbone.Config;

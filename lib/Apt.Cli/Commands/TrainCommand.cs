@@ -116,6 +116,27 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         [CommandOption("--json")]
         [Description("Print the result as JSON.")]
         public bool Json { get; init; }
+
+        /// <summary>The options' ranges; the prefix and maximum length against the position table are checked once the backbone is known.</summary>
+        public override ValidationResult Validate() => SettingRanges.First(
+            SettingRanges.OneOf("--task", Task, TaskRegistry.Names, StringComparison.OrdinalIgnoreCase),
+            SettingRanges.OneOf("--method", Method, Methods.Names),
+            SettingRanges.Backbone("--backbone", Backbone),
+            SettingRanges.AtLeast("--prefix-length", PrefixLength, 1),
+            SettingRanges.AtLeast("--epochs", Epochs, 1),
+            SettingRanges.AtLeast("--batch-size", BatchSize, 1),
+            SettingRanges.Positive("--lr", LearningRate),
+            SettingRanges.Fraction("--dropout", Dropout),
+            SettingRanges.Fraction("--warmup", Warmup),
+            SettingRanges.AtLeast("--length-grouping", LengthGrouping, 0),
+            SettingRanges.AtLeast("--max-length", MaxLength, MinimumMaxLength),
+            SettingRanges.AtLeast("--train-examples", TrainExamples, 1),
+            SettingRanges.AtLeast("--eval-examples", EvalExamples, 1),
+            SettingRanges.AtLeast("--early-stopping", EarlyStopping, 1),
+            SettingRanges.AtLeast("--checkpoint-every", CheckpointEvery, 0));
+
+        /// <summary>A pair's three special tokens and one token of text.</summary>
+        const int MinimumMaxLength = 4;
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
@@ -154,6 +175,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
             Prefix = Methods.Prefix(s.Method, backbone, s.PrefixLength, s.Dropout, probe),
             Trainer = trainer, MaxLength = s.MaxLength, TrainExamples = s.TrainExamples, EvalExamples = s.EvalExamples,
         };
+        config.CheckFits(task, backbone);
         return (config, s.Run ?? Path.Combine(s.Runs, task.Name, $"{s.Method}-l{s.PrefixLength}-seed{s.Seed}"));
     }
 }

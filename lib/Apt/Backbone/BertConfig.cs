@@ -43,7 +43,7 @@ public sealed record BertConfig
     {
         BertConfig? config;
         try { config = JsonSerializer.Deserialize<BertConfig>(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: line {e.LineNumber + 1}: not valid JSON: {e.Message}", e); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: line {e.LineNumber + 1}: expected a Hugging Face config.json ({e.Message.Split(" Path:")[0].TrimEnd('.', ' ')}; at {e.Path})", e); }
         if (config is null) throw new InvalidDataException($"{path}: empty config");
         config.Validate(path);
         return config;
@@ -59,6 +59,14 @@ public sealed record BertConfig
             throw new InvalidDataException($"{source}: hidden_size, num_hidden_layers, num_attention_heads, vocab_size and intermediate_size must be positive");
         if (HiddenSize % NumHeads != 0)
             throw new InvalidDataException($"{source}: hidden_size {HiddenSize} is not a multiple of num_attention_heads {NumHeads}");
+        if (MaxPositions <= 0 || TypeVocabSize <= 0)
+            throw new InvalidDataException($"{source}: max_position_embeddings {MaxPositions} and type_vocab_size {TypeVocabSize} must be positive");
+        if (PadTokenId < 0 || PadTokenId >= VocabSize)
+            throw new InvalidDataException($"{source}: pad_token_id {PadTokenId} is not an id of the vocabulary (expected 0..{VocabSize - 1})");
+        if (!(LayerNormEps > 0))
+            throw new InvalidDataException($"{source}: layer_norm_eps {LayerNormEps} must be positive");
+        if (!(HiddenDropout is >= 0 and < 1) || !(AttentionDropout is >= 0 and < 1))
+            throw new InvalidDataException($"{source}: hidden_dropout_prob {HiddenDropout} and attention_probs_dropout_prob {AttentionDropout} must lie in [0, 1)");
         if (HiddenAct != "gelu")
             throw new InvalidDataException($"{source}: hidden_act '{HiddenAct}' is not supported (expected 'gelu')");
     }

@@ -104,7 +104,7 @@ public sealed class PretrainedBackbone : IDisposable
         if (config.ModelType == "bert" && !File.Exists(vocabPath))
             throw new FileNotFoundException($"{folder}: the model folder has no vocab.txt", vocabPath);
         var (tokenizer, saveTokenizer) = config.ModelType == "roberta" ? ByteLevelBpe(folder, config, configPath)
-            : WordPiece(File.ReadAllBytes(vocabPath), LowerCase(folder), vocabPath);
+            : FolderWordPiece(vocabPath, LowerCase(folder), config, configPath);
         var weights = Checkpoint.Normalise(SafeTensors.Read(weightsPath, out _));
         config = config with { HasPooler = weights.ContainsKey("pooler.dense.weight") };
         var model = new BertModel(config);
@@ -121,6 +121,19 @@ public sealed class PretrainedBackbone : IDisposable
         return new PretrainedBackbone(model, tokenizer, saveTokenizer, identity);
     }
 
+    /// <summary>
+    /// A folder's vocab.txt, refused when it has more tokens than config.json's vocab_size (their ids would index past
+    /// the embedding table).
+    /// </summary>
+    static (ITextTokenizer, Action<string>) FolderWordPiece(string vocabPath, bool lowerCase, BertConfig config, string configPath)
+    {
+        var (tokenizer, saveTokenizer) = WordPiece(File.ReadAllBytes(vocabPath), lowerCase, vocabPath);
+        int tokens = ((BertTextTokenizer)tokenizer).VocabularySize;
+        if (tokens > config.VocabSize)
+            throw new InvalidDataException($"{configPath}: vocab_size {config.VocabSize} is smaller than the {tokens} tokens of {vocabPath}");
+        return (tokenizer, saveTokenizer);
+    }
+
     /// <summary>RoBERTa's tokenizer from the folder's files, saved back in Hugging Face's layout.</summary>
     static (ITextTokenizer, Action<string>) ByteLevelBpe(string folder, BertConfig config, string configPath)
     {
@@ -135,8 +148,11 @@ public sealed class PretrainedBackbone : IDisposable
     {
         string path = Path.Combine(folder, "tokenizer_config.json");
         if (!File.Exists(path)) return true;
-        var node = JsonNode.Parse(File.ReadAllText(path));
-        return node?["do_lower_case"]?.GetValue<bool>() ?? true;
+        try { return JsonNode.Parse(File.ReadAllText(path))?["do_lower_case"]?.GetValue<bool>() ?? true; }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"{path}: expected a JSON object whose do_lower_case is true or false ({e.Message.Split(" LineNumber")[0].TrimEnd('.', ' ')})", e);
+        }
     }
 
     /// <summary>Saves config.json, model.safetensors and the tokenizer's files in Hugging Face's layout.</summary>
@@ -184,29 +200,34 @@ public static class Checkpoint
         Copy(model.state_dict(), weights, $"{source}: the weights do not fit the model.");
 
     /// <summary>
-    /// Copies <paramref name="source"/> into <paramref name="targets"/> by name, after checking that the names and
-    /// shapes agree exactly; otherwise an error opening with <paramref name="header"/> lists every missing,
-    /// unexpected and mis-shaped name.
+    /// Copies <paramref name="source"/> into <paramref name="targets"/> by name, after checking that the names, shapes
+    /// and kinds (floating point or not) agree exactly; otherwise a one-line error opening with <paramref name="header"/>
+    /// lists the missing, unexpected, mis-shaped and mis-typed names (the first <see cref="ListedNames"/> of each).
     /// </summary>
     public static void Copy(IReadOnlyDictionary<string, Tensor> targets, IReadOnlyDictionary<string, Tensor> source, string header)
     {
         var missing = targets.Keys.Where(k => !source.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
         var unexpected = source.Keys.Where(k => !targets.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
-        var misshaped = targets.Keys.Where(source.ContainsKey)
-            .Where(k => !targets[k].shape.SequenceEqual(source[k].shape)).Order(StringComparer.Ordinal)
-            .Select(k => $"{k}: file [{string.Join(", ", source[k].shape)}], model [{string.Join(", ", targets[k].shape)}]")
-            .ToList();
-        if (missing.Count + unexpected.Count + misshaped.Count > 0)
-        {
-            var lines = new List<string> { header };
-            if (missing.Count > 0) lines.Add($"Missing keys ({missing.Count}): {string.Join(", ", missing)}");
-            if (unexpected.Count > 0) lines.Add($"Unexpected keys ({unexpected.Count}): {string.Join(", ", unexpected)}");
-            if (misshaped.Count > 0) lines.Add($"Wrong shapes ({misshaped.Count}): {string.Join("; ", misshaped)}");
-            throw new InvalidDataException(string.Join(Environment.NewLine, lines));
-        }
+        var shared = targets.Keys.Where(source.ContainsKey).Order(StringComparer.Ordinal).ToList();
+        var misshaped = shared.Where(k => !targets[k].shape.SequenceEqual(source[k].shape))
+            .Select(k => $"{k}: file [{string.Join(", ", source[k].shape)}], model [{string.Join(", ", targets[k].shape)}]").ToList();
+        var mistyped = shared.Where(k => targets[k].is_floating_point() != source[k].is_floating_point())
+            .Select(k => $"{k}: file {source[k].dtype}, model {targets[k].dtype}").ToList();
+        var parts = new List<string> { header };
+        if (missing.Count > 0) parts.Add($"Missing keys ({missing.Count}): {Listed(missing, ", ")}.");
+        if (unexpected.Count > 0) parts.Add($"Unexpected keys ({unexpected.Count}): {Listed(unexpected, ", ")}.");
+        if (misshaped.Count > 0) parts.Add($"Wrong shapes ({misshaped.Count}): {Listed(misshaped, "; ")}.");
+        if (mistyped.Count > 0) parts.Add($"Wrong dtypes ({mistyped.Count}, expected floating point): {Listed(mistyped, "; ")}.");
+        if (parts.Count > 1) throw new InvalidDataException(string.Join(" ", parts));
         using var noGrad = no_grad();
         foreach (var (key, target) in targets) target.copy_(source[key]);
     }
+
+    /// <summary>How many names of each kind an error lists (a checkpoint of another architecture differs in hundreds).</summary>
+    public const int ListedNames = 12;
+
+    static string Listed(IReadOnlyList<string> names, string separator) =>
+        string.Join(separator, names.Take(ListedNames)) + (names.Count > ListedNames ? $"{separator}… and {names.Count - ListedNames} more" : "");
 }
 
 /// <summary>Maps an exported BERT ONNX graph's initializers to Hugging Face parameter names.</summary>

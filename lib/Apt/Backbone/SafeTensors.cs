@@ -23,42 +23,95 @@ public static class SafeTensors
         ["I64"] = (ScalarType.Int64, 8),
     };
 
-    /// <summary>Reads every tensor (CPU); half-precision ones are widened to float32. Metadata goes to <paramref name="metadata"/>.</summary>
+    /// <summary>
+    /// Reads every tensor (CPU); half-precision ones are widened to float32. Metadata goes to <paramref name="metadata"/>.
+    /// A file that breaks the format (a header longer than the file, a tensor entry without dtype, shape or offsets, a
+    /// byte range outside the data or overlapping another) is refused with one line naming the file and what was
+    /// expected, before any tensor is allocated.
+    /// </summary>
     public static Dictionary<string, Tensor> Read(string path, out Dictionary<string, string> metadata)
     {
         byte[] bytes = File.ReadAllBytes(path);
-        if (bytes.Length < 8) throw new InvalidDataException($"{path}: too short to be a safetensors file");
+        if (bytes.Length < 8) throw new InvalidDataException($"{path}: {bytes.Length} bytes, too short to be a safetensors file (expected an 8-byte header length first)");
         long headerLength = BinaryPrimitives.ReadInt64LittleEndian(bytes);
-        if (headerLength <= 0 || 8 + headerLength > bytes.Length)
-            throw new InvalidDataException($"{path}: header length {headerLength} does not fit the file's {bytes.Length} bytes (truncated?)");
+        if (headerLength <= 0 || headerLength > bytes.Length - 8)
+            throw new InvalidDataException($"{path}: the header length {headerLength} does not fit the file's {bytes.Length} bytes (expected 1..{bytes.Length - 8}; truncated or not a safetensors file?)");
         JsonObject header;
-        try { header = JsonNode.Parse(Encoding.UTF8.GetString(bytes, 8, (int)headerLength))!.AsObject(); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: the header is not valid JSON: {e.Message}", e); }
-
-        metadata = [];
-        var tensors = new Dictionary<string, Tensor>();
-        long dataStart = 8 + headerLength;
-        foreach (var (name, node) in header)
+        try
         {
-            if (name == "__metadata__")
-            {
-                foreach (var (key, value) in node!.AsObject()) metadata[key] = value!.GetValue<string>();
-                continue;
-            }
-            string dtype = node!["dtype"]!.GetValue<string>();
-            if (!Types.TryGetValue(dtype, out var type))
-                throw new InvalidDataException($"{path}: tensor '{name}' has dtype {dtype}; expected one of {string.Join(", ", Types.Keys)}");
-            long[] shape = [.. node["shape"]!.AsArray().Select(d => d!.GetValue<long>())];
-            var offsets = node["data_offsets"]!.AsArray();
-            long begin = offsets[0]!.GetValue<long>(), end = offsets[1]!.GetValue<long>();
-            long count = shape.Aggregate(1L, (a, b) => a * b);
-            if (end - begin != count * type.Size || dataStart + end > bytes.Length)
-                throw new InvalidDataException($"{path}: tensor '{name}' claims bytes {begin}..{end}, which do not match shape [{string.Join(", ", shape)}] of {dtype} or run past the file");
-            var tensor = empty(shape, type.Type);
-            bytes.AsSpan((int)(dataStart + begin), (int)(end - begin)).CopyTo(tensor.bytes);
-            tensors[name] = type.Type is ScalarType.Float16 or ScalarType.BFloat16 ? tensor.to_type(ScalarType.Float32) : tensor;
+            header = JsonNode.Parse(Encoding.UTF8.GetString(bytes, 8, (int)headerLength)) as JsonObject ?? throw new InvalidDataException($"{path}: the header is not a JSON object");
+            _ = header.Count; // JsonObject builds its dictionary lazily: a duplicate name throws here, not later
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException) { throw new InvalidDataException($"{path}: the header is not valid JSON ({e.Message.Split(" LineNumber")[0].TrimEnd('.', ' ')})", e); }
+
+        metadata = ReadMetadata(path, header);
+        long dataLength = bytes.Length - 8 - headerLength;
+        var entries = header.Where(h => h.Key != "__metadata__").Select(h => Entry(path, h.Key, h.Value, dataLength)).ToList();
+        CheckNoOverlap(path, entries);
+        var tensors = new Dictionary<string, Tensor>();
+        foreach (var entry in entries)
+        {
+            var raw = empty(entry.Shape, entry.Type);
+            bytes.AsSpan((int)(8 + headerLength + entry.Begin), (int)(entry.End - entry.Begin)).CopyTo(raw.bytes);
+            if (entry.Type is not (ScalarType.Float16 or ScalarType.BFloat16)) { tensors[entry.Name] = raw; continue; }
+            tensors[entry.Name] = raw.to_type(ScalarType.Float32);
+            raw.Dispose();
         }
         return tensors;
+    }
+
+    /// <summary>One tensor's header entry, checked: a known dtype, non-negative dimensions, and a byte range inside the data that the shape fills exactly.</summary>
+    sealed record TensorEntry(string Name, ScalarType Type, long[] Shape, long Begin, long End);
+
+    static TensorEntry Entry(string path, string name, JsonNode? node, long dataLength)
+    {
+        string Bad(string what) => $"{path}: tensor '{name}': {what}";
+        try
+        {
+            if (node is not JsonObject entry) throw new InvalidDataException(Bad("expected an object with dtype, shape and data_offsets"));
+            string dtype = entry["dtype"]?.GetValue<string>() ?? throw new InvalidDataException(Bad("no dtype"));
+            if (!Types.TryGetValue(dtype, out var type))
+                throw new InvalidDataException(Bad($"dtype {dtype}; expected one of {string.Join(", ", Types.Keys)}"));
+            var shapeNode = entry["shape"] as JsonArray ?? throw new InvalidDataException(Bad("no shape array"));
+            long[] shape = [.. shapeNode.Select(d => d?.GetValue<long>() ?? -1)];
+            if (shape.Any(d => d < 0)) throw new InvalidDataException(Bad($"shape [{string.Join(", ", shape)}] has a negative dimension"));
+            if (entry["data_offsets"] is not JsonArray { Count: 2 } offsets || offsets[0] is null || offsets[1] is null)
+                throw new InvalidDataException(Bad("expected data_offsets [begin, end]"));
+            long begin = offsets[0]!.GetValue<long>(), end = offsets[1]!.GetValue<long>();
+            long bytes = ByteCount(shape, type.Size) ?? throw new InvalidDataException(Bad($"shape [{string.Join(", ", shape)}] holds more bytes than a file can"));
+            if (begin < 0 || end < begin || end > dataLength)
+                throw new InvalidDataException(Bad($"data_offsets [{begin}, {end}] lie outside the data section's {dataLength} bytes (truncated?)"));
+            if (end - begin != bytes)
+                throw new InvalidDataException(Bad($"data_offsets [{begin}, {end}] hold {end - begin} bytes, but shape [{string.Join(", ", shape)}] of {dtype} needs {bytes}"));
+            return new TensorEntry(name, type.Type, shape, begin, end);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException(Bad($"expected a string dtype, an integer shape and integer data_offsets ({e.Message})"), e);
+        }
+    }
+
+    static long? ByteCount(long[] shape, int elementSize)
+    {
+        try { return checked(shape.Aggregate(1L, (a, b) => a * b) * elementSize); }
+        catch (OverflowException) { return null; }
+    }
+
+    static void CheckNoOverlap(string path, List<TensorEntry> entries)
+    {
+        var ordered = entries.Where(e => e.End > e.Begin).OrderBy(e => e.Begin).ToList();
+        for (int i = 1; i < ordered.Count; i++)
+            if (ordered[i].Begin < ordered[i - 1].End)
+                throw new InvalidDataException(
+                    $"{path}: tensors '{ordered[i - 1].Name}' (bytes {ordered[i - 1].Begin}..{ordered[i - 1].End}) and '{ordered[i].Name}' (bytes {ordered[i].Begin}..{ordered[i].End}) overlap (expected disjoint byte ranges)");
+    }
+
+    static Dictionary<string, string> ReadMetadata(string path, JsonObject header)
+    {
+        if (!header.TryGetPropertyValue("__metadata__", out var node) || node is null) return [];
+        if (node is not JsonObject fields || fields.Any(f => f.Value is not JsonValue v || v.GetValueKind() != JsonValueKind.String))
+            throw new InvalidDataException($"{path}: __metadata__ is expected to map names to strings");
+        return fields.ToDictionary(f => f.Key, f => f.Value!.GetValue<string>());
     }
 
     /// <summary>Writes tensors (sorted by name, as the Python library does) atomically.</summary>

@@ -66,6 +66,10 @@ public sealed class BertTextTokenizer : ITextTokenizer
     }
 
     public int PadId => _tokenizer.PaddingTokenId;
+
+    /// <summary>Lines of vocab.txt (ids 0 … VocabularySize − 1).</summary>
+    public int VocabularySize => _vocabulary.Count;
+
     int Cls => _tokenizer.ClassificationTokenId;
     int Sep => _tokenizer.SeparatorTokenId;
 

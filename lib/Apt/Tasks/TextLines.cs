@@ -67,7 +67,34 @@ public static class TextLines
                 throw Error(at, $"malformed JSON ({e.Message.Split(" LineNumber")[0].TrimEnd('.', ' ')})");
             }
             if (json.ValueKind != JsonValueKind.Object) throw Error(at, $"expected a JSON object, found {json.ValueKind}");
+            CheckText(json, at);
             yield return (at, json);
+        }
+    }
+
+    /// <summary>
+    /// The JSON parser accepts escapes that decode to no text (a lone UTF-16 surrogate, "\ud800") and fails only when the
+    /// string is read: every name and string is decoded here once, so that such a line is an error on its line.
+    /// </summary>
+    static void CheckText(JsonElement json, SourceLocation at)
+    {
+        try { Decode(json); }
+        catch (InvalidOperationException e) { throw Error(at, $"a string or name is not valid text ({e.Message.TrimEnd('.')})"); }
+
+        static void Decode(JsonElement json)
+        {
+            switch (json.ValueKind)
+            {
+                case JsonValueKind.String: _ = json.GetString(); break;
+                case JsonValueKind.Array: foreach (var item in json.EnumerateArray()) Decode(item); break;
+                case JsonValueKind.Object:
+                    foreach (var property in json.EnumerateObject())
+                    {
+                        _ = property.Name;
+                        Decode(property.Value);
+                    }
+                    break;
+            }
         }
     }
 }

@@ -93,6 +93,7 @@ public sealed class CheckpointStore(string folder, int keep = 2)
                 steps[StepKey(parameters[i].Key)] = adam.step.ToString(CultureInfo.InvariantCulture);
             }
             SafeTensors.Write(System.IO.Path.Combine(staging, TrainableFile), parameters.ToDictionary(p => p.Key, p => (Tensor)p.Value));
+            CrashPoint.Reach(CrashPoint.Checkpoint, state.GlobalStep);
             SafeTensors.Write(System.IO.Path.Combine(staging, OptimizerFile), optimizerTensors, steps);
             state.FileSha256 = new[] { TrainableFile, OptimizerFile }.ToDictionary(f => f, f => Sha256(System.IO.Path.Combine(staging, f)));
             AtomicFile.WriteAllText(System.IO.Path.Combine(staging, StateFile), JsonSerializer.Serialize(state, TrainingJson.Indented));
@@ -134,7 +135,7 @@ public sealed class CheckpointStore(string folder, int keep = 2)
             return checkpoint;
         }
         if (candidates.Count > 0)
-            throw new InvalidDataException($"no usable checkpoint in {Folder}:{Environment.NewLine}{string.Join(Environment.NewLine, reasons)}");
+            throw new InvalidDataException($"no usable checkpoint in {Folder}: {string.Join("; ", reasons)}");
         return null;
     }
 

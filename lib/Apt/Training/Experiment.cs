@@ -48,6 +48,19 @@ public sealed record ExperimentConfig
 
     /// <summary>The data folder, resolved.</summary>
     public string DataFolder(string dataRoot) => Data ?? Path.Combine(dataRoot, Task);
+
+    /// <summary>
+    /// Refuses a prefix and maximum length that overrun <paramref name="backbone"/>'s position table: the real tokens
+    /// start after the prefix (P-tuning v2 shifts positions by it) and, for RoBERTa, after the padding index.
+    /// </summary>
+    public void CheckFits(ITaskDefinition task, BertConfig backbone)
+    {
+        int maxLength = MaxLength ?? task.MaxLength;
+        int shift = Prefix.ShiftPositions && Prefix.Method != PrefixMethod.FineTune ? Prefix.MaxLength : 0;
+        int positions = backbone.MaxPositions - (backbone.ModelType == "roberta" ? backbone.PadTokenId + 1 : 0);
+        if (shift + maxLength > positions)
+            throw new ArgumentException($"prefix length {shift} + maximum length {maxLength} exceed the backbone's {positions} positions (P-tuning v2 shifts positions by the prefix)");
+    }
 }
 
 /// <summary>The method names of the paper's tables and how each becomes a prefix configuration.</summary>
@@ -189,8 +202,7 @@ public sealed class Experiment : IDisposable
     {
         string folder = config.DataFolder(_dataRoot);
         int maxLength = config.MaxLength ?? task.MaxLength;
-        if (config.Prefix.ShiftPositions && config.Prefix.MaxLength + maxLength > backbone.Config.MaxPositions)
-            throw new ArgumentException($"prefix length {config.Prefix.MaxLength} + maximum length {maxLength} exceed the backbone's {backbone.Config.MaxPositions} positions (P-tuning v2 shifts positions by the prefix)");
+        config.CheckFits(task, backbone.Config);
         var train = Limit(task.Load(DataSplit.Train, folder), config.TrainExamples);
         var dev = Limit(task.Load(DataSplit.Validation, folder), config.EvalExamples);
         var test = config.Trainer.Selection == SelectionRule.TestAtBestDev ? Limit(task.Load(DataSplit.Test, folder), config.EvalExamples) : [];

@@ -54,7 +54,7 @@ public sealed class RunFolder
         string json = JsonSerializer.Serialize(config, config.GetType(), TrainingJson.Indented);
         if (File.Exists(run.ConfigPath))
         {
-            var existing = JsonNode.Parse(File.ReadAllText(run.ConfigPath));
+            var existing = run.ReadConfig();
             if (!JsonNode.DeepEquals(existing, JsonNode.Parse(json)))
                 throw new ArgumentException($"{run.ConfigPath} already holds a different run's config; choose another run folder or resume that run with its own config");
             return run;
@@ -72,8 +72,11 @@ public sealed class RunFolder
     }
 
     /// <summary>The run's config.json as JSON.</summary>
-    public JsonObject ReadConfig() => JsonNode.Parse(File.ReadAllText(ConfigPath))?.AsObject()
-        ?? throw new InvalidDataException($"{ConfigPath}: expected a JSON object");
+    public JsonObject ReadConfig()
+    {
+        try { return JsonNode.Parse(File.ReadAllText(ConfigPath)) as JsonObject ?? throw new InvalidDataException($"{ConfigPath}: expected a JSON object"); }
+        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: line {e.LineNumber + 1}: expected the run's config as a JSON object ({Reason(e)})", e); }
+    }
 
     /// <summary>The run's config.json read back as <typeparamref name="T"/> (the type the run was created with), e.g. to resume it.</summary>
     public T ReadConfig<T>()
@@ -82,20 +85,35 @@ public sealed class RunFolder
         catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: not a {typeof(T).Name} (line {e.LineNumber}): {e.Message}", e); }
     }
 
-    /// <summary>result.json; throws <see cref="FileNotFoundException"/> if the run has not finished.</summary>
+    /// <summary>
+    /// result.json; throws <see cref="FileNotFoundException"/> if the run has not finished. A damaged one (it is written
+    /// atomically, so only outside harm truncates it) is refused, never rewritten: the message says to delete it and
+    /// resume, which rebuilds it from the run's last checkpoint (kept after the final epoch) without training again.
+    /// </summary>
     public RunResult ReadResult()
     {
         if (!IsFinished) throw new FileNotFoundException($"{ResultPath} not found: the run has not finished", ResultPath);
-        try { return JsonSerializer.Deserialize<RunResult>(File.ReadAllText(ResultPath), TrainingJson.Indented) ?? throw new InvalidDataException($"{ResultPath} is empty"); }
-        catch (JsonException e) { throw new InvalidDataException($"{ResultPath}: not a run result (line {e.LineNumber}): {e.Message}", e); }
+        string remedy = $"delete it and resume the run (apt train --resume {Path}) to rebuild it from the last checkpoint";
+        RunResult? result;
+        try { result = JsonSerializer.Deserialize<RunResult>(File.ReadAllText(ResultPath), TrainingJson.Indented); }
+        catch (JsonException e) { throw new InvalidDataException($"{ResultPath}: line {e.LineNumber + 1}: not a run result ({Reason(e)}); {remedy}", e); }
+        if (result is not { SelectionMetric: not null, SelectedMetrics: not null, Epochs: not null, ParameterCounts: not null })
+            throw new InvalidDataException($"{ResultPath}: expected a run result with selectionMetric, selectedMetrics, epochs and parameterCounts; {remedy}");
+        return result;
     }
+
+    /// <summary>A JSON error's reason without System.Text.Json's position suffix (the caller names the line).</summary>
+    static string Reason(JsonException e) => e.Message.Split(" Path:")[0].Split(" LineNumber")[0].TrimEnd('.', ' ', '|');
 
     internal void WriteResult(RunResult result) => AtomicFile.WriteAllText(ResultPath, JsonSerializer.Serialize(result, TrainingJson.Indented));
 
     /// <summary>Every line of metrics.jsonl as a JSON object (each has "kind": "step" or "epoch", and "step").</summary>
     public IReadOnlyList<JsonObject> ReadMetrics() => !File.Exists(MetricsPath) ? [] :
         [.. File.ReadLines(MetricsPath).Select((line, i) =>
-            JsonNode.Parse(line)?.AsObject() ?? throw new InvalidDataException($"{MetricsPath}:{i + 1}: expected a JSON object"))];
+        {
+            try { return JsonNode.Parse(line) as JsonObject ?? throw new InvalidDataException($"{MetricsPath}:{i + 1}: expected a JSON object"); }
+            catch (JsonException e) { throw new InvalidDataException($"{MetricsPath}:{i + 1}: expected a JSON object ({Reason(e)})", e); }
+        })];
 
     /// <summary>
     /// Opens metrics.jsonl for appending after dropping every line written after global step

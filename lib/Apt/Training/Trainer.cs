@@ -161,6 +161,7 @@ public sealed class Trainer(TrainerConfig config)
         adamW.zero_grad();
         var loss = model.Loss(batch);
         loss.backward();
+        CrashPoint.Reach(CrashPoint.Step, step + 1);
         if (Config.MaxGradientNorm > 0) nn.utils.clip_grad_norm_(parameters.Select(p => p.Value), Config.MaxGradientNorm);
         adamW.step();
         return loss.ToDouble();

@@ -1,73 +1,15 @@
-using System.Text.Json.Nodes;
 using Apt.Backbone;
 using static TorchSharp.torch;
 
 namespace Apt.Tests.Backbone;
 
-/// <summary>
-/// Hugging Face model folders, on a small random BERT that the test writes itself in exactly that
-/// layout: keys spelled out here as the transformers library names them, independently of the model code.
-/// </summary>
+/// <summary>Hugging Face model folders, on the small random BERT of <see cref="BertTestFolder"/>.</summary>
 public sealed class HuggingFaceFolderTests : IDisposable
 {
-    const int Hidden = 16, Layers = 2, Heads = 2, Intermediate = 32, Vocab = 40, Positions = 64;
+    const int Hidden = BertTestFolder.Hidden, Layers = BertTestFolder.Layers, Heads = BertTestFolder.Heads, Intermediate = BertTestFolder.Intermediate;
     readonly string _folder = Directory.CreateTempSubdirectory("apt-hf-").FullName;
 
-    /// <summary>transformers' BertForPreTraining keys: "bert." prefix, pooler, and the pre-training heads.</summary>
-    static Dictionary<string, long[]> CheckpointShapes()
-    {
-        var shapes = new Dictionary<string, long[]>
-        {
-            ["bert.embeddings.word_embeddings.weight"] = [Vocab, Hidden],
-            ["bert.embeddings.position_embeddings.weight"] = [Positions, Hidden],
-            ["bert.embeddings.token_type_embeddings.weight"] = [2, Hidden],
-            ["bert.embeddings.LayerNorm.weight"] = [Hidden],
-            ["bert.embeddings.LayerNorm.bias"] = [Hidden],
-            ["bert.pooler.dense.weight"] = [Hidden, Hidden],
-            ["bert.pooler.dense.bias"] = [Hidden],
-            ["cls.predictions.bias"] = [Vocab],
-            ["cls.seq_relationship.weight"] = [2, Hidden],
-        };
-        for (int i = 0; i < Layers; i++)
-        {
-            string p = $"bert.encoder.layer.{i}.";
-            foreach (var name in new[] { "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense" })
-            {
-                shapes[p + name + ".weight"] = [Hidden, Hidden];
-                shapes[p + name + ".bias"] = [Hidden];
-            }
-            shapes[p + "intermediate.dense.weight"] = [Intermediate, Hidden];
-            shapes[p + "intermediate.dense.bias"] = [Intermediate];
-            shapes[p + "output.dense.weight"] = [Hidden, Intermediate];
-            shapes[p + "output.dense.bias"] = [Hidden];
-            foreach (var norm in new[] { "attention.output.LayerNorm", "output.LayerNorm" })
-            {
-                shapes[p + norm + ".weight"] = [Hidden];
-                shapes[p + norm + ".bias"] = [Hidden];
-            }
-        }
-        return shapes;
-    }
-
-    Dictionary<string, Tensor> WriteFolder(Func<Dictionary<string, long[]>, Dictionary<string, long[]>>? edit = null)
-    {
-        var config = new JsonObject
-        {
-            ["architectures"] = new JsonArray("BertForPreTraining"), ["model_type"] = "bert", ["vocab_size"] = Vocab,
-            ["hidden_size"] = Hidden, ["num_hidden_layers"] = Layers, ["num_attention_heads"] = Heads,
-            ["intermediate_size"] = Intermediate, ["hidden_act"] = "gelu", ["hidden_dropout_prob"] = 0.1,
-            ["attention_probs_dropout_prob"] = 0.1, ["max_position_embeddings"] = Positions, ["type_vocab_size"] = 2,
-            ["initializer_range"] = 0.02, ["layer_norm_eps"] = 1e-12, ["pad_token_id"] = 0,
-        };
-        File.WriteAllText(Path.Combine(_folder, "config.json"), config.ToJsonString());
-        var tokens = new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "a", "dog", "##s", "." };
-        File.WriteAllLines(Path.Combine(_folder, "vocab.txt"), tokens.Concat(Enumerable.Range(0, Vocab - tokens.Length).Select(i => $"w{i}")));
-        var generator = new TorchSharp.torch.Generator(7);
-        var shapes = (edit ?? (s => s))(CheckpointShapes());
-        var weights = shapes.ToDictionary(s => s.Key, s => randn(s.Value, generator: generator) * 0.1f);
-        SafeTensors.Write(Path.Combine(_folder, "model.safetensors"), weights);
-        return weights;
-    }
+    Dictionary<string, Tensor> WriteFolder(Func<Dictionary<string, long[]>, Dictionary<string, long[]>>? edit = null) => BertTestFolder.Write(_folder, edit);
 
     [Fact]
     public void LoadsTheCheckpointUnderTheTransformersNames()

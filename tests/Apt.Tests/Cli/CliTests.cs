@@ -7,9 +7,9 @@ namespace Apt.Tests.Cli;
 /// <summary>The `apt` command as a user runs it: bad arguments exit non-zero with a message that says what is wrong.</summary>
 public sealed class CliTests
 {
-    static (int ExitCode, string Output) Apt(params string[] args) => AptWith(new Dictionary<string, string?>(), args);
+    internal static (int ExitCode, string Output) Apt(params string[] args) => AptWith(new Dictionary<string, string?>(), args);
 
-    static (int ExitCode, string Output) AptWith(Dictionary<string, string?> environment, params string[] args)
+    internal static (int ExitCode, string Output) AptWith(Dictionary<string, string?> environment, params string[] args)
     {
         string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
         string cli = Path.Combine(TestPaths.RepoRoot, "lib", "Apt.Cli", "bin", configuration, "net10.0", "Apt.Cli.dll");

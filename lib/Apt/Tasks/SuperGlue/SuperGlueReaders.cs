@@ -84,6 +84,8 @@ public static class SuperGlueReaders
             int start = entity.Int("start"), end = entity.Int("end");
             if (start < 0 || end < start || end >= text.Length)
                 throw TextLines.Error(j.At, $"entity span {start}..{end} lies outside the passage ({text.Length} characters)");
+            if (SplitsCharacter(text, start, end + 1))
+                throw TextLines.Error(j.At, $"entity span {start}..{end} cuts a character of the passage in two (expected offsets in UTF-16 code units)");
             string name = text[start..(end + 1)];
             if (!entities.Contains(name)) entities.Add(name);
         }
@@ -109,7 +111,13 @@ public static class SuperGlueReaders
     {
         if (start < 0 || end <= start || end > sentence.Length)
             throw TextLines.Error(at, $"{fields} = {start}/{end} do not lie inside the sentence ({sentence.Length} characters)");
+        if (SplitsCharacter(sentence, start, end))
+            throw TextLines.Error(at, $"{fields} = {start}/{end} cut a character of the sentence in two (expected offsets in UTF-16 code units)");
     }
+
+    /// <summary>Whether [start, end) begins or ends between the two halves of a surrogate pair (an emoji, say).</summary>
+    static bool SplitsCharacter(string text, int start, int end) =>
+        char.IsLowSurrogate(text[start]) || (end < text.Length && char.IsLowSurrogate(text[end]));
 
     static bool IsTestFile(string file) => Path.GetFileName(file).StartsWith("test", StringComparison.OrdinalIgnoreCase);
 
