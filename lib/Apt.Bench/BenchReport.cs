@@ -32,7 +32,8 @@ public sealed record TargetCheck(string Name, double Value, string Goal, bool Me
 /// <summary>
 /// Everything one run measured. <c>AptFirstToken</c> is the APT step as the trainer takes it for a head that reads
 /// the first token alone (sequence classification, multiple choice): the last layer computes that token's output
-/// only. It stands beside the targets, which are all taken on the whole computation the issue's FLOP model describes.
+/// only. <c>AptReferenceChild</c> is the APT step in its own process on the libtorch reference path (<c>APT_KERNELS=reference</c>,
+/// what a GPU runs), beside <c>AptChild</c> on the fast CPU kernels: what those kernels buy on this CPU. Both stand beside the targets, which are all taken on the whole computation the issue's FLOP model describes.
 /// </summary>
 public sealed record BenchReport(
     BenchSettings Settings,
@@ -47,6 +48,7 @@ public sealed record BenchReport(
     ChildStepFigure AptChild,
     ChildStepFigure PTuningV2Child,
     ChildStepFigure FineTuneChild,
+    ChildStepFigure AptReferenceChild,
     IReadOnlyList<EvalFigure> Eval,
     MemoryGrowthFigure Memory,
     IReadOnlyList<ScalingFigure> Scaling,
@@ -113,8 +115,9 @@ public sealed record BenchReport(
         figures.AddRow("matmul peak (max of the above)", $"{F(PeakGflops, "F0")} GFLOP/s", "");
         foreach (var s in new[] { Apt, PTuningV2, AptFirstToken })
             figures.AddRow($"{s.Method} step (in process)", $"{F(s.MedianMs, "F0")} ms, {F(s.TokensPerSecond, "F0")} tokens/s, {F(s.StepGflop, "F1")} GFLOP → {F(s.Gflops, "F0")} GFLOP/s", F(s.LoadAverage, "F1"));
-        foreach (var c in new[] { AptChild, PTuningV2Child, FineTuneChild })
+        foreach (var c in new[] { AptChild, AptReferenceChild, PTuningV2Child, FineTuneChild })
             figures.AddRow($"{c.Method} step (own process)", $"{F(c.MedianMs, "F0")} ms, {F(c.StepGflop, "F1")} GFLOP → {F(c.Gflops, "F0")} GFLOP/s, peak RSS {F(c.PeakRssMiB, "F0")} MiB (after load {F(c.RssAfterLoadMiB, "F0")})", F(c.LoadAverage, "F1"));
+        figures.AddRow("APT step, reference ÷ fast CPU kernels (own processes)", $"{F(AptReferenceChild.MedianMs / AptChild.MedianMs)}×", F(AptReferenceChild.LoadAverage, "F1"));
         foreach (var e in Eval)
             figures.AddRow($"eval forward {e.Batch} × {e.Length}", $"ours {F(e.OursMs)} ms, ONNX Runtime {F(e.OnnxRuntimeMs)} ms", F(e.LoadAverage, "F1"));
         figures.AddRow($"memory, {Memory.Method} {Memory.Batch} × {Memory.Length} (smaller shape: 500 steps at the main shape exceed the time budget)",

@@ -46,6 +46,7 @@ public static class Benchmarks
         var aptChild = RunChildStep("apt", config, settings);
         var pt2Child = RunChildStep("pt2", config, settings);
         var ftChild = RunChildStep("ft", config, settings);
+        var aptReferenceChild = RunChildStep("apt", config, settings, referenceKernels: true);
 
         progress?.Invoke("(d) evaluation forward against ONNX Runtime");
         var eval = new List<EvalFigure> { EvalVersusOnnxRuntime(settings.Batch, t, settings), EvalVersusOnnxRuntime(1, t, settings) };
@@ -61,7 +62,7 @@ public static class Benchmarks
         };
 
         return new BenchReport(settings, backbone.Identity.Name, torch.get_num_threads(), Environment.ProcessorCount, TorchRuntime.LibTorchVersion,
-            matmul, apt, pt2, aptFirstToken, aptChild, pt2Child, ftChild, eval, memory, scaling,
+            matmul, apt, pt2, aptFirstToken, aptChild, pt2Child, ftChild, aptReferenceChild, eval, memory, scaling,
             loadStart, Measure.LoadAverage(), wall.Elapsed.TotalSeconds);
     }
 
@@ -213,14 +214,16 @@ public static class Benchmarks
     /// <summary>What a child process reports back.</summary>
     public sealed record ChildResult(double MedianMs, double RssAfterLoadMiB, double PeakRssMiB, double EarlyRssMiB, double LateRssMiB, double LoadAverage, double[]? Times = null);
 
-    static ChildStepFigure RunChildStep(string method, BertConfig config, BenchSettings settings)
+    /// <summary>A training step in its own process; with <paramref name="referenceKernels"/> on the libtorch reference path (<see cref="ComputePath"/>), which shows what the CPU kernels buy.</summary>
+    static ChildStepFigure RunChildStep(string method, BertConfig config, BenchSettings settings, bool referenceKernels = false)
     {
         var request = new ChildRequest("step", method, settings.Batch, settings.Length, settings.PrefixLength, settings.Warmup, Math.Max(3, settings.Repeats - 2), 0, 0);
-        var result = RunChild(request);
+        var result = RunChild(request, referenceKernels ? "reference" : null);
         bool fullFineTuning = method == "ft";
         int prefix = fullFineTuning ? 0 : request.Prefix;
         double stepGflop = FlopModel.TrainingStep(config, request.Batch, request.Length, prefix, fullFineTuning) / 1e9;
-        return new ChildStepFigure(fullFineTuning ? "FT" : method == "pt2" ? "PT-2" : "APT", request.Batch, request.Length, prefix,
+        string label = fullFineTuning ? "FT" : method == "pt2" ? "PT-2" : "APT";
+        return new ChildStepFigure(referenceKernels ? $"{label}, reference kernels" : label, request.Batch, request.Length, prefix,
             result.MedianMs, stepGflop, result.RssAfterLoadMiB, result.PeakRssMiB, result.LoadAverage);
     }
 
@@ -233,7 +236,7 @@ public static class Benchmarks
     }
 
     /// <summary>Starts this program again (<c>dotnet Apt.Bench.dll --child …</c>) and reads its result file.</summary>
-    static ChildResult RunChild(ChildRequest request)
+    static ChildResult RunChild(ChildRequest request, string? kernels = null)
     {
         string resultPath = Path.Combine(Path.GetTempPath(), $"apt-bench-{Environment.ProcessId}-{Guid.NewGuid():N}.json");
         var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
@@ -242,6 +245,7 @@ public static class Benchmarks
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (kernels is not null) info.Environment[ComputePath.EnvironmentVariable] = kernels;
         info.ArgumentList.Add(typeof(Benchmarks).Assembly.Location);
         info.ArgumentList.Add("--child");
         info.ArgumentList.Add(JsonSerializer.Serialize(request));

@@ -1,4 +1,5 @@
 using Apt.Backbone;
+using Apt.Backbone.Cpu;
 using Apt.Prefix;
 using Spectre.Console;
 using TorchSharp.Modules;
@@ -85,11 +86,11 @@ public static class StepProfile
         Time($"Q, K, V linear {tokens}×{d} → {3 * d}{Packed(tokens)}", () => queryKeyValue.Forward(x), 2.0 * tokens * d * 3 * d);
         Time($"attention, fused (no dropout), S = {s}", () => nn.functional.scaled_dot_product_attention(q, k, v), 4.0 * tokens * s * d);
         Time($"attention, dropout 0.1, libtorch's (unfused)", () => nn.functional.scaled_dot_product_attention(q, k, v, p: 0.1), 4.0 * tokens * s * d);
-        Time($"attention, dropout 0.1, ours (DropoutAttention, no grad)", () => BertSelfAttention.AttentionWithDropout(projected, h, keysAndValues, null, 0.1), 4.0 * tokens * s * d);
+        Time($"attention, dropout 0.1, ours (DropoutAttention, no grad)", () => DropoutAttention.AttentionWithDropout(projected, h, keysAndValues, null, 0.1), 4.0 * tokens * s * d);
         Time("merge heads (transpose + copy; not in training)", () => q.transpose(1, 2).reshape(b, t, d));
         Time($"attention output linear {d} → {d}{Packed(tokens)}", () => attentionOutputProduct.Forward(x), 2.0 * tokens * d * d);
         Time("dropout 0.1 on (B, T, d), libtorch's", () => nn.functional.dropout(x, 0.1, training: true));
-        Time("dropout 0.1 on (B, T, d), FastDropout (no grad: one pass)", () => FastDropout.Apply(x, 0.1, training: true));
+        Time("dropout 0.1 on (B, T, d), FastDropout (no grad: one pass)", () => FastDropout.Apply(x, 0.1));
         Time("add + LayerNorm", () => nn.functional.layer_norm(x + x, [d], gamma, beta, c.LayerNormEps));
         Time($"feed-forward up {d} → {ff}{Packed(tokens)}", () => upProduct.Forward(x), 2.0 * tokens * d * ff);
         Time("GELU on (B, T, d_ff)", () => nn.functional.gelu(up));

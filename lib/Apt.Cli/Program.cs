@@ -10,6 +10,7 @@ app.Configure(config =>
 {
     config.SetApplicationName("apt");
     config.PropagateExceptions();
+    config.SetInterceptor(new ComputePathInterceptor());
     config.AddCommand<DoctorCommand>("doctor").WithDescription("Check the runtime, libtorch and the embedded backbones; prints a remedy for each problem.");
     config.AddCommand<EncodeCommand>("encode").WithDescription("Encode sentences with a backbone and print their cosine similarities (mean-pooled, normalised).");
     config.AddCommand<QuickstartCommand>("quickstart").WithDescription("The main job: build the stand-in data, train head-only, PT-2 and APT on MiniLM over 3 seeds, print the table and the verdicts.");

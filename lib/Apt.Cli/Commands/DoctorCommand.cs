@@ -8,7 +8,7 @@ namespace Apt.Cli.Commands;
 /// <summary>`apt doctor`: what the kit will run on, and a remedy for each problem found.</summary>
 public sealed class DoctorCommand : Command<DoctorCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : ComputeSettings
     {
         [CommandOption("--json")]
         [Description("Print the findings as JSON.")]

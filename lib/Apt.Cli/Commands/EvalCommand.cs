@@ -9,7 +9,7 @@ namespace Apt.Cli.Commands;
 /// <summary>`apt eval --run runs/…`: a finished run's model at its selected epoch, scored on a split.</summary>
 public sealed class EvalCommand : Command<EvalCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : ComputeSettings
     {
         [CommandOption("--run")]
         [Description("A finished run folder.")]

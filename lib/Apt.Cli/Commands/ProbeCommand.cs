@@ -8,7 +8,7 @@ namespace Apt.Cli.Commands;
 /// <summary>`apt probe --run runs/…`: the gates of a trained gated run over a split: α per layer and token, λ per layer.</summary>
 public sealed class ProbeCommand : Command<ProbeCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : ComputeSettings
     {
         [CommandOption("--run")]
         [Description("A finished run folder of a gated method (apt, token, layer).")]

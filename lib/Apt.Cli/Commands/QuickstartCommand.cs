@@ -16,7 +16,7 @@ namespace Apt.Cli.Commands;
 /// </summary>
 public sealed class QuickstartCommand : AsyncCommand<QuickstartCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : ComputeSettings
     {
         [CommandOption("--runs")]
         [DefaultValue("runs/quickstart")]

@@ -9,7 +9,7 @@ namespace Apt.Cli.Commands;
 /// <summary>`apt sweep --preset full-grid` or `apt sweep grid.json`: every run of a grid; finished runs are skipped.</summary>
 public sealed class SweepCommand : Command<SweepCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : ComputeSettings
     {
         [CommandArgument(0, "[file]")]
         [Description("A sweep JSON file (see lib/Apt/Training/Presets for the format).")]

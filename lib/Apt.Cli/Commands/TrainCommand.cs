@@ -12,7 +12,7 @@ namespace Apt.Cli.Commands;
 /// <summary>`apt train --task wordnet-wic --method apt`: one run, written to a run folder; `--resume` continues one.</summary>
 public sealed class TrainCommand : Command<TrainCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : ComputeSettings
     {
         [CommandOption("--task")]
         [Description("Task: " + "wordnet-wic, brown-ner (stand-ins), boolq, cb, copa, rte, wic, wsc, multirc, record, conll03, conll04, ontonotes.")]

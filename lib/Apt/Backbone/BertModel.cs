@@ -1,3 +1,4 @@
+using Apt.Backbone.Cpu;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -10,6 +11,9 @@ namespace Apt.Backbone;
 // (embeddings.word_embeddings.weight, encoder.layer.0.attention.self.query.weight, …) so weights load
 // without a translation table. Shapes: B batch, T input tokens, P prefix tokens, S = P + T keys,
 // d hidden, H heads, hd = d / H.
+// The code below is the reference path: libtorch operations only, on any device. Where ComputePath.UsesFastCpu says so,
+// a one-line branch hands the same computation to the hand-written CPU kernels in Backbone/Cpu (same function, same
+// dropout masks); deleting that folder means deleting those branches and nothing else.
 
 /// <summary>What the backbone returns.</summary>
 /// <param name="LastHidden">(B, T, d): the final layer's output for the real tokens; (B, 1, d), the first token's alone, when the forward was asked for that only.</param>
@@ -27,7 +31,7 @@ public sealed class BertEmbeddings : nn.Module
 {
     readonly Embedding word_embeddings, position_embeddings, token_type_embeddings;
     readonly LayerNorm LayerNorm;
-    readonly FastDropout dropout;
+    readonly CounterDropout dropout;
     readonly int _maxPositions;
     /// <summary>RoBERTa's padding index, after which its positions count; null for BERT's positions from 0.</summary>
     readonly int? _positionPaddingIndex;
@@ -39,7 +43,7 @@ public sealed class BertEmbeddings : nn.Module
         position_embeddings = Embedding(config.MaxPositions, config.HiddenSize, padding_idx: _positionPaddingIndex);
         token_type_embeddings = Embedding(config.TypeVocabSize, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
-        dropout = new FastDropout(config.HiddenDropout);
+        dropout = new CounterDropout(config.HiddenDropout);
         _maxPositions = config.MaxPositions;
         RegisterComponents();
     }
@@ -104,13 +108,17 @@ public sealed class BertSelfAttention : nn.Module
     public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix, bool firstQueryOnly = false)
     {
         using var scope = NewDisposeScope();
-        var projected = _queryKeyValue.Forward(hidden); // (B, T, 3d)
+        bool fast = ComputePath.UsesFastCpu(hidden);
+        var projected = fast ? _queryKeyValue.Forward(hidden) : cat([query.forward(hidden), key.forward(hidden), value.forward(hidden)], 2); // (B, T, 3d)
         var keysAndValues = prefix?.KeysAndValues.to(projected.dtype); // (B, P, 2, d)
-        if (training && _dropout > 0)
-            return AttentionWithDropout(projected, _heads, keysAndValues, keyMask, _dropout, firstQueryOnly).MoveToOuterDisposeScope();
+        bool dropout = training && _dropout > 0;
+        if (dropout && fast && !firstQueryOnly) return DropoutAttention.AttentionWithDropout(projected, _heads, keysAndValues, keyMask, _dropout).MoveToOuterDisposeScope();
         var (q, k, v) = HeadViews(projected, _heads, keysAndValues, firstQueryOnly);
         var mask = keyMask?.view(hidden.shape[0], 1, 1, k.shape[2]); // (B, 1, 1, S)
-        return MergeHeads(functional.scaled_dot_product_attention(q, k, v, mask)).MoveToOuterDisposeScope(); // (B, T or 1, d)
+        var attended = dropout
+            ? ComposedAttention(q, k, v, mask, CounterDropout.KeepMask([.. q.shape[..3], k.shape[2]], _dropout, projected), _dropout) // keep (B, H, T or 1, S)
+            : functional.scaled_dot_product_attention(q, k, v, mask);
+        return MergeHeads(attended).MoveToOuterDisposeScope(); // (B, T or 1, d)
     }
 
     /// <summary>
@@ -144,27 +152,10 @@ public sealed class BertSelfAttention : nn.Module
     }
 
     /// <summary>
-    /// softmax(q·kᵀ/√hd, masked) with <see cref="FastDropout"/> on the probabilities, then ·v, from the stacked
-    /// projection (B, T, 3d) and the prefix's keys and values (B, P, 2, d) to (B, T, d): what
-    /// scaled_dot_product_attention computes with dropout, whose CPU path (no fused kernel takes dropout)
-    /// spends most of its time drawing libtorch's Bernoulli mask. Runs as <see cref="DropoutAttention"/>'s
-    /// single autograd node where it applies, else as <see cref="ComposedAttention"/>. With
-    /// <paramref name="firstQueryOnly"/> only the first token attends: (B, 1, d), composed (the node takes every query).
-    /// </summary>
-    internal static Tensor AttentionWithDropout(Tensor projected, int heads, Tensor? prefix, Tensor? keyMask, double p, bool firstQueryOnly = false)
-    {
-        long batch = projected.shape[0], length = projected.shape[1], keys = length + (prefix?.shape[1] ?? 0);
-        using var keep = FastDropout.KeepMask([batch, heads, firstQueryOnly ? 1 : length, keys], p, projected.device); // (B, H, T or 1, S)
-        if (!firstQueryOnly && DropoutAttention.Supports(projected, keep)) return DropoutAttention.Apply(projected, prefix, keyMask, keep, p);
-        using var scope = NewDisposeScope();
-        var (q, k, v) = HeadViews(projected, heads, prefix, firstQueryOnly);
-        return MergeHeads(ComposedAttention(q, k, v, keyMask?.view(batch, 1, 1, keys), keep, p)).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// The same attention from libtorch operations, with the given keep mask (B, H, T, S): the reference the fused
-    /// node is tested against, and the path for other devices and types. The 1/(1 − p) scale is applied to the
-    /// (B, H, T, hd) result rather than to the larger (B, H, T, S) probabilities.
+    /// Training-mode attention from libtorch operations, softmax(q·kᵀ/√hd, masked) dropped out by the keep mask
+    /// (B, H, T, S), then ·v: scaled_dot_product_attention with dropout, written out so that its mask is
+    /// <see cref="CounterDropout"/>'s. The 1/(1 − p) scale is applied to the (B, H, T, hd) result rather than to the
+    /// larger (B, H, T, S) probabilities.
     /// </summary>
     internal static Tensor ComposedAttention(Tensor q, Tensor k, Tensor v, Tensor? mask, Tensor keep, double p)
     {
@@ -182,21 +173,21 @@ public sealed class BertResidualOutput : nn.Module
 {
     readonly Linear dense;
     readonly LayerNorm LayerNorm;
-    readonly FastDropout dropout;
+    readonly CounterDropout dropout;
     readonly FrozenLinear _dense;
 
     public BertResidualOutput(int input, BertConfig config) : base(nameof(BertResidualOutput))
     {
         dense = Linear(input, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
-        dropout = new FastDropout(config.HiddenDropout);
+        dropout = new CounterDropout(config.HiddenDropout);
         RegisterComponents();
         _dense = new FrozenLinear(dense);
     }
 
     public Tensor Forward(Tensor x, Tensor residual)
     {
-        using var projected = _dense.Forward(x);
+        using var projected = ComputePath.UsesFastCpu(x) ? _dense.Forward(x) : dense.forward(x);
         using var dropped = dropout.forward(projected);
         using var sum = dropped + residual;
         return LayerNorm.forward(sum);
@@ -246,7 +237,7 @@ public sealed class BertIntermediate : nn.Module
 
     public Tensor Forward(Tensor x)
     {
-        using var projected = _dense.Forward(x);
+        using var projected = ComputePath.UsesFastCpu(x) ? _dense.Forward(x) : dense.forward(x);
         return functional.gelu(projected);
     }
 

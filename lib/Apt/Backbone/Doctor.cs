@@ -44,6 +44,7 @@ public static class Doctor
             findings.Add(new("device", TorchRuntime.Device.type == TorchSharp.DeviceType.CUDA ? "CUDA" : "CPU (no CUDA build of TorchSharp or no GPU)", true));
             findings.Add(new("threads", $"{get_num_threads()} intra-op (of {Environment.ProcessorCount} cores)", true));
             findings.Add(new("MKL kernels", TorchRuntime.MklKernels, true));
+            findings.Add(new("compute path", ComputePath.Describe(TorchRuntime.Device), true));
             if (OperatingSystem.IsLinux())
                 findings.Add(new("allocator", Environment.GetEnvironmentVariable("GLIBC_TUNABLES") is { } tunables
                     ? $"GLIBC_TUNABLES={tunables}" : "glibc defaults (a library host: more memory per training step, same speed)", true));

@@ -29,7 +29,8 @@ public static class SentenceEmbeddings
     /// <summary>Cosine similarity of every pair: (N, N).</summary>
     public static float[,] Similarities(Tensor unitVectors)
     {
-        using var matrix = unitVectors.matmul(unitVectors.t());
+        using var product = unitVectors.matmul(unitVectors.t()); // (N, N) on the model's device
+        using var matrix = product.to(CPU); // read on the host
         int n = (int)matrix.shape[0];
         var values = matrix.data<float>().ToArray();
         var result = new float[n, n];

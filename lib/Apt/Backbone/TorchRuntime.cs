@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
+using Apt.Backbone.Cpu;
 using TorchSharp;
 using static TorchSharp.torch;
 

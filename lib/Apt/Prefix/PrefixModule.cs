@@ -1,4 +1,5 @@
 using Apt.Backbone;
+using Apt.Backbone.Cpu;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -91,7 +92,9 @@ public sealed class PrefixModule : nn.Module, IPrefixProvider
         }
         // λ · (α ⊙ dropout(P)), the gates multiplied first, the (B, l, 2, d) prefix written once
         var gate = alpha is null ? lambda : lambda is null ? alpha : lambda * alpha; // (), (B, l) or null
-        var prefix = GatedPrefixDropout.Apply(raw, gate, batch, Config.Dropout, training); // (B, l, 2, d), one dropout mask per example
+        var prefix = training && Config.Dropout > 0 && ComputePath.UsesFastCpu(raw)
+            ? GatedPrefixDropout.Apply(raw, gate, batch, Config.Dropout) // the same, fused: Backbone/Cpu
+            : GatedPrefix(raw, gate, batch); // (B, l, 2, d), one dropout mask per example
         if (GateObserver is not null)
         {
             using var noGrad = no_grad();
@@ -101,6 +104,13 @@ public sealed class PrefixModule : nn.Module, IPrefixProvider
         }
         var mask = ones(batch, raw.shape[0], dtype: ScalarType.Int64, device: hidden.device); // (B, l)
         return new LayerPrefix(prefix.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope()); // (B, l, 2, d)
+    }
+
+    /// <summary>The raw prefix (l, 2, d) repeated over the batch, dropped out per example, times the gate ((B, l), a scalar or null): (B, l, 2, d).</summary>
+    Tensor GatedPrefix(Tensor raw, Tensor? gate, long batch)
+    {
+        var dropped = CounterDropout.Apply(raw.unsqueeze(0).expand(batch, -1, -1, -1), Config.Dropout, training); // (B, l, 2, d)
+        return gate is null ? dropped : dropped * (gate.dim() == 0 ? gate : gate.view(batch, -1, 1, 1)); // broadcast over (2, d)
     }
 
     /// <summary>α_i = sigmoid(pool(h_{i-1})·W_i + b_i), (B, l_i); null without a token gate.</summary>

@@ -28,12 +28,12 @@ public abstract class TaskHead(string name) : nn.Module(name)
 /// <summary>P-tuning v2's sequence classification head: pooled → dropout → Linear(d, labels).</summary>
 public sealed class SequenceClassificationHead : TaskHead
 {
-    readonly FastDropout dropout;
+    readonly CounterDropout dropout;
     readonly Linear classifier;
 
     public SequenceClassificationHead(int hiddenSize, int labels, double dropoutRate) : base(nameof(SequenceClassificationHead))
     {
-        dropout = new FastDropout(dropoutRate);
+        dropout = new CounterDropout(dropoutRate);
         classifier = Linear(hiddenSize, labels);
         RegisterComponents();
     }
@@ -51,13 +51,13 @@ public sealed class SequenceClassificationHead : TaskHead
 /// <summary>Multiple choice: pooled → dropout → Linear(d, 1) per choice row, reshaped to (B, C); softmax over choices in the loss.</summary>
 public sealed class MultipleChoiceHead : TaskHead
 {
-    readonly FastDropout dropout;
+    readonly CounterDropout dropout;
     readonly Linear classifier;
     readonly int _choices;
 
     public MultipleChoiceHead(int hiddenSize, int choices, double dropoutRate) : base(nameof(MultipleChoiceHead))
     {
-        dropout = new FastDropout(dropoutRate);
+        dropout = new CounterDropout(dropoutRate);
         classifier = Linear(hiddenSize, 1);
         _choices = choices;
         RegisterComponents();
@@ -78,12 +78,12 @@ public sealed class MultipleChoiceHead : TaskHead
 /// <summary>Token classification: dropout → Linear(d, labels) on every token's last hidden state.</summary>
 public sealed class TokenClassificationHead : TaskHead
 {
-    readonly FastDropout dropout;
+    readonly CounterDropout dropout;
     readonly Linear classifier;
 
     public TokenClassificationHead(int hiddenSize, int labels, double dropoutRate) : base(nameof(TokenClassificationHead))
     {
-        dropout = new FastDropout(dropoutRate);
+        dropout = new CounterDropout(dropoutRate);
         classifier = Linear(hiddenSize, labels);
         RegisterComponents();
     }

@@ -1,4 +1,5 @@
 using Apt.Backbone;
+using Apt.Backbone.Cpu;
 using static TorchSharp.torch;
 
 namespace Apt.Tests.Backbone;

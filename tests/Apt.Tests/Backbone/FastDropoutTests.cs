@@ -1,4 +1,5 @@
 using Apt.Backbone;
+using Apt.Backbone.Cpu;
 using static TorchSharp.torch;
 
 namespace Apt.Tests.Backbone;
@@ -50,7 +51,7 @@ public sealed class FastDropoutTests
         const double p = 0.2;
         manual_seed(3);
         using var x = randn(64, 33).requires_grad_(true);
-        using var dropout = new FastDropout(p);
+        using var dropout = new CounterDropout(p);
         using var output = dropout.forward(x);
         using var kept = output.ne(0); // randn has no exact zeros
         double keptShare = kept.to_type(ScalarType.Float64).mean().item<double>();
@@ -81,7 +82,7 @@ public sealed class FastDropoutTests
         using var keep = FastDropout.KeepMask(x.shape, p);
         using var expected = x.detach().mul(keep).mul_(1.0 / (1 - p));
         manual_seed(11);
-        using var output = FastDropout.Apply(x, p, training: true);
+        using var output = CounterDropout.Apply(x, p, training: true);
         Assert.True(TensorAssert.Identical(expected, output.detach()), "dropout vs libtorch's mul by the same mask");
         if (!withGradient) return;
         using var upstream = randn(7, 1001);

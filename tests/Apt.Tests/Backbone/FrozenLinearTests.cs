@@ -1,4 +1,5 @@
 using Apt.Backbone;
+using Apt.Backbone.Cpu;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 using Apt.Backbone;
+using Apt.Backbone.Cpu;
 using TorchSharp;
 using static TorchSharp.torch;
 

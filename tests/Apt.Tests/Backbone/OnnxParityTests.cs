@@ -8,7 +8,7 @@ namespace Apt.Tests.Backbone;
 
 /// <summary>
 /// The TorchSharp encoder against ONNX Runtime running the very model.onnx the weights came from:
-/// an independent implementation of the same network.
+/// an independent implementation of the same network, on both compute paths (<see cref="ComputePath"/>).
 /// </summary>
 public sealed class OnnxParityTests(ITestOutputHelper output)
 {
@@ -21,10 +21,13 @@ public sealed class OnnxParityTests(ITestOutputHelper output)
     ];
 
     [Theory]
-    [InlineData("minilm")]
-    [InlineData("arctic-xs")]
-    public void LastHiddenStateAndPooledOutputEqualOnnxRuntime(string key)
+    [InlineData("minilm", KernelChoice.Auto)]
+    [InlineData("minilm", KernelChoice.Reference)]
+    [InlineData("arctic-xs", KernelChoice.Auto)]
+    [InlineData("arctic-xs", KernelChoice.Reference)]
+    public void LastHiddenStateAndPooledOutputEqualOnnxRuntime(string key, KernelChoice kernels)
     {
+        using var path = ComputePath.Force(kernels);
         var embedded = EmbeddedBackbones.Find(key)!;
         using var backbone = PretrainedBackbone.Load(key);
         backbone.Model.eval();
@@ -47,7 +50,7 @@ public sealed class OnnxParityTests(ITestOutputHelper output)
         float[] hidden = result.LastHidden.contiguous().data<float>().ToArray();
         Assert.Equal(expectedHidden.Length, hidden.Length);
         double hiddenDiff = expectedHidden.Zip(hidden, (a, b) => Math.Abs(a - b)).Max();
-        output.WriteLine($"{key}: max |Δ| last hidden state = {hiddenDiff:E2} over {hidden.Length} values");
+        output.WriteLine($"{key}, {kernels}: max |Δ| last hidden state = {hiddenDiff:E2} over {hidden.Length} values");
         Assert.True(hiddenDiff <= 1e-4, $"last hidden state differs by {hiddenDiff}");
 
         var pooledResult = results.FirstOrDefault(r => r.Name != "last_hidden_state");
@@ -57,7 +60,7 @@ public sealed class OnnxParityTests(ITestOutputHelper output)
             float[] expectedPooled = pooledResult.AsEnumerable<float>().ToArray();
             float[] pooled = result.Pooled!.contiguous().data<float>().ToArray();
             double pooledDiff = expectedPooled.Zip(pooled, (a, b) => Math.Abs(a - b)).Max();
-            output.WriteLine($"{key}: max |Δ| pooled output = {pooledDiff:E2}");
+            output.WriteLine($"{key}, {kernels}: max |Δ| pooled output = {pooledDiff:E2}");
             Assert.True(pooledDiff <= 1e-4, $"pooled output differs by {pooledDiff}");
         }
     }

@@ -1,12 +1,12 @@
 using Apt.Backbone;
-using Apt.Prefix;
+using Apt.Backbone.Cpu;
 using static TorchSharp.torch;
 
 namespace Apt.Tests.Prefix;
 
 /// <summary>
 /// <see cref="GatedPrefixDropout"/> must give, bit for bit, what the composed form gives from the same seed —
-/// the raw prefix repeated over the batch, <see cref="FastDropout"/>, then the gate — and the gradients autograd
+/// the raw prefix repeated over the batch, <see cref="CounterDropout"/>, then the gate — and the gradients autograd
 /// computes through that form.
 /// </summary>
 public sealed class GatedPrefixDropoutTests
@@ -38,9 +38,9 @@ public sealed class GatedPrefixDropoutTests
         var upstream = randn(Batch, length, 2, hidden); // the gradient arriving at the output
 
         manual_seed(9);
-        var fused = GatedPrefixDropout.Apply(raw, gates, Batch, p, training: true);
+        var fused = GatedPrefixDropout.Apply(raw, gates, Batch, p);
         manual_seed(9);
-        var composed = FastDropout.Apply(raw.unsqueeze(0).expand(Batch, -1, -1, -1), p, training: true); // (B, l, 2, d)
+        var composed = CounterDropout.Apply(raw.unsqueeze(0).expand(Batch, -1, -1, -1), p, training: true); // (B, l, 2, d)
         if (gates is not null) composed = composed * (gate == Gate.Scalar ? gates : gates.view(Batch, length, 1, 1));
         TensorAssert.Equal(composed, fused, "the gated, dropped prefix");
         using var zeros = fused.eq(0).to_type(ScalarType.Float64);
@@ -67,30 +67,19 @@ public sealed class GatedPrefixDropoutTests
         using (NewDisposeScope())
         {
             manual_seed(4);
-            var withNode = GatedPrefixDropout.Apply(raw, gates, Batch, 0.2, training: true);
+            var withNode = GatedPrefixDropout.Apply(raw, gates, Batch, 0.2);
             Assert.True(Tensor.TotalCount >= live + 3, "the forward keeps the prefix, the gates and the mask");
             manual_seed(4);
             using (no_grad())
             using (NewDisposeScope())
             {
                 long before = Tensor.TotalCount;
-                var plain = GatedPrefixDropout.Apply(raw, gates, Batch, 0.2, training: true);
+                var plain = GatedPrefixDropout.Apply(raw, gates, Batch, 0.2);
                 Assert.Equal(before + 1, Tensor.TotalCount); // the output alone: a node would have kept its inputs and mask for a backward that never comes
                 TensorAssert.Equal(withNode.detach(), plain, "the prefix without a gradient");
             }
             withNode.sum().backward();
         }
         Assert.Equal(live, Tensor.TotalCount);
-    }
-
-    [Fact]
-    public void Evaluation_does_not_drop()
-    {
-        manual_seed(3);
-        using var scope = NewDisposeScope();
-        var raw = randn(4, 2, 8);
-        var gates = rand(Batch, 4);
-        var expected = raw.unsqueeze(0) * gates.view(Batch, 4, 1, 1);
-        TensorAssert.Equal(expected, GatedPrefixDropout.Apply(raw, gates, Batch, 0.2, training: false), "the evaluation prefix");
     }
 }

@@ -4,7 +4,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace Apt.Backbone;
+namespace Apt.Backbone.Cpu;
 
 /// <summary>
 /// One product through the weights of one or more <see cref="TorchSharp.Modules.Linear"/> modules stacked along

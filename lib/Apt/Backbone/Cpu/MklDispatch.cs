@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 
-namespace Apt.Backbone;
+namespace Apt.Backbone.Cpu;
 
 /// <summary>
 /// Lets the MKL inside libtorch choose its GEMM kernels by what the CPU can do rather than by who made it.

@@ -6,7 +6,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.autograd;
 
-namespace Apt.Backbone;
+namespace Apt.Backbone.Cpu;
 
 /// <summary>
 /// Training-mode attention, softmax(q·kᵀ/√hd, masked) → dropout → ·v, as one autograd node with its backward
@@ -34,6 +34,21 @@ namespace Apt.Backbone;
 public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
 {
     public override string Name => nameof(DropoutAttention);
+
+    /// <summary>
+    /// The fast path's training attention (<see cref="BertSelfAttention.Forward"/> with dropout): the keep mask (B, H, T, S)
+    /// drawn by <see cref="FastDropout.KeepMask"/>, then this node where it applies (<see cref="Supports"/>), else
+    /// <see cref="BertSelfAttention.ComposedAttention"/> with that mask. Projected (B, T, 3d), prefix (B, P, 2, d) → (B, T, d).
+    /// </summary>
+    internal static Tensor AttentionWithDropout(Tensor projected, int heads, Tensor? prefix, Tensor? keyMask, double p)
+    {
+        long batch = projected.shape[0], length = projected.shape[1], keys = length + (prefix?.shape[1] ?? 0);
+        using var keep = FastDropout.KeepMask([batch, heads, length, keys], p); // (B, H, T, S)
+        if (Supports(projected, keep)) return Apply(projected, prefix, keyMask, keep, p);
+        using var scope = NewDisposeScope();
+        var (q, k, v) = BertSelfAttention.HeadViews(projected, heads, prefix);
+        return BertSelfAttention.MergeHeads(BertSelfAttention.ComposedAttention(q, k, v, keyMask?.view(batch, 1, 1, keys), keep, p)).MoveToOuterDisposeScope();
+    }
 
     /// <summary>
     /// Whether the node handles these inputs: float32 on the CPU, a (B, T, 3d) projection whose d splits into the keep

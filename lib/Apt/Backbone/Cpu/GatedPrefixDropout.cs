@@ -1,16 +1,15 @@
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
-using Apt.Backbone;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.autograd;
 
-namespace Apt.Prefix;
+namespace Apt.Backbone.Cpu;
 
 /// <summary>
 /// A layer's prefix as the backbone receives it in training: the raw prefix (l, 2, d) repeated over the batch,
-/// dropped out per example (<see cref="FastDropout"/>'s mask over (B, l, 2, d), the same draw and the same bits),
-/// then times the gate (B, l) — (raw · keep / (1 − p)) · gate, in that order. Composed from libtorch operations
+/// dropped out per example (<see cref="FastDropout"/>'s mask over (B, l, 2, d), the same draw and the same bits as
+/// <see cref="CounterDropout"/>'s), then times the gate (B, l) — (raw · keep / (1 − p)) · gate, in that order: the fast
+/// path of <c>PrefixModule.ForLayer</c>, whose composed form is the reference. Composed from libtorch operations
 /// the (B, l, 2, d) tensor is passed over about eight times forward and back (dropout factors, two products, the
 /// gate's gradient product and its sum, the dropout's gradient product, the sum over the batch), and two copies
 /// of it stay alive until backward; here forward writes it once and keeps only the one-byte mask, and backward
@@ -18,28 +17,19 @@ namespace Apt.Prefix;
 /// Measured over MiniLM's six layers at batch 32, forward and backward (a collection between runs, as the trainer
 /// does): prefix 16 3.5–3.7 ms composed, 1.3 ms here; prefix 128 34.0–35.7 ms composed, 11.1–11.8 ms here. Its growth
 /// with the prefix was, after attention's, the largest in the (f) prefix scan (issue 8).
-/// CPU, float32 and AVX2 only (<see cref="Supports"/>); elsewhere the composed form runs, with the same values.
+/// CPU and float32 only (<see cref="ComputePath.UsesFastCpu"/>); elsewhere the composed form runs, with the same values.
 /// </summary>
 public sealed class GatedPrefixDropout : SingleTensorFunction<GatedPrefixDropout>
 {
     public override string Name => nameof(GatedPrefixDropout);
 
-    /// <summary>Whether the fused form handles <paramref name="raw"/>: float32 on the CPU, with AVX2.</summary>
-    public static bool Supports(Tensor raw) => raw.device_type == DeviceType.CPU && raw.dtype == ScalarType.Float32 && Avx2.IsSupported;
-
     /// <summary>
     /// raw (l, 2, d); gate (B, l), a scalar (one gate for the whole layer) or null (none); returns (B, l, 2, d):
-    /// dropout with probability <paramref name="p"/> when <paramref name="training"/>, per example, then the gate.
+    /// training-mode dropout with probability <paramref name="p"/>, per example, then the gate.
     /// </summary>
-    public static Tensor Apply(Tensor raw, Tensor? gate, long batch, double p, bool training)
+    public static Tensor Apply(Tensor raw, Tensor? gate, long batch, double p)
     {
-        long length = raw.shape[0];
-        var gates = gate is null || gate.dim() == 2 ? gate : gate.expand(batch, length); // (B, l): autograd sums a scalar's gradient back
-        if (!training || p == 0 || !Supports(raw))
-        {
-            var dropped = FastDropout.Apply(raw.unsqueeze(0).expand(batch, -1, -1, -1), p, training); // (B, l, 2, d)
-            return gates is null ? dropped : dropped * gates.view(batch, length, 1, 1); // broadcast over (2, d)
-        }
+        var gates = gate is null || gate.dim() == 2 ? gate : gate.expand(batch, raw.shape[0]); // (B, l): autograd sums a scalar's gradient back
         if (is_grad_enabled() && (raw.requires_grad || gates?.requires_grad == true)) return apply(raw, gates!, batch, p);
         using var scope = NewDisposeScope(); // nothing to differentiate: no node, nothing kept
         return Forward(raw, gates, batch, p).Output.MoveToOuterDisposeScope();

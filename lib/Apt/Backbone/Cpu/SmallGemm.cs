@@ -1,7 +1,7 @@
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace Apt.Backbone;
+namespace Apt.Backbone.Cpu;
 
 /// <summary>
 /// A register-blocked float32 matrix product for the small products inside one attention head, in 512-bit lanes:
