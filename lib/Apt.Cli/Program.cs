@@ -5,6 +5,7 @@ using Spectre.Console.Cli;
 
 // The `apt` command: parses arguments and calls the library; no logic of its own lives here.
 TorchRuntime.RestartWithAllocatorTunables();
+ConsoleOutput.WidenWhenRedirected();
 var app = new CommandApp();
 app.Configure(config =>
 {

@@ -134,6 +134,7 @@ public static class TorchRuntime
                 _ = SetNativeEnvironment("GOMP_SPINCOUNT", DefaultSpinCount, 0); // overrides the policy's own spin count (PASSIVE alone: none)
             }
             KeepFreedMemory();
+            PreloadNativeLibrary();
             InitializeDeviceType(DeviceType.CPU);
             MklKernels = MklDispatch.ChooseKernelsByCpuFeatures(); // before the first GEMM: MKL keeps the choice it makes there
             torch.set_num_threads(Environment.ProcessorCount);
@@ -143,6 +144,17 @@ public static class TorchRuntime
         {
             throw new TorchLoadException(Diagnose(), e);
         }
+    }
+
+    /// <summary>
+    /// Loads the build's libLibTorchSharp (and with it libtorch) from <see cref="NativeLibraryPath"/> before TorchSharp looks for it.
+    /// Why: a host that references Apt.dll by path, such as a notebook kernel's <c>#r</c>, does not read Apt.deps.json, so TorchSharp
+    /// does not find the library under runtimes/ and falls back to copying libtorch (about 480 MB) out of the NuGet cache into a cpu/
+    /// folder, which then failed to load in the dotnet-interactive kernel. Once loaded, TorchSharp's own lookup by name finds it.
+    /// </summary>
+    static void PreloadNativeLibrary()
+    {
+        if (NativeLibraryPath() is { } library) _ = NativeLibrary.TryLoad(library, out _);
     }
 
     /// <summary>Why libtorch may have failed to load, as a user can act on it.</summary>

@@ -9,14 +9,21 @@ public sealed class CliTests
 {
     internal static (int ExitCode, string Output) Apt(params string[] args) => AptWith(new Dictionary<string, string?>(), args);
 
+    internal static string CliDll
+    {
+        get
+        {
+            string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+            return Path.Combine(TestPaths.RepoRoot, "lib", "Apt.Cli", "bin", configuration, "net10.0", "Apt.Cli.dll");
+        }
+    }
+
     internal static (int ExitCode, string Output) AptWith(Dictionary<string, string?> environment, params string[] args)
     {
-        string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
-        string cli = Path.Combine(TestPaths.RepoRoot, "lib", "Apt.Cli", "bin", configuration, "net10.0", "Apt.Cli.dll");
+        string cli = CliDll;
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = TestPaths.RepoRoot };
         start.ArgumentList.Add(cli);
         foreach (string arg in args) start.ArgumentList.Add(arg);
-        start.Environment["COLUMNS"] = "400"; // one line per message, whatever the terminal
         start.Environment.Remove("GLIBC_TUNABLES");
         foreach (var (name, value) in environment) start.Environment[name] = value;
         using var process = Process.Start(start)!;
@@ -73,5 +80,40 @@ public sealed class CliTests
 
         var (_, kept) = AptWith(new() { ["APT_KEEP_MKL_VENDOR_TEST"] = "1" }, "doctor", "--json");
         Assert.Equal("MKL's own dispatch (APT_KEEP_MKL_VENDOR_TEST is set)", MklRow(kept));
+    }
+
+    [Fact]
+    public void AnErrorAboutABadFileStaysOneLineWhenOutputGoesToAFile()
+    {
+        // A path longer than the 80 columns Spectre.Console assumes when it is not writing to a terminal.
+        string folder = Directory.CreateTempSubdirectory("apt-cli-").FullName;
+        try
+        {
+            string data = Path.Combine(folder, "a-folder-with-a-rather-long-name", "and-another-one-below-it-that-is-long", "boolq");
+            Directory.CreateDirectory(data);
+            string bad = Path.Combine(data, "train.jsonl");
+            string good = File.ReadLines(Path.Combine(TestPaths.RepoRoot, "tests", "Apt.Tests", "Fixtures", "superglue", "boolq", "train.jsonl")).First();
+            File.WriteAllLines(bad, [good, "this line is not JSON"]);
+            string log = Path.Combine(folder, "apt.log");
+
+            // As a user types it: `apt data inspect ... > apt.log 2>&1`, with no terminal width in the environment.
+            var start = new ProcessStartInfo("bash") { WorkingDirectory = TestPaths.RepoRoot };
+            foreach (string arg in new[] { "-c", "dotnet \"$0\" data inspect --task boolq --path \"$1\" > \"$2\" 2>&1", CliDll, bad, log })
+                start.ArgumentList.Add(arg);
+            start.Environment.Remove("COLUMNS");
+            start.Environment.Remove("GLIBC_TUNABLES");
+            using var process = Process.Start(start)!;
+            Assert.True(process.WaitForExit(120_000), "apt did not finish within 2 minutes");
+
+            Assert.True(bad.Length > 80, "the path must be longer than a default console line");
+            Assert.Equal(2, process.ExitCode);
+            string[] lines = File.ReadAllLines(log).Where(line => line.Trim().Length > 0).ToArray();
+            string error = Assert.Single(lines);
+            Assert.StartsWith($"error: {bad}:2: ", error);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 }
