@@ -42,8 +42,9 @@ public sealed class PyTorchPeer
             skipped = $"the peer script {Script} is missing (the build copies it there)";
             return null;
         }
-        const string probe = "import torch, sys; libs = {l.split('/')[-1].split('.so')[0] for l in open('/proc/self/maps') if 'blas' in l.lower()}; " +
-            "print(f\"torch {torch.__version__}, BLAS {', '.join(sorted(libs)) or 'built in'}\")";
+        // torch's version and the BLAS it loaded, by the folder Debian keeps each build in (blas = reference, openblas-openmp, …).
+        const string probe = "import torch, os; maps = [l.split()[-1] for l in open('/proc/self/maps') if 'libblas.so' in l]; " +
+            "print(f\"torch {torch.__version__}, BLAS {os.path.basename(os.path.dirname(maps[0])) if maps else 'built in'}\")";
         var (exit, stdout, stderr) = ChildProcess.Run(Python, ["-c", probe], [.. Environment()]);
         if (exit != 0)
         {
