@@ -23,6 +23,8 @@ public static class Benchmarks
         using var backbone = PretrainedBackbone.Load(BackboneName);
         var config = backbone.Config;
         int b = settings.Batch, t = settings.Length, l = settings.PrefixLength;
+        var peer = PyTorchPeer.Find(config, out string? peerSkipped);
+        progress?.Invoke(peer is null ? $"PyTorch peer skipped: {peerSkipped}" : $"PyTorch peer: {peer.Description}");
 
         progress?.Invoke("(a, b) APT and PT-2 steps, APT for a first-token head, and the fp32 matmul peak, alternated");
         StepFigure apt, pt2, aptFirstToken;
@@ -42,14 +44,21 @@ public static class Benchmarks
             matmul = shapes.Figures(ms[3..], load);
         }
 
-        progress?.Invoke("(c) APT, PT-2 and FT steps in child processes");
-        var aptChild = RunChildStep("apt", config, settings);
-        var pt2Child = RunChildStep("pt2", config, settings);
-        var ftChild = RunChildStep("ft", config, settings);
+        progress?.Invoke(peer is null ? "(c) APT, PT-2 and FT steps in child processes" : "(c, g) APT, PT-2 and FT steps in child processes, each beside the PyTorch peer's");
+        var peerSteps = new List<PeerStepFigure>();
+        ChildStepFigure StepBesidePeer(string method)
+        {
+            var kit = RunChildStep(method, config, settings);
+            if (peer is not null) peerSteps.Add(PeerStep(peer, kit, settings));
+            return kit;
+        }
+        var aptChild = StepBesidePeer("apt");
+        var pt2Child = StepBesidePeer("pt2");
+        var ftChild = StepBesidePeer("ft");
         var aptReferenceChild = RunChildStep("apt", config, settings, referenceKernels: true);
 
-        progress?.Invoke("(d) evaluation forward against ONNX Runtime");
-        var eval = new List<EvalFigure> { EvalVersusOnnxRuntime(settings.Batch, t, settings), EvalVersusOnnxRuntime(1, t, settings) };
+        progress?.Invoke(peer is null ? "(d) evaluation forward against ONNX Runtime" : "(d, g) evaluation forward against ONNX Runtime and the PyTorch peer");
+        var eval = new List<EvalFigure> { EvalVersusOnnxRuntime(settings.Batch, t, settings, peer), EvalVersusOnnxRuntime(1, t, settings, peer) };
 
         progress?.Invoke("(e) memory growth in a child process");
         var memory = RunChildMemory(settings);
@@ -63,6 +72,7 @@ public static class Benchmarks
 
         return new BenchReport(settings, backbone.Identity.Name, torch.get_num_threads(), Environment.ProcessorCount, TorchRuntime.LibTorchVersion,
             matmul, apt, pt2, aptFirstToken, aptChild, pt2Child, ftChild, aptReferenceChild, eval, memory, scaling,
+            new PeerReport(peer?.Description, peerSkipped, peer?.Threads, peerSteps),
             loadStart, Measure.LoadAverage(), wall.Elapsed.TotalSeconds);
     }
 
@@ -116,18 +126,22 @@ public static class Benchmarks
     /// blocks. Each side runs in a fresh child process of its own, as alike as the two can be: ONNX Runtime's idle
     /// workers spin after each run (in one process they slowed our next forward, batch 1 × 128: 27–29 ms alone,
     /// 43 ms alternating), and this process's own state after the training figures (its heap, the .NET thread
-    /// pool's workers) is not what a process that only evaluates has.
+    /// pool's workers) is not what a process that only evaluates has. The PyTorch peer, where there is one, takes its
+    /// blocks in the same rounds.
     /// </summary>
-    static EvalFigure EvalVersusOnnxRuntime(int batch, int length, BenchSettings settings)
+    static EvalFigure EvalVersusOnnxRuntime(int batch, int length, BenchSettings settings, PyTorchPeer? peer)
     {
         // Batch 1 runs are short: more of them for a steady median.
         int perBlock = batch == 1 ? settings.Repeats * 3 : Math.Max(1, settings.Repeats / 2);
         double load = Measure.LoadAverage();
-        Func<int, IEnumerable<double>> Block(string kind) => count =>
-            RunChild(new ChildRequest(kind, "", batch, length, 0, settings.Warmup, count, 0, 0)).Times
-                ?? throw new InvalidOperationException($"bench child {kind} returned no times");
-        var ms = Measure.BlockAlternatingMedianMs([Block("eval"), Block("onnx")], rounds: 3, perBlock);
-        return new EvalFigure(batch, length, ms[0], ms[1], ms[0] / ms[1], load);
+        ChildRequest Request(string kind, int count) => new(kind, "", batch, length, 0, settings.Warmup, count, 0, 0);
+        Func<int, IEnumerable<double>> Block(string kind, Func<ChildRequest, ChildResult> run) => count =>
+            run(Request(kind, count)).Times ?? throw new InvalidOperationException($"bench child {kind} returned no times");
+        List<Func<int, IEnumerable<double>>> blocks = [Block("eval", RunChild), Block("onnx", RunChild)];
+        if (peer is not null) blocks.Add(Block("eval", peer.Run));
+        var ms = Measure.BlockAlternatingMedianMs(blocks, rounds: 3, perBlock);
+        double? peerMs = peer is null ? null : ms[2];
+        return new EvalFigure(batch, length, ms[0], ms[1], ms[0] / ms[1], load, peerMs, ms[0] / peerMs);
     }
 
     /// <summary>The child's side of <see cref="EvalVersusOnnxRuntime"/> for this kit: the backbone's forward, warmed up, then timed runs.</summary>
@@ -227,6 +241,14 @@ public static class Benchmarks
             result.MedianMs, stepGflop, result.RssAfterLoadMiB, result.PeakRssMiB, result.LoadAverage);
     }
 
+    /// <summary>The PyTorch peer's step for the method of <paramref name="kit"/>, in its own process, right after the kit's child.</summary>
+    static PeerStepFigure PeerStep(PyTorchPeer peer, ChildStepFigure kit, BenchSettings settings)
+    {
+        string method = kit.Method switch { "FT" => "ft", "PT-2" => "pt2", _ => "apt" };
+        var result = peer.Run(new ChildRequest("step", method, kit.Batch, kit.Length, kit.Prefix, settings.Warmup, Math.Max(3, settings.Repeats - 2), 0, 0));
+        return new PeerStepFigure(kit.Method, result.MedianMs, kit.StepGflop, result.PeakRssMiB, kit.MedianMs / result.MedianMs, result.LoadAverage);
+    }
+
     static MemoryGrowthFigure RunChildMemory(BenchSettings settings)
     {
         var request = new ChildRequest("memory", "apt", settings.MemoryBatch, settings.MemoryLength, settings.PrefixLength, 0, 0, settings.MemoryEarlySteps, settings.MemoryLateSteps);
@@ -236,35 +258,10 @@ public static class Benchmarks
     }
 
     /// <summary>Starts this program again (<c>dotnet Apt.Bench.dll --child …</c>) and reads its result file.</summary>
-    static ChildResult RunChild(ChildRequest request, string? kernels = null)
-    {
-        string resultPath = Path.Combine(Path.GetTempPath(), $"apt-bench-{Environment.ProcessId}-{Guid.NewGuid():N}.json");
-        var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        if (kernels is not null) info.Environment[ComputePath.EnvironmentVariable] = kernels;
-        info.ArgumentList.Add(typeof(Benchmarks).Assembly.Location);
-        info.ArgumentList.Add("--child");
-        info.ArgumentList.Add(JsonSerializer.Serialize(request));
-        info.ArgumentList.Add(resultPath);
-        try
-        {
-            using var process = Process.Start(info)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            string stderr = process.StandardError.ReadToEnd();
-            process.WaitForExit();
-            if (process.ExitCode != 0 || !File.Exists(resultPath))
-                throw new InvalidOperationException($"bench child {request.Kind} {request.Method} failed (exit {process.ExitCode}): {stderr}{stdout.Result}");
-            return JsonSerializer.Deserialize<ChildResult>(File.ReadAllText(resultPath))!;
-        }
-        finally
-        {
-            File.Delete(resultPath);
-        }
-    }
+    static ChildResult RunChild(ChildRequest request, string? kernels = null) =>
+        ChildProcess.RunForResult<ChildResult>($"bench child {request.Kind} {request.Method}", Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet",
+            [typeof(Benchmarks).Assembly.Location, "--child", JsonSerializer.Serialize(request)],
+            kernels is null ? [] : [(ComputePath.EnvironmentVariable, kernels)]);
 
     /// <summary>The child's side: loads the backbone, measures, writes the result file.</summary>
     public static void RunAsChild(string requestJson, string resultPath)

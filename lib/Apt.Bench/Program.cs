@@ -2,8 +2,9 @@ using Apt.Backbone;
 using Apt.Bench;
 using Spectre.Console;
 
-// apt bench: [--quick] [--profile] [--length <tokens>] [--json <file>]; --profile prints where a training step's time goes
-// instead; --length changes the main shape's tokens per example (default 128). The hidden "--child <request> <result file>" is how the
+// apt bench: [--quick] [--profile] [--length <tokens>] [--json <file>] [--doc <docs/performance.md>] [--from <bench.json>];
+// --profile prints where a training step's time goes instead; --length changes the main shape's tokens per example (default
+// 128); --doc writes the run's table into the doc (PerformanceDoc), and with --from it takes the run from a JSON instead of measuring. The hidden "--child <request> <result file>" is how the
 // benchmark runs a figure in a fresh process of its own (peak memory per method, memory growth).
 TorchRuntime.RestartWithAllocatorTunables();
 try
@@ -14,7 +15,7 @@ try
         return 0;
     }
     bool quick = false, profile = false;
-    string? json = null;
+    string? json = null, doc = null, from = null;
     int? length = null;
     for (int i = 0; i < args.Length; i++)
     {
@@ -23,10 +24,20 @@ try
             case "--quick": quick = true; break;
             case "--profile": profile = true; break;
             case "--json" when i + 1 < args.Length: json = args[++i]; break;
+            case "--doc" when i + 1 < args.Length: doc = args[++i]; break;
+            case "--from" when i + 1 < args.Length: from = args[++i]; break;
             case "--length" when i + 1 < args.Length && int.TryParse(args[i + 1], out int tokens) && tokens > 0: length = tokens; i++; break;
             default:
-                throw new ArgumentException($"unknown argument '{args[i]}'; usage: apt-bench [--quick] [--profile] [--length <tokens>] [--json <file>]");
+                throw new ArgumentException($"unknown argument '{args[i]}'; usage: apt-bench [--quick] [--profile] [--length <tokens>] [--json <file>] [--doc <file.md>] [--from <bench.json>]");
         }
+    }
+    if (doc is not null) PerformanceDoc.Read(doc); // a wrong doc fails now, not after the measuring
+    if (from is not null)
+    {
+        if (doc is null) throw new ArgumentException("--from <bench.json> needs --doc <file.md>: it regenerates the doc's table from a run without measuring");
+        PerformanceDoc.Update(doc, BenchReport.FromJson(from));
+        AnsiConsole.MarkupLine($"wrote the table of {Markup.Escape(from)} into {Markup.Escape(doc)}");
+        return 0;
     }
     var settings = quick ? BenchSettings.Smoke : BenchSettings.Full;
     if (length is int tokensPerExample) settings = settings with { Length = tokensPerExample };
@@ -41,6 +52,11 @@ try
     {
         Apt.AtomicFile.WriteAllText(json, report.ToJson());
         AnsiConsole.MarkupLine($"wrote {Markup.Escape(json)}");
+    }
+    if (doc is not null)
+    {
+        PerformanceDoc.Update(doc, report);
+        AnsiConsole.MarkupLine($"wrote the run's table into {Markup.Escape(doc)}");
     }
     return 0;
 }

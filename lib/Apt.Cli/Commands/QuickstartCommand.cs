@@ -30,18 +30,25 @@ public sealed class QuickstartCommand : AsyncCommand<QuickstartCommand.Settings>
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
-        TorchRuntime.EnsureLoaded();
-        foreach (var (name, elapsed) in StandInBuilder.EnsureBuilt(settings.DataRoot))
+        using var experiment = new Experiment(settings.DataRoot);
+        var profile = experiment.Profile;
+        profile.Add("process start-up", DateTime.Now - Process.GetCurrentProcess().StartTime);
+        profile.Time("libtorch load", TorchRuntime.EnsureLoaded);
+        foreach (var (name, elapsed) in profile.Time("stand-in data", () => StandInBuilder.EnsureBuilt(settings.DataRoot)))
             AnsiConsole.MarkupLineInterpolated($"built the stand-in data set [bold]{name}[/] from npm packages in {elapsed.TotalSeconds:F0} s");
         var spec = SweepSpec.Load("quickstart");
         AnsiConsole.MarkupLineInterpolated($"[bold]quickstart[/]: {spec.Description}");
-        using var experiment = new Experiment(settings.DataRoot);
+        var (runs, timedBefore) = (Stopwatch.StartNew(), profile.Total);
         TrainingConsole.Show(experiment, () => SweepRunner.Run(spec, experiment, settings.Runs));
-        var outputs = await StudyReport.Write(settings.Runs, settings.Runs, settings.DataRoot);
+        profile.Add("runs, the rest (console, run folders, metrics log)", runs.Elapsed - (profile.Total - timedBefore));
+        var outputs = await profile.Time("table and heatmaps", () => StudyReport.Write(settings.Runs, settings.Runs, settings.DataRoot));
         StudyConsole.Print(outputs);
         if (outputs.Comparisons.Any(c => c.Verdict is "undecided" or "not judged" || c.Training is not null))
             AnsiConsole.MarkupLine("[yellow]The quickstart is sized to show the kit, not to decide between methods. For a comparison with power (the same search per method on dev, 6 paired seeds trained until dev plateaus, larger dev and test sets): [bold]apt sweep --preset study[/].[/]");
         AnsiConsole.MarkupLineInterpolated($"wall time {clock.Elapsed:mm\\:ss}. Run folders (config, metrics, adapter, gate probe): {Path.GetFullPath(settings.Runs)}");
+        AnsiConsole.MarkupLine("where the time went (this process; the build before it is not counted):");
+        foreach (var (phase, elapsed) in profile.Totals)
+            AnsiConsole.MarkupLineInterpolated($"  {phase,-48} {elapsed.TotalSeconds,7:F1} s");
         return 0;
     }
 }

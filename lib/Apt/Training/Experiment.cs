@@ -135,6 +135,9 @@ public sealed class Experiment : IDisposable
     /// <param name="dataRoot">The data folder that task folders default to (data/ of the repository).</param>
     public Experiment(string dataRoot) => _dataRoot = dataRoot;
 
+    /// <summary>Wall time of this experiment's runs per phase (backbone load, data and model build, steps, evaluation, …).</summary>
+    public PhaseTimes Profile { get; } = new();
+
     /// <summary>After every optimizer step of any run.</summary>
     public event Action<ExperimentConfig, TrainingProgress>? StepCompleted;
     /// <summary>After every epoch of any run.</summary>
@@ -153,15 +156,16 @@ public sealed class Experiment : IDisposable
             return new ExperimentOutcome(run.ReadResult(), run.Path, adapter, File.Exists(probe) ? probe : null);
         // FT changes the backbone's weights: it gets a copy of its own; the frozen ones are shared across runs.
         bool fineTune = config.Prefix.Method == PrefixMethod.FineTune;
-        var backbone = fineTune ? PretrainedBackbone.Load(config.Backbone) : Frozen(config.Backbone);
+        var backbone = fineTune ? Profile.Time("backbone load", () => PretrainedBackbone.Load(config.Backbone)) : Frozen(config.Backbone);
         try
         {
-            using var trainable = Build(config, task, backbone);
-            var trainer = new Trainer(config.Trainer);
+            using var trainable = Profile.Time("data and model build", () => Build(config, task, backbone));
+            var trainer = new Trainer(config.Trainer) { Profile = Profile };
             trainer.StepCompleted += p => StepCompleted?.Invoke(config, p);
             trainer.EpochCompleted += e => EpochCompleted?.Invoke(config, e);
             trainer.Warning += w => Warning?.Invoke(w);
             var result = trainer.Run(trainable, run, trainable.Model.ParameterCounts());
+            var outputs = System.Diagnostics.Stopwatch.StartNew();
             trainable.LoadSelected(run);
             AdapterFile.Save(adapter, trainable.Model, config.Prefix, backbone.Config, backbone.Identity, trainable.Model.Head.GetType().Name);
             bool gated = trainable.Model.Prefix is { } prefix && (prefix.Config.HasTokenGate || prefix.Config.HasLayerGate);
@@ -171,6 +175,7 @@ public sealed class Experiment : IDisposable
                 gates.SaveCsv(Path.ChangeExtension(probe, ".csv"));
                 gates.SaveJson(probe);
             }
+            Profile.Add("adapter and gate probe", outputs.Elapsed);
             return new ExperimentOutcome(result, run.Path, adapter, gated ? probe : null);
         }
         finally
@@ -221,7 +226,7 @@ public sealed class Experiment : IDisposable
     public PretrainedBackbone Frozen(string key)
     {
         if (!_frozen.TryGetValue(key, out var backbone))
-            _frozen[key] = backbone = PretrainedBackbone.Load(key);
+            _frozen[key] = backbone = Profile.Time("backbone load", () => PretrainedBackbone.Load(key));
         return backbone;
     }
 

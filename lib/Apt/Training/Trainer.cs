@@ -39,6 +39,9 @@ public sealed class Trainer(TrainerConfig config)
 
     public TrainerConfig Config { get; } = config;
 
+    /// <summary>Where set, the wall time of the steps, garbage collections, evaluations and checkpoints is added to it. Default none.</summary>
+    public PhaseTimes? Profile { get; init; }
+
     /// <summary>After every optimizer step.</summary>
     public event Action<TrainingProgress>? StepCompleted;
 
@@ -94,7 +97,7 @@ public sealed class Trainer(TrainerConfig config)
         void Checkpoint()
         {
             state.ElapsedSeconds = elapsedBefore + session.Elapsed.TotalSeconds;
-            store.Save(state, parameters, adamW);
+            Timed("checkpoints", () => store.Save(state, parameters, adamW));
         }
 
         while (state.Epoch < Config.Epochs && !state.StoppedEarly)
@@ -105,7 +108,7 @@ public sealed class Trainer(TrainerConfig config)
                 var batch = batches[state.BatchesDoneInEpoch];
                 training.Start();
                 double lr = schedule.At(state.GlobalStep, state.Epoch);
-                double loss = Step(model, parameters, adamW, batch, lr, state.GlobalStep);
+                double loss = Timed("training steps", () => Step(model, parameters, adamW, batch, lr, state.GlobalStep));
                 training.Stop();
                 state.BatchesDoneInEpoch++;
                 state.GlobalStep++;
@@ -113,7 +116,7 @@ public sealed class Trainer(TrainerConfig config)
                 state.LossSinceLog += loss; state.StepsSinceLog++;
                 state.EpochLoss += loss; state.EpochSteps++;
                 sessionExamples += batch.Length;
-                if (Config.CollectGarbageEverySteps > 0 && state.GlobalStep % Config.CollectGarbageEverySteps == 0) GC.Collect();
+                if (Config.CollectGarbageEverySteps > 0 && state.GlobalStep % Config.CollectGarbageEverySteps == 0) Timed("garbage collection", GC.Collect);
 
                 double perStep = training.Elapsed.TotalSeconds / (state.GlobalStep - sessionStartStep);
                 StepCompleted?.Invoke(new TrainingProgress(state.Epoch + 1, Config.Epochs, state.GlobalStep, schedule.TotalSteps, loss, lr,
@@ -176,7 +179,7 @@ public sealed class Trainer(TrainerConfig config)
         if (evaluate)
         {
             foreach (var (split, name) in Splits())
-                foreach (var (metric, value) in Evaluate(model, split, state.Epoch)) metrics[Selection.Key(name, metric)] = value;
+                foreach (var (metric, value) in Timed("evaluation", () => Evaluate(model, split, state.Epoch))) metrics[Selection.Key(name, metric)] = value;
             string devKey = Selection.Key("dev", Config.SelectionMetric);
             if (!metrics.TryGetValue(devKey, out double dev))
                 throw new InvalidOperationException($"the evaluation returned no '{Config.SelectionMetric}' (it returned: {string.Join(", ", metrics.Keys)}), which selection needs");
@@ -185,13 +188,17 @@ public sealed class Trainer(TrainerConfig config)
             improved = !double.IsNaN(dev) && (bestBefore is null || (Config.HigherIsBetter ? dev > bestBefore : dev < bestBefore));
             state.EpochsWithoutImprovement = improved ? 0 : state.EpochsWithoutImprovement + 1;
             if (state.EpochsWithoutImprovement >= Config.EarlyStoppingPatience && state.Epoch + 1 < Config.Epochs) state.StoppedEarly = true;
-            if (improved) SafeTensors.Write(run.SelectedTrainablePath, parameters.ToDictionary(p => p.Key, p => (Tensor)p.Value),
-                new Dictionary<string, string> { ["epoch"] = (state.Epoch + 1).ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            if (improved) Timed("checkpoints", () => SafeTensors.Write(run.SelectedTrainablePath, parameters.ToDictionary(p => p.Key, p => (Tensor)p.Value),
+                new Dictionary<string, string> { ["epoch"] = (state.Epoch + 1).ToString(System.Globalization.CultureInfo.InvariantCulture) }));
         }
         var epoch = new EpochMetrics(state.Epoch + 1, metrics);
         state.Epochs.Add(epoch);
         return new EpochSummary(epoch, improved, TimeSpan.Zero);
     }
+
+    T Timed<T>(string phase, Func<T> work) => Profile is null ? work() : Profile.Time(phase, work);
+
+    void Timed(string phase, Action work) => Timed<bool>(phase, () => { work(); return true; });
 
     IEnumerable<(EvaluationSplit Split, string Name)> Splits()
     {

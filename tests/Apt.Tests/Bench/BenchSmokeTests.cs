@@ -45,8 +45,24 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
         Assert.All(report.Scaling, s => Assert.True(double.IsFinite(s.MeasuredExponent) && s.FlopExponent > 0, s.Axis));
         // The FLOP model: attention grows with the attended length, so longer sequences cost more per token.
         Assert.True(report.Scaling[0].FlopExponent > 1);
-        Assert.Equal(9, report.Targets.Count); // (a), (b), two for (c), two for (d), (e), two for (f)
+        // The PyTorch peer runs where Debian's python3 has torch; elsewhere the report says why it was skipped.
+        bool peerRan = report.PyTorch.Description is not null;
+        if (peerRan)
+        {
+            Assert.Equal(["APT", "PT-2", "FT"], report.PyTorch.Steps.Select(p => p.Method));
+            Assert.All(report.PyTorch.Steps, p => Assert.True(p.MedianMs > 0 && p.PeakRssMiB > 0 && p.KitOverPyTorch > 0, p.Method));
+            Assert.Equal(report.AptChild.MedianMs / report.PyTorch.Steps[0].MedianMs, report.PyTorch.Steps[0].KitOverPyTorch, 9);
+            Assert.All(report.Eval, e => Assert.True(e.PyTorchMs > 0 && e.OverPyTorch > 0));
+        }
+        else
+        {
+            Assert.False(string.IsNullOrWhiteSpace(report.PyTorch.Skipped));
+            Assert.Empty(report.PyTorch.Steps);
+        }
+        // (a), (b), (c) memory, two for (d), (e), two for (f), and three for (g) when the peer ran
+        Assert.Equal(peerRan ? 11 : 8, report.Targets.Count);
         Assert.All(report.Targets, t => Assert.True(double.IsFinite(t.Value), t.Name));
+        Assert.Equal(["≤ 0.95", "≤ 1.00"], report.Targets.Where(t => t.Name.StartsWith("(d)")).Select(t => t.Goal));
 
         // apt report --bench reads the scans back from the JSON and charts measured time beside the FLOP model's.
         string folder = Directory.CreateTempSubdirectory("apt-bench-report-").FullName;
@@ -61,10 +77,23 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
         Assert.Equal(["measured", "∝ FLOPs (from the first point)"], figure["data"]!.AsArray().Select(t => t!["name"]!.GetValue<string>()));
         Assert.Equal(scans[0].MeasuredMs[0], figure["data"]![1]!["y"]![0]!.GetValue<double>(), 6);
 
+        // The doc's table is regenerated from the JSON; the hand-written text around it stays.
+        string doc = Path.Combine(folder, "performance.md");
+        File.WriteAllText(doc, $"# hand\n{PerformanceDoc.Begin}\nold table\n{PerformanceDoc.End}\nhand after\n");
+        PerformanceDoc.Update(doc, BenchReport.FromJson(file));
+        string written = File.ReadAllText(doc);
+        Assert.StartsWith($"# hand\n{PerformanceDoc.Begin}\n", written);
+        Assert.EndsWith($"{PerformanceDoc.End}\nhand after\n", written);
+        Assert.DoesNotContain("old table", written);
+        Assert.All(report.Targets, t => Assert.Contains($"| {t.Name} | {t.Value.ToString("F3", System.Globalization.CultureInfo.InvariantCulture)} | {t.Goal} |", written));
+        File.WriteAllText(doc, "# no markers\n");
+        Assert.Contains(doc, Assert.Throws<ArgumentException>(() => PerformanceDoc.Update(doc, report)).Message);
+
         File.WriteAllText(file, "{ \"apt\": {} }");
         var refused = Assert.Throws<InvalidDataException>(() => Apt.Reporting.BenchScaling.Read(file));
         Assert.Contains(file, refused.Message);
         Assert.Contains("\"scaling\"", refused.Message);
+        Assert.Contains(file, Assert.Throws<ArgumentException>(() => BenchReport.FromJson(file)).Message);
         Directory.Delete(folder, true);
     }
 
