@@ -123,24 +123,25 @@ public sealed class SweepCommand : Command<SweepCommand.Settings>
         var skipped = new HashSet<string>();
         try
         {
+            IReadOnlyList<ExperimentOutcome> outcomes;
             if (settings.Cell is int cell)
+                outcomes = TrainingConsole.Show(experiment, () => SweepRunner.RunCell(spec, experiment, runs, cell, skipped: run => skipped.Add(Path.GetFullPath(run.Folder)), locks: locks));
+            else
             {
-                var outcome = TrainingConsole.Show(experiment, () => SweepRunner.RunCell(spec, experiment, runs, cell, skipped: run => skipped.Add(run.Folder), locks: locks));
-                AnsiConsole.MarkupLineInterpolated($"cell {cell}: {(skipped.Contains(points[cell].Folder) ? "already finished" : "trained")} {outcome.RunFolder}");
-                return 0;
+                spec.SaveIn(runs);
+                outcomes = TrainingConsole.Show(experiment, () => SweepRunner.Run(spec, experiment, runs, skipped: run => skipped.Add(Path.GetFullPath(run.Folder)), locks: locks));
             }
-            spec.SaveIn(runs);
-            var outcomes = TrainingConsole.Show(experiment, () => SweepRunner.Run(spec, experiment, runs, skipped: run => skipped.Add(run.Folder), locks: locks));
-            foreach (var outcome in outcomes.Where(o => !skipped.Contains(o.RunFolder)))
-                AnsiConsole.MarkupLineInterpolated($"trained {outcome.RunFolder}");
+            // One line per run this process trained: with several sweeps (or array tasks) on one runs folder, who trained what.
+            foreach (var outcome in outcomes)
+                AnsiConsole.MarkupLineInterpolated($"{(skipped.Contains(outcome.RunFolder) ? "already finished" : "trained")} {outcome.RunFolder}");
+            AnsiConsole.MarkupLineInterpolated($"done: {outcomes.Count - skipped.Count} trained here, {skipped.Count} already finished. Report: apt report --runs {runs}");
+            return 0;
         }
         catch (RunFolderBusyException busy)
         {
             AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {busy.Message}");
             return 1;
         }
-        AnsiConsole.MarkupLineInterpolated($"done: {points.Count - skipped.Count} trained here, {skipped.Count} already finished. Report: apt report --runs {runs}");
-        return 0;
     }
 
     static int ShowStatus(Settings settings, string runs, RunLockOptions locks)

@@ -6,12 +6,16 @@ using Microsoft.Data.Analysis;
 
 namespace Apt.Reporting;
 
-/// <summary>One cell of a results table: mean and sample standard deviation (in %) over <see cref="Runs"/> seeds.</summary>
-public sealed record ResultCell(double Mean, double? Std, int Runs)
+/// <summary>
+/// One cell of a results table: mean and sample standard deviation (in %) over <see cref="Runs"/> seeds; <see cref="Of"/>
+/// is how many runs the sweep's grid has for it, shown when the mean covers fewer ("59.0 ± 0.3 (2 of 3 runs)").
+/// </summary>
+public sealed record ResultCell(double Mean, double? Std, int Runs, int? Of = null)
 {
-    public override string ToString() => Std is double s
+    public override string ToString() => (Std is double s
         ? string.Create(CultureInfo.InvariantCulture, $"{Mean:F1} ± {s:F1}")
-        : string.Create(CultureInfo.InvariantCulture, $"{Mean:F1}");
+        : string.Create(CultureInfo.InvariantCulture, $"{Mean:F1}"))
+        + (Of is int of && Runs < of ? $" ({Runs} of {of} runs)" : "");
 }
 
 /// <summary>
@@ -61,6 +65,21 @@ public sealed class ResultsTable
             table.Set(Training.Methods.Label(method), task, new ResultCell(mean, std, (int)groups.Columns["runs"][r]), parameters);
         }
         return table;
+    }
+
+    /// <summary>
+    /// Marks each mean with how many runs <paramref name="grid"/> has for its method and task; returns a note when the grid
+    /// is only partly finished (some means cover fewer runs than the grid's), else null.
+    /// </summary>
+    public string? MarkCoverage(SweepSpec grid)
+    {
+        var planned = grid.Expand("").GroupBy(run => (Method: Training.Methods.Label(run.Method), run.Settings.Task)).ToDictionary(g => g.Key, g => g.Count());
+        foreach (var ((method, task), count) in planned)
+            if (this[method, task] is { } cell) _cells[(method, task)] = cell with { Of = count };
+        int finished = planned.Sum(p => Math.Min(this[p.Key.Method, p.Key.Task]?.Runs ?? 0, p.Value)), total = planned.Values.Sum();
+        return finished < total
+            ? $"partly finished grid '{grid.Name}': {finished} of {total} runs have results; a mean over fewer runs than the grid has for it says how many it covers, – has none yet"
+            : null;
     }
 
     static int Order(string method) => Training.Methods.Names.ToList().IndexOf(method) is int i and >= 0 ? i : int.MaxValue;

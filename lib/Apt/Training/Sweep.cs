@@ -196,22 +196,24 @@ public static class SweepRunner
 
     /// <summary>
     /// Runs cell <paramref name="index"/> of the grid (its position in <see cref="SweepSpec.Expand"/>) alone, as one task of a
-    /// batch-job array does; a PT-2* cell first runs (or waits for) the APT cell its probe comes from.
+    /// batch-job array does; a PT-2* cell first runs (or waits for) the APT cell its probe comes from, whose outcome comes first.
     /// </summary>
-    public static ExperimentOutcome RunCell(SweepSpec spec, Experiment experiment, string runsRoot, int index, string? backbone = null, Action<SweepRun>? skipped = null, RunLockOptions? locks = null)
+    public static IReadOnlyList<ExperimentOutcome> RunCell(SweepSpec spec, Experiment experiment, string runsRoot, int index, string? backbone = null, Action<SweepRun>? skipped = null, RunLockOptions? locks = null)
     {
         locks ??= new RunLockOptions();
         var cells = spec.Expand(runsRoot, backbone);
         if (index < 0 || index >= cells.Count)
             throw new ArgumentException($"cell {index} is not in the grid '{spec.Name}': it has {cells.Count} cells, 0 to {cells.Count - 1}");
         var cell = cells[index];
+        var outcomes = new List<ExperimentOutcome>();
         if (cell.ProbeFrom is { } probe && cells.FirstOrDefault(c => c.Folder == Path.GetDirectoryName(probe)) is { } apt)
         {
             using var prerequisite = RunFolderLock.Acquire(apt.Folder, locks);
-            Train(apt, experiment, skipped);
+            outcomes.Add(Train(apt, experiment, skipped));
         }
         using var claim = RunFolderLock.Acquire(cell.Folder, locks);
-        return Train(cell, experiment, skipped);
+        outcomes.Add(Train(cell, experiment, skipped));
+        return outcomes;
     }
 
     /// <summary>Trains, resumes or reads back <paramref name="cell"/> (its lock held); a failure is recorded in the folder before it propagates.</summary>
