@@ -8,9 +8,10 @@ namespace Apt.Reporting;
 
 /// <summary>
 /// One cell of a results table: mean and sample standard deviation (in %) over <see cref="Runs"/> seeds, and the
-/// 95 % confidence interval of the mean (Student's t), written "mean ± std [low, high]".
+/// 95 % confidence interval of the mean (Student's t), written "mean ± std [low, high]"; <see cref="Of"/> is how many
+/// runs the sweep's grid has for it, shown when the mean covers fewer ("59.0 ± 0.3 [56.3, 61.7] (2 of 3 runs)").
 /// </summary>
-public sealed record ResultCell(double Mean, double? Std, int Runs)
+public sealed record ResultCell(double Mean, double? Std, int Runs, int? Of = null)
 {
     /// <summary>Half the width of the 95 % confidence interval of <see cref="Mean"/>; null for a single run.</summary>
     public double? ConfidenceHalfWidth => SeedStatistics.ConfidenceHalfWidth(Std, Runs);
@@ -20,7 +21,7 @@ public sealed record ResultCell(double Mean, double? Std, int Runs)
         (double s, double h) => string.Create(CultureInfo.InvariantCulture, $"{Mean:F1} ± {s:F1} [{Mean - h:F1}, {Mean + h:F1}]"),
         (double s, null) => string.Create(CultureInfo.InvariantCulture, $"{Mean:F1} ± {s:F1}"),
         _ => string.Create(CultureInfo.InvariantCulture, $"{Mean:F1}"),
-    };
+    } + (Of is int of && Runs < of ? $" ({Runs} of {of} runs)" : "");
 }
 
 /// <summary>
@@ -70,6 +71,21 @@ public sealed class ResultsTable
             table.Set(Training.Methods.Label(method), task, new ResultCell(mean, std, (int)groups.Columns["runs"][r]), parameters);
         }
         return table;
+    }
+
+    /// <summary>
+    /// Marks each mean with how many runs <paramref name="grid"/> has for its method and task; returns a note when the grid
+    /// is only partly finished (some means cover fewer runs than the grid's), else null.
+    /// </summary>
+    public string? MarkCoverage(SweepSpec grid)
+    {
+        var planned = grid.Expand("").GroupBy(run => (Method: Training.Methods.Label(run.Method), run.Settings.Task)).ToDictionary(g => g.Key, g => g.Count());
+        foreach (var ((method, task), count) in planned)
+            if (this[method, task] is { } cell) _cells[(method, task)] = cell with { Of = count };
+        int finished = planned.Sum(p => Math.Min(this[p.Key.Method, p.Key.Task]?.Runs ?? 0, p.Value)), total = planned.Values.Sum();
+        return finished < total
+            ? $"partly finished grid '{grid.Name}': {finished} of {total} runs have results; a mean over fewer runs than the grid has for it says how many it covers, – has none yet"
+            : null;
     }
 
     static int Order(string method) => Training.Methods.Names.ToList().IndexOf(method) is int i and >= 0 ? i : int.MaxValue;

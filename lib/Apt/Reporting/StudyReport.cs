@@ -24,6 +24,8 @@ public static class StudyReport
     {
         var table = ResultsTable.FromRuns(runsFolder);
         var notes = new List<string>();
+        string? coverage = SweepSpec.SavedIn(runsFolder) is { } grid ? table.MarkCoverage(grid) : null;
+        if (coverage is not null) notes.Add(coverage);
         if (dataRoot is not null)
             foreach (string task in table.Tasks.ToList())
             {
@@ -47,6 +49,7 @@ public static class StudyReport
         string markdown = Path.Combine(outputFolder, "results.md"), csv = Path.Combine(outputFolder, "results.csv");
         var text = new StringBuilder(table.ToMarkdown());
         if (comparisons.Count > 0) text.AppendLine().AppendJoin(Environment.NewLine, comparisons.Select(c => "- " + c)).AppendLine();
+        if (coverage is not null) text.AppendLine().AppendLine(coverage + ".");
         AtomicFile.WriteAllText(markdown, text.ToString());
         AtomicFile.WriteAllText(csv, table.ToCsv());
 

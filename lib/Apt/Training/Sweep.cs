@@ -63,6 +63,24 @@ public sealed record SweepSpec
 
     const string PresetPrefix = "Apt.Presets.";
 
+    /// <summary>The grid a sweep leaves in its runs folder: what `apt sweep --status` and `apt report` compare the run folders with, and what an array's tasks run.</summary>
+    public const string FileName = "sweep.json";
+
+    /// <summary>Writes this grid to <paramref name="runsRoot"/>/sweep.json (atomically); returns the file.</summary>
+    public string SaveIn(string runsRoot)
+    {
+        string path = Path.Combine(runsRoot, FileName);
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }));
+        return path;
+    }
+
+    /// <summary>The grid saved in <paramref name="runsRoot"/> (see <see cref="SaveIn"/>), or null when there is none.</summary>
+    public static SweepSpec? SavedIn(string runsRoot)
+    {
+        string path = Path.Combine(runsRoot, FileName);
+        return File.Exists(path) ? Parse(File.ReadAllText(path), path) : null;
+    }
+
     /// <summary>A built-in preset by name, or a JSON file.</summary>
     public static SweepSpec Load(string presetOrFile)
     {
@@ -143,22 +161,90 @@ public sealed record SweepRun(SweepTask Settings, string Method, int Seed, doubl
     }
 }
 
-/// <summary>Runs a sweep's grid with one <see cref="Experiment"/>: finished runs are skipped, interrupted ones resume.</summary>
+/// <summary>
+/// Runs a sweep's grid with one <see cref="Experiment"/>: finished runs are skipped, interrupted ones resume. Each run
+/// trains under its folder's <see cref="RunFolderLock"/>, so sweeps sharing a runs folder (two processes, or the tasks of
+/// a batch-job array, one cell each) never train a cell twice: a cell another live process holds is left to it and
+/// come back to at the end, when this sweep waits for it (as <see cref="RunLockOptions.Wait"/> says) and reads its result.
+/// </summary>
 public static class SweepRunner
 {
+    /// <summary>A run's failure, written to its folder when it throws and removed once it finishes (what `apt sweep --status` shows).</summary>
+    public const string FailureFileName = "failure.json";
+
     /// <summary>Runs every point of <paramref name="spec"/>; <paramref name="skipped"/> hears of each finished run left alone.</summary>
-    public static IReadOnlyList<ExperimentOutcome> Run(SweepSpec spec, Experiment experiment, string runsRoot, string? backbone = null, Action<SweepRun>? skipped = null)
+    public static IReadOnlyList<ExperimentOutcome> Run(SweepSpec spec, Experiment experiment, string runsRoot, string? backbone = null, Action<SweepRun>? skipped = null, RunLockOptions? locks = null)
     {
-        var outcomes = new List<ExperimentOutcome>();
-        foreach (var run in spec.Expand(runsRoot, backbone))
+        locks ??= new RunLockOptions();
+        var cells = spec.Expand(runsRoot, backbone);
+        var outcomes = new ExperimentOutcome?[cells.Count];
+        var heldElsewhere = new List<int>();
+        for (int i = 0; i < cells.Count; i++)
         {
-            if (run.IsFinished) skipped?.Invoke(run);
-            var config = run.Configure(experiment.Frozen(run.Backbone).Config);
-            outcomes.Add(experiment.Run(config, run.Folder));
+            var cell = cells[i];
+            bool probeHeld = cell.ProbeFrom is { } probe && !File.Exists(probe) && heldElsewhere.Any(h => cells[h].Folder == Path.GetDirectoryName(probe));
+            using var claim = probeHeld ? null : RunFolderLock.TryAcquire(cell.Folder, locks, out _);
+            if (claim is null) { heldElsewhere.Add(i); continue; }
+            outcomes[i] = Train(cell, experiment, skipped);
         }
+        var refused = new List<RunFolderBusyException>();
+        foreach (int i in heldElsewhere)
+        {
+            try
+            {
+                using var claim = RunFolderLock.Acquire(cells[i].Folder, locks);
+                outcomes[i] = Train(cells[i], experiment, skipped);
+            }
+            catch (RunFolderBusyException busy) { refused.Add(busy); }
+        }
+        if (refused.Count > 0)
+            throw new RunFolderBusyException($"{refused.Count} of {cells.Count} runs ({string.Join("; ", refused.Select(r => r.Message))})", null);
+        return [.. outcomes.Select(o => o!)];
+    }
+
+    /// <summary>
+    /// Runs cell <paramref name="index"/> of the grid (its position in <see cref="SweepSpec.Expand"/>) alone, as one task of a
+    /// batch-job array does; a PT-2* cell first runs (or waits for) the APT cell its probe comes from, whose outcome comes first.
+    /// </summary>
+    public static IReadOnlyList<ExperimentOutcome> RunCell(SweepSpec spec, Experiment experiment, string runsRoot, int index, string? backbone = null, Action<SweepRun>? skipped = null, RunLockOptions? locks = null)
+    {
+        locks ??= new RunLockOptions();
+        var cells = spec.Expand(runsRoot, backbone);
+        if (index < 0 || index >= cells.Count)
+            throw new ArgumentException($"cell {index} is not in the grid '{spec.Name}': it has {cells.Count} cells, 0 to {cells.Count - 1}");
+        var cell = cells[index];
+        var outcomes = new List<ExperimentOutcome>();
+        if (cell.ProbeFrom is { } probe && cells.FirstOrDefault(c => c.Folder == Path.GetDirectoryName(probe)) is { } apt)
+        {
+            using var prerequisite = RunFolderLock.Acquire(apt.Folder, locks);
+            outcomes.Add(Train(apt, experiment, skipped));
+        }
+        using var claim = RunFolderLock.Acquire(cell.Folder, locks);
+        outcomes.Add(Train(cell, experiment, skipped));
         return outcomes;
     }
+
+    /// <summary>Trains, resumes or reads back <paramref name="cell"/> (its lock held); a failure is recorded in the folder before it propagates.</summary>
+    static ExperimentOutcome Train(SweepRun cell, Experiment experiment, Action<SweepRun>? skipped)
+    {
+        if (cell.IsFinished) skipped?.Invoke(cell);
+        string failure = Path.Combine(cell.Folder, FailureFileName);
+        try
+        {
+            var outcome = experiment.Run(cell.Configure(experiment.Frozen(cell.Backbone).Config), cell.Folder);
+            File.Delete(failure);
+            return outcome;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            AtomicFile.WriteAllText(failure, JsonSerializer.Serialize(new RunFailure(e.Message, e.GetType().Name, DateTimeOffset.UtcNow), TrainingJson.Indented));
+            throw;
+        }
+    }
 }
+
+/// <summary>What <see cref="SweepRunner.FailureFileName"/> holds.</summary>
+public sealed record RunFailure(string Message, string Kind, DateTimeOffset When);
 
 /// <summary>Smaller versions of a sweep, for smoke runs (the notebooks' small mode, tests).</summary>
 public static class SweepShrink
