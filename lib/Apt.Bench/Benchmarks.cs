@@ -137,7 +137,7 @@ public static class Benchmarks
         ChildRequest Request(string kind, int count) => new(kind, "", batch, length, 0, settings.Warmup, count, 0, 0);
         Func<int, IEnumerable<double>> Block(string kind, Func<ChildRequest, ChildResult> run) => count =>
             run(Request(kind, count)).Times ?? throw new InvalidOperationException($"bench child {kind} returned no times");
-        List<Func<int, IEnumerable<double>>> blocks = [Block("eval", RunChild), Block("onnx", RunChild)];
+        List<Func<int, IEnumerable<double>>> blocks = [Block("eval", r => RunChild(r)), Block("onnx", r => RunChild(r))];
         if (peer is not null) blocks.Add(Block("eval", peer.Run));
         var ms = Measure.BlockAlternatingMedianMs(blocks, rounds: 3, perBlock);
         double? peerMs = peer is null ? null : ms[2];

@@ -19,6 +19,7 @@ sealed class TinyGrid : IDisposable
     /// <param name="methods">Grid axis of methods (pt2star needs apt).</param>
     /// <param name="seeds">Grid axis of seeds.</param>
     /// <param name="epochs">Epochs per run; with <paramref name="batchSize"/> 2 on the two fixture pairs, one step each.</param>
+    /// <param name="batchSize">Batch size of every run.</param>
     public TinyGrid(string[] methods, int[] seeds, int epochs = 1, int batchSize = 2)
     {
         string fixture = Path.Combine(TestPaths.RepoRoot, "tests", "Apt.Tests", "Fixtures", "superglue", "rte", "train.jsonl");
