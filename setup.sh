@@ -2,8 +2,16 @@
 # The README's set-up: chromium for chart images, then restore every package (TorchSharp with libtorch, and the download-only
 # packages that carry the embedded backbones) and build, which also makes libtorch loadable on
 # systems with an older libstdc++ (build/LibTorchSharp.targets). Safe to run again.
+# `bash setup.sh --jupyter` also sets up Jupyter with the .NET (C#) kernel (build/jupyter-setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
+jupyter=0
+for arg in "$@"; do
+  case "$arg" in
+    --jupyter) jupyter=1 ;;
+    *) echo "usage: bash setup.sh [--jupyter]" >&2; exit 2 ;;
+  esac
+done
 # Chart PNG export (Apt.Reporting) renders with Debian's chromium; install it when missing and we may.
 # (The dev container's user is not root but has password-less sudo.)
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
@@ -18,4 +26,5 @@ fi
 dotnet build AptNotebooks.sln -c Release
 # The notebook kernel (dotnet-interactive, pinned in .config/dotnet-tools.json) for Jupyter and for running notebooks from a shell.
 dotnet tool restore
+if [ "$jupyter" -eq 1 ]; then bash build/jupyter-setup.sh; fi
 dotnet run --project lib/Apt.Cli -c Release --no-build -- doctor
