@@ -181,8 +181,11 @@ public sealed class RunFolderLock : IDisposable
             stream.Flush(flushToDisk: true);
             return true;
         }
-        catch (IOException) when (File.Exists(path)) { return false; }
+        catch (IOException e) when (e.HResult is FileExistsErrno or FileExistsWindows) { return false; } // held, or let go since
     }
+
+    /// <summary>The HResult of FileMode.CreateNew's IOException when the file exists: EEXIST's errno on Unix, ERROR_FILE_EXISTS on Windows.</summary>
+    const int FileExistsErrno = 17, FileExistsWindows = unchecked((int)0x80070050);
 
     static LockHolder? Read(string path)
     {

@@ -21,7 +21,7 @@ public sealed partial class DeviceHygieneTests
     static readonly (string File, string Snippet, string Why)[] Allowed =
     [
         ("lib/Apt/Backbone/CounterDropout.cs", "randint(long.MinValue", "the dropout seed: one int64 from torch's default (CPU) generator, read at once with item"),
-        ("lib/Apt/Backbone/SafeTensors.cs", "empty(shape, type.Type)", "a checkpoint's bytes are read into host memory; the module moves with Module.to"),
+        ("lib/Apt/Backbone/SafeTensors.cs", "empty(entry.Shape, entry.Type)", "a checkpoint's bytes are read into host memory; the module moves with Module.to"),
         ("lib/Apt/Backbone/PretrainedBackbone.cs", "torch.tensor(tensor.Values, tensor.Shape)", "ONNX weights are read into host memory before they are loaded into the module"),
     ];
 
