@@ -12,6 +12,18 @@ public static class TensorAssert
     public static void Equal(Tensor expected, Tensor actual, string? what = null) =>
         Assert.True(Identical(expected, actual), $"{what ?? "tensors"} differ: max |Δ| = {MaxDifference(expected, actual)}");
 
+    /// <summary>
+    /// <see cref="Tensor.TotalCount"/> once the garbage of earlier tests has been finalized: the count is process-wide,
+    /// and a finalizer running mid-test would otherwise move it. What a node keeps is reachable, so it still counts.
+    /// </summary>
+    public static long LiveTensors()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        return Tensor.TotalCount;
+    }
+
     /// <summary>Largest absolute element difference (shapes must broadcast).</summary>
     public static double MaxDifference(Tensor a, Tensor b)
     {

@@ -63,7 +63,7 @@ public sealed class GatedPrefixDropoutTests
         manual_seed(3);
         using var raw = randn(4, 2, 8).requires_grad_(true);
         using var gates = rand(Batch, 4).requires_grad_(true);
-        long live = Tensor.TotalCount;
+        long live = TensorAssert.LiveTensors();
         using (NewDisposeScope())
         {
             manual_seed(4);
@@ -73,13 +73,13 @@ public sealed class GatedPrefixDropoutTests
             using (no_grad())
             using (NewDisposeScope())
             {
-                long before = Tensor.TotalCount;
+                long before = TensorAssert.LiveTensors();
                 var plain = GatedPrefixDropout.Apply(raw, gates, Batch, 0.2);
-                Assert.Equal(before + 1, Tensor.TotalCount); // the output alone: a node would have kept its inputs and mask for a backward that never comes
+                Assert.Equal(before + 1, TensorAssert.LiveTensors()); // the output alone: a node would have kept its inputs and mask for a backward that never comes
                 TensorAssert.Equal(withNode.detach(), plain, "the prefix without a gradient");
             }
             withNode.sum().backward();
         }
-        Assert.Equal(live, Tensor.TotalCount);
+        Assert.Equal(live, TensorAssert.LiveTensors());
     }
 }
