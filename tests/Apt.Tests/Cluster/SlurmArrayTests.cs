@@ -58,6 +58,9 @@ public sealed partial class SlurmArrayTests(OneNodeSlurm cluster)
         Assert.All(cluster.WaitForJob(second, JobTimeout), task => Assert.Equal(("COMPLETED", "0:0"), task));
         Assert.True(cell.IsFinished);
         Assert.True(stepAtCancel > 0 && stepAtCancel < 120, $"cancelled at step {stepAtCancel}, not mid-run");
+        string resumedLog = File.ReadAllText(Directory.GetFiles(Path.Combine(array, "slurm"), $"{second}_*.out").Single());
+        Assert.Contains(" epoch 60:", resumedLog); // it trained to the end,
+        Assert.DoesNotContain(" epoch 1:", resumedLog); // going on from the checkpoint, not starting over
 
         grid.Run(null, "sweep", grid.File, "--runs", serial, "--data-root", grid.DataRoot);
         TinyGrid.AssertSameRun(Path.Combine(serial, Path.GetRelativePath(array, cell.Path)), cell.Path);
