@@ -34,7 +34,7 @@ public sealed partial class OneNodeSlurm : IDisposable
     /// <summary>Starts the cluster; where it cannot run (<see cref="Unavailable"/>), starts nothing (the tests skip).</summary>
     public OneNodeSlurm()
     {
-        if (Unavailable is not null || !OperatingSystem.IsLinux()) return;
+        if (Unavailable is not null || !OperatingSystem.IsLinux()) return; // (Unavailable covers Linux too; the analyzer needs the guard here)
         string munge = Folder("munge");
         File.SetUnixFileMode(munge, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         string key = Path.Combine(munge, "munge.key");
