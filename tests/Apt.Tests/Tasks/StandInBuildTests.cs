@@ -15,6 +15,21 @@ public sealed class StandInBuildTests
     static readonly WordNetWicOptions SmallWic = new() { Train = 400, Validation = 100, Test = 100 };
     static readonly BrownNerOptions SmallNer = new() { TrainSentences = 200, DevSentences = 50, TestSentences = 50 };
 
+    /// <summary>A study preset that changes its split sizes gets its stand-ins rebuilt, not the old splits under the new name.</summary>
+    [Fact]
+    public void EnsureBuiltRebuildsAStandInWhoseManifestHasOtherSizes()
+    {
+        using var root = new FixtureFiles.Scratch();
+        Assert.Equal(2, StandInBuilder.EnsureBuilt(root.Folder, SmallWic, SmallNer).Count);
+        Assert.Empty(StandInBuilder.EnsureBuilt(root.Folder, SmallWic, SmallNer)); // same sizes: left as built
+        Assert.Empty(StandInBuilder.EnsureBuilt(root.Folder)); // no sizes asked: whatever is built serves
+
+        var rebuilt = StandInBuilder.EnsureBuilt(root.Folder, SmallWic with { Validation = 60 }, SmallNer);
+        Assert.Equal(["wordnet-wic"], rebuilt.Select(b => b.Name));
+        var validation = TaskRegistry.Get("wordnet-wic").Load(DataSplit.Validation, Path.Combine(root.Folder, "wordnet-wic"));
+        Assert.Equal(60, validation.Count);
+    }
+
     [Fact]
     public void TwoBuildsGiveIdenticalFilesThatTheReadersServe()
     {

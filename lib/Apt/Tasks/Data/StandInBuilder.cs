@@ -55,7 +55,7 @@ public static class StandInBuilder
             records.Add(Write(folder, name, bytes, pairs.Count, pairs.GroupBy(p => p.SameSense ? "true" : "false").ToDictionary(g => g.Key, g => g.Count())));
         }
         var manifest = new StandInManifest(WordNetWicName, Note, [Source(package)], options.Seed,
-            new Dictionary<string, int> { ["train"] = options.Train, ["val"] = options.Validation, ["test"] = options.Test }, records);
+            Sizes(options), records);
         AtomicFile.WriteAllText(Path.Combine(folder, "manifest.json"), JsonSerializer.Serialize(manifest, ManifestJson) + "\n");
         return manifest;
     }
@@ -75,7 +75,7 @@ public static class StandInBuilder
             records.Add(Write(folder, name, bytes, sentences.Count, tags));
         }
         var manifest = new StandInManifest(BrownNerName, Note, [Source(package)], options.Seed,
-            new Dictionary<string, int> { ["train"] = options.TrainSentences, ["dev"] = options.DevSentences, ["test"] = options.TestSentences }, records);
+            Sizes(options), records);
         AtomicFile.WriteAllText(Path.Combine(folder, "manifest.json"), JsonSerializer.Serialize(manifest, ManifestJson) + "\n");
         return manifest;
     }
@@ -115,9 +115,28 @@ public static class StandInBuilder
         return stream.ToArray();
     }
 
-    /// <summary>Builds each stand-in that has no manifest.json under <paramref name="dataRoot"/> yet (default sizes unless given); returns what it built.</summary>
+    /// <summary>
+    /// Builds each stand-in that has no manifest.json under <paramref name="dataRoot"/> yet (default sizes unless given),
+    /// or, where sizes are given, whose manifest records other sizes (a preset that changed its splits must not train on
+    /// the old ones); returns what it built.
+    /// </summary>
     public static IReadOnlyList<(string Name, TimeSpan Elapsed)> EnsureBuilt(string dataRoot, WordNetWicOptions? wic = null, BrownNerOptions? ner = null) =>
-        [.. Names.Where(n => !File.Exists(Path.Combine(dataRoot, n, "manifest.json"))).Select(n => (n, Build(n, dataRoot, wic, ner).Elapsed))];
+        [.. Names.Where(n => !IsBuilt(Path.Combine(dataRoot, n, "manifest.json"), n == WordNetWicName ? wic is null ? null : Sizes(wic) : ner is null ? null : Sizes(ner)))
+            .Select(n => (n, Build(n, dataRoot, wic, ner).Elapsed))];
+
+    static bool IsBuilt(string manifest, IReadOnlyDictionary<string, int>? sizes)
+    {
+        if (!File.Exists(manifest)) return false;
+        if (sizes is null) return true;
+        using var json = JsonDocument.Parse(File.ReadAllText(manifest));
+        return json.RootElement.TryGetProperty("sizes", out var built) && built.ValueKind == JsonValueKind.Object
+            && built.EnumerateObject().Count() == sizes.Count
+            && sizes.All(s => built.TryGetProperty(s.Key, out var n) && n.TryGetInt32(out int v) && v == s.Value);
+    }
+
+    static Dictionary<string, int> Sizes(WordNetWicOptions options) => new() { ["train"] = options.Train, ["val"] = options.Validation, ["test"] = options.Test };
+
+    static Dictionary<string, int> Sizes(BrownNerOptions options) => new() { ["train"] = options.TrainSentences, ["dev"] = options.DevSentences, ["test"] = options.TestSentences };
 
     /// <summary>Builds one stand-in by name; returns its manifest and the wall time.</summary>
     public static (StandInManifest Manifest, TimeSpan Elapsed) Build(string name, string dataRoot, WordNetWicOptions? wic = null, BrownNerOptions? ner = null)
