@@ -16,6 +16,7 @@ public static class StudyConsole
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("[grey]scores in %, mean ± std [[95 % confidence interval]] over seeds: dev accuracy (wordnet-wic), test span F1 at the best dev epoch (brown-ner). Stand-in data built here from WordNet and Brown: not benchmark scores.[/]");
         foreach (var comparison in outputs.Comparisons) AnsiConsole.MarkupLineInterpolated($"[bold]{comparison}[/]");
+        foreach (string probe in outputs.Probes) AnsiConsole.MarkupLineInterpolated($"{probe}");
         foreach (string note in outputs.Notes) AnsiConsole.MarkupLineInterpolated($"[yellow]{note}[/]");
         AnsiConsole.MarkupLineInterpolated($"table: {outputs.Markdown}, {outputs.Csv}; charts: {outputs.Charts.Count} files in {Path.GetDirectoryName(outputs.Charts.FirstOrDefault() ?? outputs.Markdown)}");
     }

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -67,7 +68,7 @@ public static class ComputePath
             return Environment.GetEnvironmentVariable(EnvironmentVariable) is { } set
                 ? $"reference (libtorch only: {EnvironmentVariable}={set})" : "reference (libtorch only: asked for with --kernels reference)";
         return CpuSupported
-            ? $"fast-cpu (hand-written AVX2 kernels on float32 CPU tensors{(Avx512F.IsSupported ? ", AVX-512 per-head attention" : "")}; {EnvironmentVariable}=reference or --kernels reference for libtorch only)"
+            ? $"fast-cpu (hand-written AVX2 kernels on float32 CPU tensors, per-head attention in {(Vector512.IsHardwareAccelerated ? "512" : "256")}-bit lanes; {EnvironmentVariable}=reference or --kernels reference for libtorch only)"
             : "reference (libtorch only: this CPU lacks AVX2 or FMA)";
     }
 

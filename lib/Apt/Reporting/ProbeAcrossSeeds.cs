@@ -1,3 +1,4 @@
+using System.Globalization;
 using Apt.Prefix;
 using Apt.Training;
 
@@ -24,6 +25,19 @@ public sealed record ProbeAcrossSeeds(string Task, IReadOnlyList<(int Seed, Gate
     /// <summary>Per layer, mean over seeds of λᵢ (one scalar per layer: the same parameter in every seed).</summary>
     public double[] LambdaMean => Mean(p => p.LambdaMean);
     public double[] LambdaStd => Std(p => p.LambdaMean);
+
+    /// <summary>
+    /// One line for reports: per layer (from 1, the bottom), |λ|·mean α and λ as mean ± std over the seeds, e.g.
+    /// "brown-ner, APT's gate probe over 6 seeds (2, 3, 4, 5, 6, 7), per layer from the bottom, |λ|·mean α: 1 0.776 ± 0.084, …; λ: 1 0.91 ± 0.05, …".
+    /// </summary>
+    public string Summary()
+    {
+        static string PerLayer(double[] mean, double[] std, string format) =>
+            string.Join(", ", mean.Select((m, i) => $"{i + 1} {m.ToString(format, CultureInfo.InvariantCulture)} ± {std[i].ToString(format, CultureInfo.InvariantCulture)}"));
+        int[] seeds = [.. Probes.Select(p => p.Seed)];
+        return $"{Task}, APT's gate probe over {seeds.Length} seed{(seeds.Length == 1 ? "" : "s")} ({string.Join(", ", seeds)}), per layer from the bottom, "
+            + $"|λ|·mean α: {PerLayer(LayerWeightMean, LayerWeightStd, "F3")}; λ: {PerLayer(LambdaMean, LambdaStd, "F2")}";
+    }
 
     /// <summary>α of one probe with each layer's tokens sorted from the most open gate to the least (layers × rank).</summary>
     public static double[,] SortedAlpha(GateProbeResult probe)

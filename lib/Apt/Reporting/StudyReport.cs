@@ -7,7 +7,14 @@ using Apt.Training;
 namespace Apt.Reporting;
 
 /// <summary>What <see cref="StudyReport.Write"/> produced.</summary>
-public sealed record StudyOutputs(ResultsTable Table, IReadOnlyList<PairedComparison> Comparisons, string Markdown, string Csv, IReadOnlyList<string> Charts, IReadOnlyList<string> Notes);
+/// <param name="Table">Methods × tasks, mean ± std and 95 % interval over seeds.</param>
+/// <param name="Comparisons">The paper's claims as paired differences over seeds (<see cref="StudyReport.Claims"/>).</param>
+/// <param name="Probes">Per task with gated runs, APT's gate probe summarised across seeds (<see cref="ProbeAcrossSeeds.Summary"/>).</param>
+/// <param name="Markdown">Path of results.md.</param>
+/// <param name="Csv">Path of results.csv.</param>
+/// <param name="Charts">Paths of the charts written (HTML, and PNG where chromium runs).</param>
+/// <param name="Notes">What the report could not do or the reader should know (coverage, skipped PNGs, pairs not compared).</param>
+public sealed record StudyOutputs(ResultsTable Table, IReadOnlyList<PairedComparison> Comparisons, IReadOnlyList<string> Probes, string Markdown, string Csv, IReadOnlyList<string> Charts, IReadOnlyList<string> Notes);
 
 /// <summary>
 /// The report of a sweep: the results table (with the majority-class baseline when asked), the paper's claims as
@@ -45,10 +52,12 @@ public static class StudyReport
                 }
                 catch (InvalidOperationException e) { notes.Add($"{e.Message}: not compared"); }
 
+        var probes = table.Tasks.Select(task => ProbeAcrossSeeds.Read(runsFolder, task)).OfType<ProbeAcrossSeeds>().ToList();
         Directory.CreateDirectory(outputFolder);
         string markdown = Path.Combine(outputFolder, "results.md"), csv = Path.Combine(outputFolder, "results.csv");
         var text = new StringBuilder(table.ToMarkdown());
         if (comparisons.Count > 0) text.AppendLine().AppendJoin(Environment.NewLine, comparisons.Select(c => "- " + c)).AppendLine();
+        if (probes.Count > 0) text.AppendLine().AppendJoin(Environment.NewLine, probes.Select(p => "- " + p.Summary())).AppendLine();
         if (coverage is not null) text.AppendLine().AppendLine(coverage + ".");
         AtomicFile.WriteAllText(markdown, text.ToString());
         AtomicFile.WriteAllText(csv, table.ToCsv());
@@ -58,10 +67,10 @@ public static class StudyReport
         {
             charts.Add((table.ToChart(task), $"results-{task}"));
             if (DevCurves(runsFolder, task) is { } curves) charts.Add((curves, $"dev-curve-{task}"));
-            if (ProbeAcrossSeeds.Read(runsFolder, task) is { } probes) charts.AddRange(ProbeCharts(probes));
         }
+        charts.AddRange(probes.SelectMany(ProbeCharts));
         var written = await SaveCharts(charts, Path.Combine(outputFolder, "charts"), png, notes);
-        return new StudyOutputs(table, comparisons, markdown, csv, written, notes);
+        return new StudyOutputs(table, comparisons, [.. probes.Select(p => p.Summary())], markdown, csv, written, notes);
     }
 
     /// <summary>

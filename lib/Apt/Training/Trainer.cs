@@ -178,14 +178,18 @@ public sealed class Trainer(TrainerConfig config)
         bool improved = false;
         if (evaluate)
         {
-            foreach (var (split, name) in Splits())
+            void Score(EvaluationSplit split, string name)
+            {
                 foreach (var (metric, value) in Timed("evaluation", () => Evaluate(model, split, state.Epoch))) metrics[Selection.Key(name, metric)] = value;
+            }
+            Score(EvaluationSplit.Dev, "dev");
             string devKey = Selection.Key("dev", Config.SelectionMetric);
             if (!metrics.TryGetValue(devKey, out double dev))
                 throw new InvalidOperationException($"the evaluation returned no '{Config.SelectionMetric}' (it returned: {string.Join(", ", metrics.Keys)}), which selection needs");
             var earlier = state.Epochs.Where(e => e.Metrics.TryGetValue(devKey, out double v) && !double.IsNaN(v)).ToList();
             double? bestBefore = earlier.Count == 0 ? null : Selection.Pick(earlier, SelectionRule.BestDev, Config.SelectionMetric, Config.HigherIsBetter).Value;
             improved = !double.IsNaN(dev) && (bestBefore is null || (Config.HigherIsBetter ? dev > bestBefore : dev < bestBefore));
+            if (Config.Selection == SelectionRule.TestAtBestDev && (improved || Config.TestEveryEpoch)) Score(EvaluationSplit.Test, "test");
             state.EpochsWithoutImprovement = improved ? 0 : state.EpochsWithoutImprovement + 1;
             if (state.EpochsWithoutImprovement >= Config.EarlyStoppingPatience && state.Epoch + 1 < Config.Epochs) state.StoppedEarly = true;
             if (improved) Timed("checkpoints", () => SafeTensors.Write(run.SelectedTrainablePath, parameters.ToDictionary(p => p.Key, p => (Tensor)p.Value),
@@ -199,12 +203,6 @@ public sealed class Trainer(TrainerConfig config)
     T Timed<T>(string phase, Func<T> work) => Profile is null ? work() : Profile.Time(phase, work);
 
     void Timed(string phase, Action work) => Timed<bool>(phase, () => { work(); return true; });
-
-    IEnumerable<(EvaluationSplit Split, string Name)> Splits()
-    {
-        yield return (EvaluationSplit.Dev, "dev");
-        if (Config.Selection == SelectionRule.TestAtBestDev) yield return (EvaluationSplit.Test, "test");
-    }
 
     IReadOnlyDictionary<string, double> Evaluate(ITrainable model, EvaluationSplit split, int epoch)
     {

@@ -59,7 +59,7 @@ public sealed class NotebookTests(ITestOutputHelper output) : IDisposable
         // notebook, printed texts, at least this many HTML tables, at least this many plotly charts
         { "02-superglue.ipynb", ["| method |", "| PT-2 |", "| APT |", "majority class", "vs PT-2"], 2, 1 },
         { "03-ner.ipynb", ["APT: test F1", "f1 "], 1, 0 },
-        { "04-gate-granularity.ipynb", ["| APT (token gate only) |", "| APT (layer gate only) |", "| PT-2 |", "| APT |"], 0, 1 },
+        { "04-gate-granularity.ipynb", ["| APT (token gate only) |", "| APT (layer gate only) |", "| PT-2 |", "| APT |", "APT − PT-2 =", "APT's gate probe over 2 seeds"], 0, 3 },
         { "05-gate-probes.ipynb", ["dev examples probed", "| PT-2* |", "| PT-2+ |"], 1, 3 },
         { "06-reproduce-tables.ipynb", ["already finished", "| head only |", "| APT |"], 2, 0 },
     };

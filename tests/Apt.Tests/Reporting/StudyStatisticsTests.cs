@@ -114,6 +114,10 @@ public class StudyStatisticsTests
         Assert.Equal([(0.6 + 0.2925) / 2, (0.315 + 0.6875) / 2], summary.LayerWeightMean, Close);
         Assert.Equal(Math.Abs(0.6 - 0.2925) / Math.Sqrt(2), summary.LayerWeightStd[0], 12);
         Assert.Equal(new double[,] { { 0.9, 0.6, 0.4, 0.1 }, { 0.8, 0.5, 0.3, 0.2 } }, ProbeAcrossSeeds.SortedAlpha(seed1));
+        // The report's line says the same of both, per layer from the bottom.
+        Assert.Equal(summary.Summary(), permuted.Summary());
+        Assert.StartsWith("t, APT's gate probe over 2 seeds (1, 2), per layer from the bottom, |λ|·mean α: 1 0.446 ± 0.217, 2 0.501 ± 0.263; ", summary.Summary());
+        Assert.EndsWith("λ: 1 1.05 ± 0.21, 2 0.20 ± 1.27", summary.Summary());
         // Averaging α per index across seeds, the old summary, is not invariant: it is what this replaces.
         Assert.NotEqual(seed1.AlphaMean[0][0] + seed2.AlphaMean[0][0], Permuted(seed1).AlphaMean[0][0] + seed2.AlphaMean[0][0]);
     }

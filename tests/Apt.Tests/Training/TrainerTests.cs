@@ -124,4 +124,28 @@ public class TrainerTests
         Assert.Equal(1e-9 * 0.95, rates[2], tolerance: 1e-24);
         Assert.Equal(1e-9 * 0.95 * 0.95, rates[3], tolerance: 1e-24);
     }
+
+    [Theory]
+    [InlineData(1e-2)] // dev moves: the epochs that improve it are scored on test
+    [InlineData(1e-9)] // dev never improves after epoch 1: only epoch 1 is scored on test
+    public void TestIsScoredOnlyWhenDevImprovesAndTheReportedNumberIsTheSameAsScoringItEveryEpoch(double learningRate)
+    {
+        using var folder = new TempFolder();
+        var config = ProbeRun.Config with { Epochs = 5, LearningRate = learningRate };
+        var everyEpoch = ProbeRun.Train(folder.Sub("every"), config: config with { TestEveryEpoch = true });
+        var whenImproved = ProbeRun.Train(folder.Sub("improved"), config: config);
+
+        Assert.Equal(everyEpoch.SelectedEpoch, whenImproved.SelectedEpoch);
+        Assert.Equal(everyEpoch.SelectedValue, whenImproved.SelectedValue);
+        Assert.All(everyEpoch.Epochs, e => Assert.True(e.Metrics.ContainsKey("test.accuracy")));
+        double best = double.NegativeInfinity;
+        foreach (var epoch in whenImproved.Epochs)
+        {
+            double dev = epoch.Metrics["dev.accuracy"];
+            Assert.Equal(dev > best, epoch.Metrics.ContainsKey("test.accuracy"));
+            if (dev > best) Assert.Equal(everyEpoch.Epochs[epoch.Epoch - 1].Metrics["test.accuracy"], epoch.Metrics["test.accuracy"]);
+            best = Math.Max(best, dev);
+        }
+        Assert.Contains(whenImproved.Epochs, e => !e.Metrics.ContainsKey("test.accuracy")); // an epoch was skipped: the rule was exercised
+    }
 }

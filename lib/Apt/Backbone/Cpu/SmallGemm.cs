@@ -4,23 +4,34 @@ using System.Runtime.Intrinsics.X86;
 namespace Apt.Backbone.Cpu;
 
 /// <summary>
-/// A register-blocked float32 matrix product for the small products inside one attention head, in 512-bit lanes:
-/// C (m × n) = A (m × k) · B (k × n), with A read through any row and column stride (so Aᵀ costs nothing) and
-/// n a multiple of 16. Blocks of 8 rows × 48, 32 or 16 columns keep their sums in registers across the whole of
-/// k. Written for <see cref="DropoutAttention"/>, whose products (head size 32, 128–256 keys) are too small for
-/// MKL's threading and blocking to pay: measured at 32 × 12 heads × 128 × 144 × 32, q·kᵀ into a buffer that
-/// stays in cache 2.55 ms (178 GFLOP/s) against libtorch's batched product's 4.65–5.58 ms (81–97 GFLOP/s).
+/// A register-blocked float32 matrix product for the small products inside one attention head: C (m × n) = A (m × k) · B (k × n),
+/// with A read through any row and column stride (so Aᵀ costs nothing) and n a multiple of 16. Blocks of rows × columns keep
+/// their sums in registers across the whole of k: in 512-bit lanes (32 registers) 8 rows × 48, 32 or 16 columns; in 256-bit
+/// AVX2 lanes (16 registers) 6 rows × 16 columns, the shape BLIS and OpenBLAS use on such cores. Written for
+/// <see cref="DropoutAttention"/>, whose products (head size 32, 128–256 keys) are too small for MKL's threading and
+/// blocking to pay: measured at 32 × 12 heads × 128 × 144 × 32, q·kᵀ into a buffer that stays in cache 2.55 ms
+/// (178 GFLOP/s) against libtorch's batched product's 4.65–5.58 ms (81–97 GFLOP/s), with 512-bit lanes.
 /// </summary>
 static unsafe class SmallGemm
 {
-    /// <summary>Whether this machine runs 512-bit lanes in hardware (the kernels are written for them).</summary>
-    public static bool Supported => Vector512.IsHardwareAccelerated;
+    /// <summary>Whether 512-bit lanes run in hardware here; where they do not, the 256-bit kernels do.</summary>
+    static readonly bool Wide = Vector512.IsHardwareAccelerated;
+
+    /// <summary>Whether this machine runs the kernels: 512-bit lanes, or AVX2 with FMA.</summary>
+    public static bool Supported => Wide || (Avx2.IsSupported && Fma.IsSupported);
 
     /// <summary>
     /// C = A · B. A's element (i, p) is <c>a[i·aRow + p·aColumn]</c>; B's row p starts at <c>b + p·bRow</c> and C's
     /// row i at <c>c + i·cRow</c>, both with unit column stride; <paramref name="n"/> is a multiple of 16.
     /// </summary>
     public static void Multiply(float* a, long aRow, long aColumn, float* b, long bRow, float* c, long cRow, int m, int n, int k)
+    {
+        if (Wide) Multiply512(a, aRow, aColumn, b, bRow, c, cRow, m, n, k);
+        else Multiply256(a, aRow, aColumn, b, bRow, c, cRow, m, n, k);
+    }
+
+    /// <summary><see cref="Multiply"/> in 512-bit lanes (only where <see cref="Vector512.IsHardwareAccelerated"/>: elsewhere .NET emulates them slowly).</summary>
+    internal static void Multiply512(float* a, long aRow, long aColumn, float* b, long bRow, float* c, long cRow, int m, int n, int k)
     {
         int i = 0;
         for (; i + 8 <= m; i += 8)
@@ -37,6 +48,28 @@ static unsafe class SmallGemm
                 float* row = a + i * aRow;
                 for (int p = 0; p < k; p++) sum = Vector512.FusedMultiplyAdd(Vector512.Create(row[p * aColumn]), Vector512.Load(b + p * bRow + j), sum);
                 sum.Store(c + i * cRow + j);
+            }
+    }
+
+    /// <summary><see cref="Multiply"/> in 256-bit lanes (AVX2 and FMA): blocks of 6 rows × 16 columns, then the rows left one at a time.</summary>
+    internal static void Multiply256(float* a, long aRow, long aColumn, float* b, long bRow, float* c, long cRow, int m, int n, int k)
+    {
+        int i = 0;
+        for (; i + 6 <= m; i += 6)
+            for (int j = 0; j < n; j += 16) Block6x16(a + i * aRow, aRow, aColumn, b + j, bRow, c + i * cRow + j, cRow, k);
+        for (; i < m; i++)
+            for (int j = 0; j < n; j += 16)
+            {
+                Vector256<float> low = default, high = default;
+                float* row = a + i * aRow, column = b + j;
+                for (int p = 0; p < k; p++, column += bRow)
+                {
+                    var x = Vector256.Create(row[p * aColumn]);
+                    low = Vector256.FusedMultiplyAdd(x, Vector256.Load(column), low);
+                    high = Vector256.FusedMultiplyAdd(x, Vector256.Load(column + 8), high);
+                }
+                low.Store(c + i * cRow + j);
+                high.Store(c + i * cRow + j + 8);
             }
     }
 
@@ -132,6 +165,36 @@ static unsafe class SmallGemm
         }
         c0.Store(c); c += cRow; c1.Store(c); c += cRow; c2.Store(c); c += cRow; c3.Store(c); c += cRow;
         c4.Store(c); c += cRow; c5.Store(c); c += cRow; c6.Store(c); c += cRow; c7.Store(c);
+    }
+
+    /// <summary>6 rows × 16 columns in 256-bit lanes: 12 sums, two rows of B and one broadcast, 15 of AVX2's 16 registers.</summary>
+    static void Block6x16(float* a, long aRow, long aColumn, float* b, long bRow, float* c, long cRow, int k)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+                         c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < k; p++, a += aColumn, b += bRow)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var x = Vector256.Create(a[0]);
+            c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a[aRow]);
+            c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a[2 * aRow]);
+            c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a[3 * aRow]);
+            c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a[4 * aRow]);
+            c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a[5 * aRow]);
+            c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+        }
+        c00.Store(c); c01.Store(c + 8); c += cRow;
+        c10.Store(c); c11.Store(c + 8); c += cRow;
+        c20.Store(c); c21.Store(c + 8); c += cRow;
+        c30.Store(c); c31.Store(c + 8); c += cRow;
+        c40.Store(c); c41.Store(c + 8); c += cRow;
+        c50.Store(c); c51.Store(c + 8);
     }
 
     /// <summary>
