@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using Apt.Backbone;
 using Apt.Cli.Slurm;
+using Apt.Reporting;
 using Apt.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -12,7 +13,7 @@ namespace Apt.Cli.Commands;
 /// skipped); `--slurm` writes (and `--submit` submits) a Slurm job array with one task per cell instead; `--cell N` is
 /// what one task runs; `--status` shows every cell. Sweeps sharing a runs folder never train a cell twice (run.lock).
 /// </summary>
-public sealed class SweepCommand : Command<SweepCommand.Settings>
+public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
 {
     public sealed class Settings : ComputeSettings
     {
@@ -91,7 +92,7 @@ public sealed class SweepCommand : Command<SweepCommand.Settings>
         public string? AptCommand { get; init; }
     }
 
-    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellation)
     {
         var locks = new RunLockOptions
         {
@@ -106,7 +107,7 @@ public sealed class SweepCommand : Command<SweepCommand.Settings>
         var spec = SweepSpec.Load(source);
         if (settings.Backbone is { } backbone) spec = spec with { Backbone = backbone };
         string runs = settings.Runs ?? Path.Combine("runs", spec.Name);
-        if (StudyPlan.Of(spec, source) is { } study) return RunStudy(study, settings, runs);
+        if (StudyPlan.Of(spec, source) is { } study) return await RunStudy(study, settings, runs);
         var points = spec.Expand(runs);
         if (settings.Cell is null)
             AnsiConsole.MarkupLineInterpolated($"[bold]{spec.Name}[/]: {spec.Description} — {points.Count} runs, {points.Count(p => p.IsFinished)} finished, in {runs}");
@@ -159,8 +160,8 @@ public sealed class SweepCommand : Command<SweepCommand.Settings>
         return 0;
     }
 
-    /// <summary>A study: the search on dev, its choices, then the seeds at each method's best setting (<see cref="StudyPlan"/>).</summary>
-    static int RunStudy(StudyPlan study, Settings settings, string runs)
+    /// <summary>A study: the search on dev, its choices, then the seeds at each method's best setting (<see cref="StudyPlan"/>), then its report.</summary>
+    static async Task<int> RunStudy(StudyPlan study, Settings settings, string runs)
     {
         if (settings.List)
         {
@@ -176,7 +177,10 @@ public sealed class SweepCommand : Command<SweepCommand.Settings>
         TorchRuntime.EnsureLoaded();
         using var experiment = new Experiment(settings.DataRoot);
         TrainingConsole.Show(experiment, () => StudyRunner.Run(plan, experiment, runs, settings.Backbone, line => AnsiConsole.MarkupLineInterpolated($"chosen on dev: {line}")));
-        AnsiConsole.MarkupLineInterpolated($"done in {clock.Elapsed:hh\\:mm\\:ss}. Choices: {Path.Combine(runs, StudyPlan.ChoicesFile)}. Report: apt report --runs {Path.Combine(runs, StudyPlan.SeedsFolder)}");
+        AnsiConsole.MarkupLineInterpolated($"done in {clock.Elapsed:hh\\:mm\\:ss}. Choices: {Path.Combine(runs, StudyPlan.ChoicesFile)}.");
+        string seeds = Path.Combine(runs, StudyPlan.SeedsFolder), data = study.DataRoot(settings.DataRoot);
+        StudyConsole.Print(await StudyReport.Write(seeds, seeds, data));
+        AnsiConsole.MarkupLineInterpolated($"The same report again: apt report --runs {seeds} --data-root {data}");
         return 0;
     }
 

@@ -79,13 +79,16 @@ public sealed record StudyPlan(SweepSpec Spec, StudyBlock Block)
         if (Block.StandIns is not { } sizes) return (this, []);
         if (sizes.WicPairs.Length != 3 || sizes.NerSentences.Length != 3)
             throw new InvalidDataException("study.stand_ins: wic_pairs and ner_sentences need three sizes each (train, dev, test)");
-        string root = Path.Combine(dataRoot, sizes.Folder);
+        string root = DataRoot(dataRoot);
         var built = StandInBuilder.EnsureBuilt(root,
             new() { Train = sizes.WicPairs[0], Validation = sizes.WicPairs[1], Test = sizes.WicPairs[2] },
             new() { TrainSentences = sizes.NerSentences[0], DevSentences = sizes.NerSentences[1], TestSentences = sizes.NerSentences[2] });
         var tasks = Spec.Tasks.Select(t => t.Data is null && StandInBuilder.Names.Contains(t.Task) ? t with { Data = Path.Combine(root, t.Task) } : t);
         return (this with { Spec = Spec with { Tasks = [.. tasks] } }, built);
     }
+
+    /// <summary>Where the study's tasks read their data under <paramref name="dataRoot"/>: its stand-ins' folder, or the root itself.</summary>
+    public string DataRoot(string dataRoot) => Block.StandIns is { } sizes ? Path.Combine(dataRoot, sizes.Folder) : dataRoot;
 
     /// <summary>Methods defined relative to APT's setting (they search only the learning rate, at APT's prefix length).</summary>
     static bool FollowsApt(string method) => method is "pt2plus" or "pt2star";

@@ -116,4 +116,39 @@ public sealed class CliTests
             Directory.Delete(folder, recursive: true);
         }
     }
+
+    /// <summary>
+    /// `apt sweep` on a study file: the search, the seeds at each method's choice, then the study's report printed with the
+    /// paired comparison and APT's probe across seeds (here on the RTE fixture, one step per run).
+    /// </summary>
+    [Fact]
+    public void AStudyEndsWithItsReport()
+    {
+        string folder = Directory.CreateTempSubdirectory("apt-cli-").FullName;
+        try
+        {
+            string data = Path.Combine(folder, "data", "rte");
+            Directory.CreateDirectory(data);
+            foreach (string split in new[] { "train.jsonl", "val.jsonl", "test.jsonl" })
+                File.Copy(Path.Combine(TestPaths.RepoRoot, "tests", "Apt.Tests", "Fixtures", "superglue", "rte", "train.jsonl"), Path.Combine(data, split));
+            string grid = Path.Combine(folder, "study.json");
+            File.WriteAllText(grid, """
+                { "name": "tiny-study", "methods": ["pt2", "apt"], "study": { "search_seeds": [1], "seeds": [2, 3] },
+                  "tasks": [{ "task": "rte", "epochs": 1, "batch_size": 4, "learning_rates": [0.01], "prefix_lengths": [2], "train_examples": 4, "eval_examples": 4 }] }
+                """);
+            string runs = Path.Combine(folder, "runs");
+
+            var (exitCode, output) = Apt("sweep", grid, "--runs", runs, "--data-root", Path.Combine(folder, "data"));
+
+            Assert.True(exitCode == 0, output);
+            Assert.Contains("APT − PT-2 =", output);
+            Assert.Contains("rte, APT's gate probe over 2 seeds (2, 3), per layer from the bottom", output);
+            Assert.Contains("The same report again: apt report --runs", output);
+            Assert.True(File.Exists(Path.Combine(runs, "seeds", "results.md")));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 }
