@@ -88,7 +88,7 @@ public sealed record PairedComparison(string Task, string Method, string Baselin
         var parts = new List<string>();
         if (first > 0) parts.Add($"{first} selected the first epoch");
         if (last > 0) parts.Add($"{last} the last (dev still rising)");
-        return $"Training too short to decide: of the {runs.Count} runs ({(runs.Select(r => r.Epochs).Distinct().Count() == 1 ? $"{epochs} epochs each" : $"up to {epochs} epochs")}), {string.Join(" and ", parts)}";
+        return $"Training too short to decide: of the {runs.Count} runs ({(runs.Select(r => r.Epochs).Distinct().Count() == 1 ? $"{epochs} epoch{(epochs == 1 ? "" : "s")} each" : $"up to {epochs} epochs")}), {string.Join(" and ", parts)}";
     }
 
     /// <summary>Every finished run under <paramref name="runsFolder"/> as a <see cref="SeedScore"/> (see <see cref="RunIndex"/>).</summary>
