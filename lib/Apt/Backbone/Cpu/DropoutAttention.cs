@@ -20,8 +20,9 @@ namespace Apt.Backbone.Cpu;
 /// per layer, forward 14.5 ms and backward 23.8 ms, against 13.4 and 30.9 ms for libtorch's fused kernel
 /// without dropout and 72.3 and 29.5 ms for libtorch's with dropout (with <see cref="MklDispatch"/>'s kernels: 13.0 and
 /// 17.2 ms against 8.2 and 20.1, and 62.9 and 19.9 ms). Where <see cref="SmallGemm"/>'s kernels run (512-bit lanes, or
-/// AVX2 with FMA) and the head size is a multiple of 16 (<see cref="PerHead"/>) it goes further: one head at a time, its scores in a buffer that stays in cache and
-/// its products on <see cref="SmallGemm"/>'s kernels instead of libtorch's batched ones over the whole tensors.
+/// AVX2 with FMA) and the head size is a multiple of 16 (<see cref="PerHead"/>) it goes further: one head at a time,
+/// its scores in a buffer that stays in cache and its products on <see cref="SmallGemm"/>'s kernels instead of
+/// libtorch's batched ones over the whole tensors.
 /// Measured per layer at 32 × 12 heads × 128 queries, keys and values as the model's views, per head against
 /// batched: S = 144 forward 13.6 / backward 14.1 ms against 16.0 / 16.8; S = 256 24.0 / 24.5 against 27.3 / 30.2;
 /// MiniLM's APT step (own processes) 1,112 against 1,158 ms. On that path the node also reads q, k and v where the
