@@ -107,7 +107,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
         var spec = SweepSpec.Load(source);
         if (settings.Backbone is { } backbone) spec = spec with { Backbone = backbone };
         string runs = settings.Runs ?? Path.Combine("runs", spec.Name);
-        if (StudyPlan.Of(spec, source) is { } study) return await RunStudy(study, settings, runs);
+        if (StudyPlan.Of(spec, source) is { } study) return await RunStudy(study, settings, runs, locks);
         var points = spec.Expand(runs);
         if (settings.Cell is null)
             AnsiConsole.MarkupLineInterpolated($"[bold]{spec.Name}[/]: {spec.Description} — {points.Count} runs, {points.Count(p => p.IsFinished)} finished, in {runs}");
@@ -161,7 +161,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
     }
 
     /// <summary>A study: the search on dev, its choices, then the seeds at each method's best setting (<see cref="StudyPlan"/>), then its report.</summary>
-    static async Task<int> RunStudy(StudyPlan study, Settings settings, string runs)
+    static async Task<int> RunStudy(StudyPlan study, Settings settings, string runs, RunLockOptions locks)
     {
         if (settings.List)
         {
@@ -176,7 +176,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
         AnsiConsole.MarkupLineInterpolated($"[bold]{plan.Spec.Name}[/] (a study): {plan.Spec.Description}, in {runs}");
         TorchRuntime.EnsureLoaded();
         using var experiment = new Experiment(settings.DataRoot);
-        TrainingConsole.Show(experiment, () => StudyRunner.Run(plan, experiment, runs, settings.Backbone, line => AnsiConsole.MarkupLineInterpolated($"chosen on dev: {line}")));
+        TrainingConsole.Show(experiment, () => StudyRunner.Run(plan, experiment, runs, settings.Backbone, line => AnsiConsole.MarkupLineInterpolated($"chosen on dev: {line}"), locks));
         AnsiConsole.MarkupLineInterpolated($"done in {clock.Elapsed:hh\\:mm\\:ss}. Choices: {Path.Combine(runs, StudyPlan.ChoicesFile)}.");
         string seeds = Path.Combine(runs, StudyPlan.SeedsFolder), data = study.DataRoot(settings.DataRoot);
         StudyConsole.Print(await StudyReport.Write(seeds, seeds, data));

@@ -164,18 +164,22 @@ public sealed record StudyPlan(SweepSpec Spec, StudyBlock Block)
     }
 }
 
-/// <summary>Runs a <see cref="StudyPlan"/> with one <see cref="Experiment"/>: finished runs are skipped, interrupted ones resume.</summary>
+/// <summary>
+/// Runs a <see cref="StudyPlan"/> with one <see cref="Experiment"/>: finished runs are skipped, interrupted ones resume.
+/// Each run trains under its folder's <see cref="RunFolderLock"/>, as a sweep's do, so several processes sharing one
+/// study folder split its runs between them and none is trained twice.
+/// </summary>
 public static class StudyRunner
 {
     /// <summary>The search (APT-relative methods after APT's choice), the choices, then the seeds; returns the choices.</summary>
-    public static IReadOnlyList<StudyChoice> Run(StudyPlan plan, Experiment experiment, string root, string? backbone = null, Action<string>? log = null)
+    public static IReadOnlyList<StudyChoice> Run(StudyPlan plan, Experiment experiment, string root, string? backbone = null, Action<string>? log = null, RunLockOptions? locks = null)
     {
         backbone ??= plan.Spec.Backbone;
         var finished = new List<(SweepRun, RunResult)>();
         void RunAll(IEnumerable<SweepRun> runs)
         {
-            foreach (var run in runs)
-                finished.Add((run, experiment.Run(run.Configure(experiment.Frozen(backbone).Config), run.Folder).Result));
+            var cells = runs.ToList();
+            finished.AddRange(cells.Zip(SweepRunner.RunAll(cells, experiment, locks: locks), (run, outcome) => (run, outcome.Result)));
         }
 
         var independent = plan.SearchRuns(root, backbone, new Dictionary<string, StudyChoice>());

@@ -174,9 +174,15 @@ public static class SweepRunner
 
     /// <summary>Runs every point of <paramref name="spec"/>; <paramref name="skipped"/> hears of each finished run left alone.</summary>
     public static IReadOnlyList<ExperimentOutcome> Run(SweepSpec spec, Experiment experiment, string runsRoot, string? backbone = null, Action<SweepRun>? skipped = null, RunLockOptions? locks = null)
+        => RunAll(spec.Expand(runsRoot, backbone), experiment, skipped, locks);
+
+    /// <summary>
+    /// Trains <paramref name="cells"/> in order under their locks; a cell another live process holds (or a PT-2* cell whose
+    /// APT probe comes from one) is left to it and waited for at the end. Returns the outcomes in the cells' order.
+    /// </summary>
+    public static IReadOnlyList<ExperimentOutcome> RunAll(IReadOnlyList<SweepRun> cells, Experiment experiment, Action<SweepRun>? skipped = null, RunLockOptions? locks = null)
     {
         locks ??= new RunLockOptions();
-        var cells = spec.Expand(runsRoot, backbone);
         var outcomes = new ExperimentOutcome?[cells.Count];
         var heldElsewhere = new List<int>();
         for (int i = 0; i < cells.Count; i++)

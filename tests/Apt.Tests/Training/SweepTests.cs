@@ -125,6 +125,37 @@ public sealed class SweepTests : IDisposable
         Assert.Equal(0, steps);
     }
 
+    /// <summary>
+    /// Two processes on one study folder: a seed run the other (live) process holds is not trained here. Told not to wait,
+    /// this study trains everything else and then refuses, naming that run; once the holder lets go it trains only that run.
+    /// </summary>
+    [Fact]
+    public void AStudyLeavesARunAnotherProcessHoldsToIt()
+    {
+        var grid = DryRun(SweepSpec.Load("bert-large-cased")).Tasks.Single(t => t.Task == "rte") with { LearningRates = [1e-2], PrefixLengths = [2] };
+        var spec = new SweepSpec { Name = "study", Methods = ["pt2", "apt"], Tasks = [grid], Study = new StudyBlock { SearchSeeds = [1], Seeds = [2] } };
+        var plan = StudyPlan.Of(spec, "test")!;
+        string root = Path.Combine(_root, "shared-study"), seeds = Path.Combine(root, StudyPlan.SeedsFolder, "rte");
+        string held = Path.Combine(seeds, SweepRun.FolderName("pt2", 2, 1e-2, 2)), other = Path.Combine(seeds, SweepRun.FolderName("apt", 2, 1e-2, 2));
+
+        using (var otherProcess = RunFolderLock.Acquire(held, new RunLockOptions()))
+        using (var experiment = new Experiment(DataRoot(spec)))
+        {
+            var busy = Assert.Throws<RunFolderBusyException>(() => StudyRunner.Run(plan, experiment, root, "minilm", locks: new RunLockOptions { Wait = TimeSpan.Zero }));
+            Assert.Contains(held, busy.Message);
+            Assert.True(Finished(other));
+            Assert.False(Finished(held));
+        }
+
+        using var again = new Experiment(DataRoot(spec));
+        long steps = 0;
+        again.StepCompleted += (_, _) => steps++;
+        StudyRunner.Run(plan, again, root, "minilm");
+        Assert.Equal(1, steps);
+        Assert.True(Finished(held));
+        static bool Finished(string folder) => File.Exists(Path.Combine(folder, "result.json"));
+    }
+
     /// <summary>One step per run: 4 examples, batch 4, one epoch, evaluation on 4.</summary>
     static SweepSpec DryRun(SweepSpec spec) => spec.Shrink(trainExamples: 4, evalExamples: 4, epochs: 1, seeds: 1) with
     {
