@@ -4,8 +4,11 @@ using Microsoft.Data.Analysis;
 
 namespace Apt.Reporting;
 
-/// <summary>One finished run as a comparison sees it: its seed, its reported score (in %) and which epoch was selected.</summary>
-public sealed record SeedScore(string Task, string Method, int Seed, double Score, int SelectedEpoch, int Epochs);
+/// <summary>
+/// One finished run as a comparison sees it: its seed, its reported score (in %), which epoch was selected, the epoch
+/// cap and whether early stopping ended it before the cap.
+/// </summary>
+public sealed record SeedScore(string Task, string Method, int Seed, double Score, int SelectedEpoch, int Epochs, bool StoppedEarly = false);
 
 /// <summary>
 /// A method against a baseline on one task, paired by seed (the same seed draws the same data order and the same
@@ -76,18 +79,19 @@ public sealed record PairedComparison(string Task, string Method, string Baselin
     }
 
     /// <summary>
-    /// Says when the runs were too short to compare methods: a run that selected its first epoch learned nothing
-    /// that dev rewarded after it, and one that selected its last had not plateaued. Null when every run selected
-    /// an epoch in between (dev rose, then stopped rising).
+    /// Says when the runs were too short to compare methods: a run that selected its first epoch and was then cut by
+    /// the epoch cap learned nothing that dev rewarded in the epochs it had, and one that selected its last had not
+    /// plateaued. A run that early stopping ended after its first epoch had its chance (dev did not improve for the
+    /// patience's epochs), so it does not count. Null when every run selected an epoch in between (dev rose, then stopped rising).
     /// </summary>
     public static string? TrainingLengthCaution(IReadOnlyList<SeedScore> runs)
     {
-        int first = runs.Count(r => r.SelectedEpoch <= 1), last = runs.Count(r => r.Epochs > 1 && r.SelectedEpoch >= r.Epochs);
+        int first = runs.Count(r => r.SelectedEpoch <= 1 && !r.StoppedEarly), last = runs.Count(r => r.Epochs > 1 && r.SelectedEpoch >= r.Epochs);
         if (first == 0 && last == 0) return null;
         int epochs = runs.Max(r => r.Epochs);
         var parts = new List<string>();
         if (first > 0) parts.Add($"{first} selected the first epoch");
-        if (last > 0) parts.Add($"{last} the last (dev still rising)");
+        if (last > 0) parts.Add(first > 0 ? $"{last} the last (dev still rising)" : $"{last} selected the last epoch (dev still rising)");
         return $"Training too short to decide: of the {runs.Count} runs ({(runs.Select(r => r.Epochs).Distinct().Count() == 1 ? $"{epochs} epoch{(epochs == 1 ? "" : "s")} each" : $"up to {epochs} epochs")}), {string.Join(" and ", parts)}";
     }
 
@@ -103,7 +107,8 @@ public sealed record PairedComparison(string Task, string Method, string Baselin
             int.Parse((string)runs.Columns["trainer.seed"][r], CultureInfo.InvariantCulture),
             100 * (double)runs.Columns["selectedValue"][r],
             (int)(double)runs.Columns["selectedEpoch"][r],
-            int.Parse((string)runs.Columns["trainer.epochs"][r], CultureInfo.InvariantCulture)))];
+            int.Parse((string)runs.Columns["trainer.epochs"][r], CultureInfo.InvariantCulture),
+            (double)runs.Columns["stoppedEarly"][r] == 1))];
     }
 
     static Dictionary<int, SeedScore> BySeed(IReadOnlyList<SeedScore> runs, string task, string method)

@@ -8,7 +8,7 @@ namespace Apt.Training;
 /// The finished runs under a folder as a <see cref="DataFrame"/>, and their aggregation over seeds.
 /// A row is one run: "run" (its folder relative to the root), the run's config.json flattened to dotted
 /// string columns (e.g. "task", "method", "trainer.learningRate"), and number columns from result.json:
-/// "selectedEpoch", "selectedValue", "wallSeconds", each selected-epoch metric under its own key
+/// "selectedEpoch", "selectedValue", "wallSeconds", "stoppedEarly" (1 or 0), each selected-epoch metric under its own key
 /// ("dev.accuracy", "test.f1", "train.loss") and each parameter count as "params.&lt;name&gt;".
 /// </summary>
 public static class RunIndex
@@ -31,6 +31,7 @@ public static class RunIndex
                 ["selectedEpoch"] = result.SelectedEpoch,
                 ["selectedValue"] = result.SelectedValue,
                 ["wallSeconds"] = result.WallSeconds,
+                ["stoppedEarly"] = result.StoppedEarly ? 1 : 0,
             };
             foreach (var (key, value) in result.SelectedMetrics) numbers[key] = value;
             foreach (var (key, value) in result.ParameterCounts) numbers[$"params.{key}"] = value;

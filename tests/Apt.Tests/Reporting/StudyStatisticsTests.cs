@@ -53,8 +53,8 @@ public class StudyStatisticsTests
         Assert.Equal("2.0 ± 1.0 [-0.5, 4.5]", new ResultCell(2, 1, 3).ToString());
     }
 
-    static SeedScore Run(string method, int seed, double score, int selectedEpoch = 2, int epochs = 3) =>
-        new("wordnet-wic", method, seed, score, selectedEpoch, epochs);
+    static SeedScore Run(string method, int seed, double score, int selectedEpoch = 2, int epochs = 3, bool stoppedEarly = false) =>
+        new("wordnet-wic", method, seed, score, selectedEpoch, epochs, stoppedEarly);
 
     [Fact]
     public void Paired_comparison_judges_by_the_test_and_says_when_it_has_no_power()
@@ -83,13 +83,17 @@ public class StudyStatisticsTests
     }
 
     [Fact]
-    public void A_first_or_last_selected_epoch_is_called_too_short()
+    public void A_first_selected_epoch_cut_by_the_cap_or_a_last_one_is_called_too_short()
     {
         var runs = new[] { Run("apt", 1, 52, selectedEpoch: 1, epochs: 2), Run("apt", 2, 59, selectedEpoch: 2, epochs: 2), Run("pt2", 1, 60, selectedEpoch: 2, epochs: 2), Run("pt2", 2, 61, selectedEpoch: 2, epochs: 2) };
         var comparison = PairedComparison.Pair(runs, "wordnet-wic", "apt", "pt2")!;
         Assert.Equal("Training too short to decide: of the 4 runs (2 epochs each), 1 selected the first epoch and 3 the last (dev still rising)", comparison.Training);
         Assert.EndsWith(comparison.Training + ".", comparison.Sentence);
         Assert.Null(PairedComparison.TrainingLengthCaution([Run("apt", 1, 60, selectedEpoch: 5, epochs: 9)]));
+        // Early stopping after a first-epoch best: dev had the patience's epochs to improve, so that is not too short.
+        Assert.Null(PairedComparison.TrainingLengthCaution([Run("pt2", 3, 50, selectedEpoch: 1, epochs: 5, stoppedEarly: true)]));
+        Assert.Equal("Training too short to decide: of the 2 runs (5 epochs each), 1 selected the last epoch (dev still rising)",
+            PairedComparison.TrainingLengthCaution([Run("pt2", 3, 50, selectedEpoch: 1, epochs: 5, stoppedEarly: true), Run("apt", 3, 58, selectedEpoch: 5, epochs: 5)]));
     }
 
     static GateProbeResult Probe(double[][] alpha, double[] lambda) =>
