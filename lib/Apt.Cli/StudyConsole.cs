@@ -12,7 +12,7 @@ public static class StudyConsole
         foreach (string task in outputs.Table.Tasks) table.AddColumn(Markup.Escape(task));
         table.AddColumn("trainable params");
         foreach (string method in outputs.Table.Methods)
-            table.AddRow([Markup.Escape(method), .. outputs.Table.Tasks.Select(t => Markup.Escape(outputs.Table[method, t]?.ToString() ?? "–")), outputs.Table.Parameters(method)?.ToString("N0") ?? "–"]);
+            table.AddRow([Markup.Escape(method), .. outputs.Table.Tasks.Select(t => Markup.Escape(outputs.Table[method, t]?.ToString() ?? "–")), outputs.Table.ParameterText(method)]);
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("[grey]scores in %, mean ± std [[95 % confidence interval]] over seeds: dev accuracy (wordnet-wic), test span F1 at the best dev epoch (brown-ner). Stand-in data built here from WordNet and Brown: not benchmark scores.[/]");
         foreach (var comparison in outputs.Comparisons) AnsiConsole.MarkupLineInterpolated($"[bold]{comparison}[/]");

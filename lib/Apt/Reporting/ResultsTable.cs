@@ -32,7 +32,7 @@ public sealed record ResultCell(double Mean, double? Std, int Runs, int? Of = nu
 public sealed class ResultsTable
 {
     readonly Dictionary<(string Method, string Task), ResultCell> _cells = [];
-    readonly Dictionary<string, long> _parameters = [];
+    readonly Dictionary<(string Method, string Task), long> _parameters = [];
     readonly List<string> _methods = [], _tasks = [];
 
     public IReadOnlyList<string> Methods => _methods;
@@ -40,8 +40,20 @@ public sealed class ResultsTable
 
     public ResultCell? this[string method, string task] => _cells.GetValueOrDefault((method, task));
 
-    /// <summary>Trainable parameters of a method (on the first task it ran on); null for baselines without any.</summary>
-    public long? Parameters(string method) => _parameters.TryGetValue(method, out long p) ? p : null;
+    /// <summary>Trainable parameters of a method's runs on a task; null for baselines without any.</summary>
+    public long? Parameters(string method, string task) => _parameters.TryGetValue((method, task), out long p) ? p : null;
+
+    /// <summary>
+    /// A method's trainable parameters as the table's last column shows them: one count when every task's runs have the
+    /// same, else one per task in column order ("1,155 / 770": the head's width follows the labels, a study's prefix
+    /// length its choice per task); "–" for baselines without any.
+    /// </summary>
+    public string ParameterText(string method)
+    {
+        string?[] perTask = [.. _tasks.Select(t => Parameters(method, t)?.ToString("N0", CultureInfo.InvariantCulture))];
+        var distinct = perTask.OfType<string>().Distinct().ToList();
+        return distinct.Count switch { 0 => "–", 1 => distinct[0], _ => string.Join(" / ", perTask.Select(c => c ?? "–")) };
+    }
 
     /// <summary>Sets a cell; rows and columns appear in the order they are first given.</summary>
     public void Set(string method, string task, ResultCell cell, long? parameters = null)
@@ -49,7 +61,7 @@ public sealed class ResultsTable
         if (!_methods.Contains(method)) _methods.Add(method);
         if (!_tasks.Contains(task)) _tasks.Add(task);
         _cells[(method, task)] = cell;
-        if (parameters is long p) _parameters.TryAdd(method, p);
+        if (parameters is long p) _parameters[(method, task)] = p;
     }
 
     /// <summary>The finished runs under <paramref name="runsFolder"/>, grouped by task and method (rows in <see cref="Training.Methods.Names"/> order).</summary>
@@ -97,7 +109,7 @@ public sealed class ResultsTable
         text.AppendLine($"| method | {string.Join(" | ", _tasks.Select(Header))} | trainable params |");
         text.AppendLine($"|---|{string.Concat(_tasks.Select(_ => "---|"))}---|");
         foreach (string method in _methods)
-            text.AppendLine($"| {method} | {string.Join(" | ", _tasks.Select(t => this[method, t]?.ToString() ?? "–"))} | {Parameters(method)?.ToString("N0", CultureInfo.InvariantCulture) ?? "–"} |");
+            text.AppendLine($"| {method} | {string.Join(" | ", _tasks.Select(t => this[method, t]?.ToString() ?? "–"))} | {ParameterText(method)} |");
         if (_tasks.Any(IsStandIn))
             text.AppendLine().AppendLine("\\* stand-in data built here from public corpora (WordNet, Brown): not benchmark scores.");
         return text.ToString();
@@ -110,7 +122,7 @@ public sealed class ResultsTable
         foreach (string method in _methods)
             foreach (string task in _tasks)
                 if (this[method, task] is { } cell)
-                    text.Append(CultureInfo.InvariantCulture, $"{Quote(method)},{task},{cell.Mean:R},{Number(cell.Std)},{Number(cell.Mean - cell.ConfidenceHalfWidth)},{Number(cell.Mean + cell.ConfidenceHalfWidth)},{cell.Runs},{Parameters(method)?.ToString(CultureInfo.InvariantCulture) ?? ""}\n");
+                    text.Append(CultureInfo.InvariantCulture, $"{Quote(method)},{task},{cell.Mean:R},{Number(cell.Std)},{Number(cell.Mean - cell.ConfidenceHalfWidth)},{Number(cell.Mean + cell.ConfidenceHalfWidth)},{cell.Runs},{Parameters(method, task)?.ToString(CultureInfo.InvariantCulture) ?? ""}\n");
         return text.ToString();
     }
 
