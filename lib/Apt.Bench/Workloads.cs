@@ -106,7 +106,7 @@ public sealed class TrainingWorkload : IDisposable
         FirstTokenOnly = firstTokenOnly;
         manual_seed(seed);
         _prefix = PrefixModule.Create(method, backbone.Config);
-        _head = new SequenceClassificationHead(backbone.Config.HiddenSize, 2, backbone.Config.HiddenDropout);
+        _head = new SequenceClassificationHead(backbone.Config.HiddenSize, 2, backbone.Config.HiddenDropout, backbone.Config.InitializerRange);
         bool fullFineTuning = method.Method == PrefixMethod.FineTune;
         if (fullFineTuning) backbone.SetTrainable(true);
         _trainable = [.. (_prefix?.TrainableParameters().Select(p => p.Parameter) ?? []),

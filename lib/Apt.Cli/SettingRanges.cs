@@ -22,6 +22,9 @@ static class SettingRanges
     public static string? Positive(string option, double value) =>
         value > 0 && double.IsFinite(value) ? null : $"{option} {Show(value)} is out of range (expected a positive, finite number)";
 
+    public static string? NonNegative(string option, double value) =>
+        value >= 0 && double.IsFinite(value) ? null : $"{option} {Show(value)} is out of range (expected 0 or a positive, finite number)";
+
     /// <summary>A probability or ratio in [0, 1).</summary>
     public static string? Fraction(string option, double value) =>
         value is >= 0 and < 1 ? null : $"{option} {Show(value)} is out of range (expected at least 0 and below 1)";

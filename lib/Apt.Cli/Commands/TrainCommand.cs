@@ -61,9 +61,23 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         public double LearningRate { get; init; } = 1e-2;
 
         [CommandOption("--dropout")]
-        [Description("Prefix dropout.")]
+        [Description("The run's dropout: on the prefix, in the head and, as P-tuning v2, the frozen backbone's hidden dropout.")]
         [DefaultValue(0.1)]
         public double Dropout { get; init; } = 0.1;
+
+        [CommandOption("--keep-backbone-dropout")]
+        [Description("Leave the backbone's hidden dropout at its checkpoint's hidden_dropout_prob instead of --dropout.")]
+        public bool KeepBackboneDropout { get; init; }
+
+        [CommandOption("--prefix-init")]
+        [Description("How the prefix starts: InitializerRange (N(0, 0.02) for BERT, as P-tuning v2) or StandardNormal (N(0, 1), as PEFT).")]
+        [DefaultValue(PrefixInit.InitializerRange)]
+        public PrefixInit PrefixInit { get; init; } = PrefixInit.InitializerRange;
+
+        [CommandOption("--weight-decay")]
+        [Description("AdamW's weight decay (biases and LayerNorm exempt); 0 as P-tuning v2.")]
+        [DefaultValue(0.0)]
+        public double WeightDecay { get; init; }
 
         [CommandOption("--warmup")]
         [Description("Warm-up as a fraction of the steps (linear schedule).")]
@@ -127,6 +141,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
             SettingRanges.AtLeast("--batch-size", BatchSize, 1),
             SettingRanges.Positive("--lr", LearningRate),
             SettingRanges.Fraction("--dropout", Dropout),
+            SettingRanges.NonNegative("--weight-decay", WeightDecay),
             SettingRanges.Fraction("--warmup", Warmup),
             SettingRanges.AtLeast("--length-grouping", LengthGrouping, 0),
             SettingRanges.AtLeast("--max-length", MaxLength, MinimumMaxLength),
@@ -167,13 +182,14 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         var trainer = TaskProtocol.For(task, new TrainerConfig
         {
             Epochs = s.Epochs, BatchSize = s.BatchSize, LearningRate = s.LearningRate, WarmupRatio = s.Warmup, LengthGrouping = s.LengthGrouping,
-            Seed = s.Seed, EarlyStoppingPatience = s.EarlyStopping, CheckpointEverySteps = s.CheckpointEvery,
+            Seed = s.Seed, EarlyStoppingPatience = s.EarlyStopping, CheckpointEverySteps = s.CheckpointEvery, WeightDecay = s.WeightDecay,
         });
         var config = new ExperimentConfig
         {
             Task = task.Name, Data = s.Data, Backbone = s.Backbone, Method = s.Method,
-            Prefix = Methods.Prefix(s.Method, backbone, s.PrefixLength, s.Dropout, probe),
+            Prefix = Methods.Prefix(s.Method, backbone, s.PrefixLength, s.Dropout, probe) with { Init = s.PrefixInit },
             Trainer = trainer, MaxLength = s.MaxLength, TrainExamples = s.TrainExamples, EvalExamples = s.EvalExamples,
+            HeadDropout = s.Dropout, HiddenDropout = s.KeepBackboneDropout ? null : s.Dropout,
         };
         config.CheckFits(task, backbone);
         return (config, s.Run ?? Path.Combine(s.Runs, task.Name, $"{s.Method}-l{s.PrefixLength}-seed{s.Seed}"));

@@ -31,6 +31,11 @@ public sealed record BertConfig
     [JsonPropertyName("type_vocab_size")] public int TypeVocabSize { get; init; } = 2;
     [JsonPropertyName("layer_norm_eps")] public double LayerNormEps { get; init; } = 1e-12;
     [JsonPropertyName("pad_token_id")] public int PadTokenId { get; init; } = 0;
+    /// <summary>
+    /// Standard deviation of Hugging Face's <c>_init_weights</c> for BERT and RoBERTa. The kit draws what trains from it
+    /// (the prefix table, the head), as P-tuning v2's <c>from_pretrained</c> re-initialises its missing keys.
+    /// </summary>
+    [JsonPropertyName("initializer_range")] public double InitializerRange { get; init; } = 0.02;
     /// <summary>Whether the checkpoint has BERT's pooler (dense + tanh over [CLS]); not a Hugging Face field, read from the weights.</summary>
     [JsonPropertyName("apt_has_pooler")] public bool HasPooler { get; init; } = true;
 
@@ -67,6 +72,8 @@ public sealed record BertConfig
             throw new InvalidDataException($"{source}: layer_norm_eps {LayerNormEps} must be positive");
         if (!(HiddenDropout is >= 0 and < 1) || !(AttentionDropout is >= 0 and < 1))
             throw new InvalidDataException($"{source}: hidden_dropout_prob {HiddenDropout} and attention_probs_dropout_prob {AttentionDropout} must lie in [0, 1)");
+        if (!(InitializerRange > 0) || !double.IsFinite(InitializerRange))
+            throw new InvalidDataException($"{source}: initializer_range {InitializerRange} must be a positive number");
         if (HiddenAct != "gelu")
             throw new InvalidDataException($"{source}: hidden_act '{HiddenAct}' is not supported (expected 'gelu')");
     }

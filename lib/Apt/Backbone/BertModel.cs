@@ -48,6 +48,9 @@ public sealed class BertEmbeddings : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>The hidden dropout after the embeddings.</summary>
+    internal CounterDropout Dropout => dropout;
+
     /// <summary>
     /// ids and typeIds (B, T) → (B, T, d). Positions are <paramref name="positionIds"/> ((B, T) or (T)) when
     /// given, else the family's rule with the real tokens shifted by <paramref name="positionOffset"/>.
@@ -185,6 +188,9 @@ public sealed class BertResidualOutput : nn.Module
         _dense = new FrozenLinear(dense);
     }
 
+    /// <summary>The hidden dropout on the projection.</summary>
+    internal CounterDropout Dropout => dropout;
+
     public Tensor Forward(Tensor x, Tensor residual)
     {
         using var projected = ComputePath.UsesFastCpu(x) ? _dense.Forward(x) : dense.forward(x);
@@ -212,6 +218,9 @@ public sealed class BertAttention : nn.Module
         output = new BertResidualOutput(config.HiddenSize, config);
         RegisterComponents();
     }
+
+    /// <summary>The output block after self-attention.</summary>
+    internal BertResidualOutput Output => output;
 
     /// <summary>hidden (B, T, d) → (B, T, d), or (B, 1, d) with <paramref name="firstTokenOnly"/>.</summary>
     public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix, bool firstTokenOnly = false)
@@ -262,6 +271,12 @@ public sealed class BertLayer : nn.Module
         output = new BertResidualOutput(config.IntermediateSize, config);
         RegisterComponents();
     }
+
+    /// <summary>The attention's output block (projection, dropout, residual LayerNorm).</summary>
+    internal BertResidualOutput AttentionOutput => attention.Output;
+
+    /// <summary>The feed-forward's output block.</summary>
+    internal BertResidualOutput FeedForwardOutput => output;
 
     /// <summary>
     /// hidden (B, T, d) → (B, T, d). With <paramref name="firstTokenOnly"/> the first token's output alone,
@@ -330,6 +345,24 @@ public sealed class BertModel : nn.Module
         RegisterComponents();
         SetTrainable(false);
     }
+
+    /// <summary>
+    /// The hidden dropout (after the embeddings, each attention output and each feed-forward output; attention
+    /// probabilities keep the checkpoint's rate): the checkpoint's hidden_dropout_prob until a run sets its own, as
+    /// P-tuning v2 sets hidden_dropout_prob to the run's dropout before it builds the model.
+    /// </summary>
+    public double HiddenDropout
+    {
+        get => embeddings.Dropout.P;
+        set
+        {
+            foreach (var dropout in HiddenDropouts()) dropout.P = value;
+        }
+    }
+
+    /// <summary>Every hidden-dropout module: the embeddings', then each layer's attention output and feed-forward output.</summary>
+    internal IEnumerable<CounterDropout> HiddenDropouts() =>
+        encoder.layer.SelectMany(layer => new[] { layer.AttentionOutput.Dropout, layer.FeedForwardOutput.Dropout }).Prepend(embeddings.Dropout);
 
     /// <summary>Sets <c>requires_grad</c> on every backbone parameter.</summary>
     public void SetTrainable(bool trainable)

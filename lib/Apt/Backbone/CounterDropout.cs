@@ -17,14 +17,15 @@ namespace Apt.Backbone;
 /// </summary>
 public sealed class CounterDropout : nn.Module<Tensor, Tensor>
 {
-    /// <summary>The drop probability.</summary>
-    public double P { get; }
-
-    public CounterDropout(double p) : base(nameof(CounterDropout))
+    /// <summary>The drop probability, in [0, 1); settable so that a run can give a shared frozen backbone its dropout.</summary>
+    public double P
     {
-        if (p is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
-        P = p;
+        get => _p;
+        set => _p = value is >= 0 and < 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "dropout probability must be in [0, 1)");
     }
+    double _p;
+
+    public CounterDropout(double p) : base(nameof(CounterDropout)) => P = p;
 
     public override Tensor forward(Tensor input) => Apply(input, P, training);
 

@@ -46,12 +46,25 @@ public enum LayerGateForm
     Sigmoid,
 }
 
+/// <summary>How the trained prefix tensors start.</summary>
+public enum PrefixInit
+{
+    /// <summary>
+    /// P-tuning v2's: N(0, initializer_range) for the prefix table (0.02 for BERT and RoBERTa), and with projection the
+    /// same for its embedding and Linear weights, Linear biases 0. Its <c>from_pretrained</c> re-initialises every module
+    /// of a key the checkpoint lacks with the model's <c>_init_weights</c> (../shared/reference/ptuning-v2.md).
+    /// </summary>
+    InitializerRange,
+    /// <summary>PEFT's: PyTorch's own initialisation, N(0, 1) for the table (nn.Embedding), Kaiming-uniform Linear layers.</summary>
+    StandardNormal,
+}
+
 /// <summary>
 /// A prefix method, PEFT style: every field has a documented default; the presets below build the
 /// methods the paper compares (FT, PT-2, APT, the token/layer ablation, PT-2+, PT-2*).
 /// The default is the paper's method, APT with both gates, at prefix length 16.
 /// </summary>
-public sealed record PrefixConfig
+public sealed record PrefixConfig : IJsonOnDeserializing
 {
     /// <summary>The method. Default <see cref="PrefixMethod.Apt"/>.</summary>
     [JsonPropertyName("method")] public PrefixMethod Method { get; init; } = PrefixMethod.Apt;
@@ -70,6 +83,15 @@ public sealed record PrefixConfig
 
     /// <summary>r: hidden width of the projection MLP. Default 512 (P-tuning v2's).</summary>
     [JsonPropertyName("projection_hidden")] public int ProjectionHidden { get; init; } = 512;
+
+    /// <summary>
+    /// How the prefix starts. Default <see cref="PrefixInit.InitializerRange"/> (P-tuning v2's); a config written before
+    /// the field existed reads as <see cref="PrefixInit.StandardNormal"/>, the initialisation it was trained with.
+    /// </summary>
+    [JsonPropertyName("init")] public PrefixInit Init { get => _init; init => _init = value; }
+    PrefixInit _init = PrefixInit.InitializerRange;
+
+    void IJsonOnDeserializing.OnDeserializing() => _init = PrefixInit.StandardNormal;
 
     /// <summary>Dropout on the prefix keys and values, per example, before the gates (P-tuning v2 uses the backbone's hidden dropout). Default 0.1.</summary>
     [JsonPropertyName("dropout")] public double Dropout { get; init; } = 0.1;

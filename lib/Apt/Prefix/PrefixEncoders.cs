@@ -18,7 +18,8 @@ internal abstract class PrefixEncoder(string name) : nn.Module(name)
 /// <summary>
 /// The plain prefix: one free table of every layer's key/value rows, (Σ l_i, 2, d), layer by layer.
 /// For uniform lengths it holds exactly P-tuning v2's Embedding(l, L·2·d), with the layer axis moved
-/// first so that per-layer lengths (PT-2*) fit the same table. Initialised N(0, 1) as nn.Embedding is.
+/// first so that per-layer lengths (PT-2*) fit the same table. Initialised N(0, <c>std</c>): P-tuning v2's
+/// initializer_range, or 1 as a bare nn.Embedding (PEFT).
 /// </summary>
 internal sealed class PrefixTable : PrefixEncoder
 {
@@ -26,12 +27,12 @@ internal sealed class PrefixTable : PrefixEncoder
     readonly int[] _lengths;
     readonly int[] _offsets;
 
-    public PrefixTable(int[] lengths, int hidden) : base(nameof(PrefixTable))
+    public PrefixTable(int[] lengths, int hidden, double std) : base(nameof(PrefixTable))
     {
         _lengths = lengths;
         _offsets = new int[lengths.Length];
         for (int i = 1; i < lengths.Length; i++) _offsets[i] = _offsets[i - 1] + lengths[i - 1];
-        table = new Parameter(randn(lengths.Sum(), 2, hidden)); // (Σ l_i, 2, d)
+        table = new Parameter(randn(lengths.Sum(), 2, hidden).mul_(std)); // (Σ l_i, 2, d)
         RegisterComponents();
     }
 
@@ -41,6 +42,8 @@ internal sealed class PrefixTable : PrefixEncoder
 /// <summary>
 /// P-tuning v2's reparameterised prefix: Embedding(l, d) → Linear(d, r) → tanh → Linear(r, L·2·d).
 /// Layer i uses only rows [i·2d, (i+1)·2d) of the last Linear, which equals slicing the full output.
+/// With an initializer range every tensor starts as Hugging Face's <c>_init_weights</c> leaves it (N(0, range), biases 0);
+/// without one, as PyTorch's modules do (N(0, 1) embedding, Kaiming-uniform Linear layers).
 /// </summary>
 internal sealed class ProjectedPrefix : PrefixEncoder
 {
@@ -48,12 +51,21 @@ internal sealed class ProjectedPrefix : PrefixEncoder
     readonly Linear transform_in, transform_out;
     readonly int _hidden;
 
-    public ProjectedPrefix(int length, int layers, int hidden, int projectionHidden) : base(nameof(ProjectedPrefix))
+    public ProjectedPrefix(int length, int layers, int hidden, int projectionHidden, double? initializerRange) : base(nameof(ProjectedPrefix))
     {
         _hidden = hidden;
-        embedding = new Parameter(randn(length, hidden)); // (l, d)
+        embedding = new Parameter(randn(length, hidden).mul_(initializerRange ?? 1.0)); // (l, d)
         transform_in = Linear(hidden, projectionHidden);
         transform_out = Linear(projectionHidden, layers * 2 * hidden);
+        if (initializerRange is double std)
+        {
+            using var noGrad = no_grad();
+            foreach (var linear in new[] { transform_in, transform_out })
+            {
+                init.normal_(linear.weight!, 0.0, std);
+                init.zeros_(linear.bias!);
+            }
+        }
         RegisterComponents();
     }
 

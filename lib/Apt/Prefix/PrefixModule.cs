@@ -46,9 +46,10 @@ public sealed class PrefixModule : nn.Module, IPrefixProvider
         BackboneConfig = backbone;
         int layers = backbone.NumLayers, hidden = backbone.HiddenSize;
         int[] lengths = [.. Enumerable.Range(0, layers).Select(config.LengthOf)];
+        double? range = config.Init == PrefixInit.InitializerRange ? backbone.InitializerRange : null;
         prefix_encoder = config.Projection
-            ? new ProjectedPrefix(config.PrefixLength, layers, hidden, config.ProjectionHidden)
-            : new PrefixTable(lengths, hidden);
+            ? new ProjectedPrefix(config.PrefixLength, layers, hidden, config.ProjectionHidden, range)
+            : new PrefixTable(lengths, hidden, range ?? 1.0);
         if (config.HasTokenGate)
         {
             token_gates = new ModuleList<Linear>([.. lengths.Select(length => Linear(hidden, length))]);

@@ -21,6 +21,20 @@ public abstract class TaskHead(string name) : nn.Module(name)
     /// </summary>
     protected static Tensor Pooled(BackboneOutput output) => output.Pooled?.alias() ?? output.LastHidden.select(1, 0); // (B, d)
 
+    /// <summary>
+    /// The head's linear layer, initialised as P-tuning v2's heads are: <c>from_pretrained</c> re-initialises every module
+    /// whose keys the checkpoint lacks with the backbone's <c>_init_weights</c>, weight N(0, initializer_range), bias 0
+    /// (../shared/reference/ptuning-v2.md, "Protocol details").
+    /// </summary>
+    protected static Linear Classifier(int inputs, int outputs, double initializerRange)
+    {
+        var linear = Linear(inputs, outputs);
+        using var noGrad = no_grad();
+        init.normal_(linear.weight!, 0.0, initializerRange);
+        init.zeros_(linear.bias!);
+        return linear;
+    }
+
     /// <summary>What <see cref="Pooled"/> uses for this backbone, for logs and run records.</summary>
     public static string PoolingSource(BackboneOutput output) => output.Pooled is not null ? "pooler" : "first-token hidden state (backbone has no pooler)";
 }
@@ -31,10 +45,10 @@ public sealed class SequenceClassificationHead : TaskHead
     readonly CounterDropout dropout;
     readonly Linear classifier;
 
-    public SequenceClassificationHead(int hiddenSize, int labels, double dropoutRate) : base(nameof(SequenceClassificationHead))
+    public SequenceClassificationHead(int hiddenSize, int labels, double dropoutRate, double initializerRange) : base(nameof(SequenceClassificationHead))
     {
         dropout = new CounterDropout(dropoutRate);
-        classifier = Linear(hiddenSize, labels);
+        classifier = Classifier(hiddenSize, labels, initializerRange);
         RegisterComponents();
     }
 
@@ -55,10 +69,10 @@ public sealed class MultipleChoiceHead : TaskHead
     readonly Linear classifier;
     readonly int _choices;
 
-    public MultipleChoiceHead(int hiddenSize, int choices, double dropoutRate) : base(nameof(MultipleChoiceHead))
+    public MultipleChoiceHead(int hiddenSize, int choices, double dropoutRate, double initializerRange) : base(nameof(MultipleChoiceHead))
     {
         dropout = new CounterDropout(dropoutRate);
-        classifier = Linear(hiddenSize, 1);
+        classifier = Classifier(hiddenSize, 1, initializerRange);
         _choices = choices;
         RegisterComponents();
     }
@@ -81,10 +95,10 @@ public sealed class TokenClassificationHead : TaskHead
     readonly CounterDropout dropout;
     readonly Linear classifier;
 
-    public TokenClassificationHead(int hiddenSize, int labels, double dropoutRate) : base(nameof(TokenClassificationHead))
+    public TokenClassificationHead(int hiddenSize, int labels, double dropoutRate, double initializerRange) : base(nameof(TokenClassificationHead))
     {
         dropout = new CounterDropout(dropoutRate);
-        classifier = Linear(hiddenSize, labels);
+        classifier = Classifier(hiddenSize, labels, initializerRange);
         RegisterComponents();
     }
 

@@ -12,14 +12,17 @@ public static class Scorers
         return new MetricReport(new Dictionary<string, double> { ["accuracy"] = ClassificationMetrics.Accuracy(gold, predicted) }, "accuracy");
     }
 
-    /// <summary>CB: accuracy (selects the epoch) and the macro-F1 over its three classes.</summary>
-    public static MetricReport AccuracyAndMacroF1<T>(IReadOnlyList<T> examples, IReadOnlyList<Prediction> predictions, Func<T, int?> label, int classes)
+    /// <summary>
+    /// CB: accuracy (selects the epoch) and the macro-F1 as P-tuning v2 scores it (the <c>super_glue</c> metric's
+    /// scikit-learn <c>f1_score(average="macro")</c>): the mean F1 over the labels that occur in the gold or the predictions.
+    /// </summary>
+    public static MetricReport AccuracyAndMacroF1<T>(IReadOnlyList<T> examples, IReadOnlyList<Prediction> predictions, Func<T, int?> label)
     {
         var (gold, predicted) = Pairs(examples, predictions, label);
         return new MetricReport(new Dictionary<string, double>
         {
             ["accuracy"] = ClassificationMetrics.Accuracy(gold, predicted),
-            ["f1"] = ClassificationMetrics.MacroF1(gold, predicted, classes),
+            ["f1"] = ClassificationMetrics.MacroF1(gold, predicted),
         }, "accuracy");
     }
 
@@ -39,17 +42,19 @@ public static class Scorers
     }
 
     /// <summary>
-    /// ReCoRD: per query, the candidate with the highest log-odds of "true" is the answer; F1 and EM are the
-    /// maxima over the gold answers (SQuAD normalisation), averaged over queries. F1 selects the epoch.
+    /// ReCoRD: per query, the candidate with the largest "true" logit is the answer, as P-tuning v2 picks it (its class-1
+    /// score alone, not the difference of the two logits; a tie goes to the entity that sorts last, as its descending sort
+    /// of (logit, entity) pairs does); F1 and EM are the maxima over the gold answers (SQuAD normalisation), averaged over
+    /// queries. F1 selects the epoch.
     /// </summary>
     public static MetricReport Record(IReadOnlyList<RecordExample> examples, IReadOnlyList<Prediction> predictions)
     {
-        var queries = examples.Select((e, i) => (Example: e, Odds: predictions[i].Scores[1] - predictions[i].Scores[0]))
+        var queries = examples.Select((e, i) => (Example: e, TrueLogit: predictions[i].Scores[1]))
             .GroupBy(x => x.Example.QueryKey).ToList();
         double f1 = 0, em = 0;
         foreach (var query in queries)
         {
-            var best = query.MaxBy(x => x.Odds).Example;
+            var best = query.OrderByDescending(x => x.TrueLogit).ThenByDescending(x => x.Example.Entity, StringComparer.Ordinal).First().Example;
             f1 += AnswerMetrics.MaxOverGold(AnswerMetrics.TokenF1, best.Entity, best.Answers);
             em += AnswerMetrics.MaxOverGold(AnswerMetrics.ExactMatch, best.Entity, best.Answers);
         }

@@ -40,7 +40,7 @@ public abstract class TaskDefinition<TExample>(
     protected abstract IReadOnlyList<string> GoldLabels(TExample example);
 
     public abstract TaskBatch Collate(IReadOnlyList<EncodedExample> items, int padId, Device? device = null);
-    public abstract TaskHead CreateHead(int hiddenSize, double dropout);
+    public abstract TaskHead CreateHead(BertConfig backbone, double dropout);
     public abstract IReadOnlyList<Prediction> Decode(TaskBatch batch, Tensor logits);
 
     public MetricReport Score(IReadOnlyList<TaskExample> examples, IReadOnlyList<Prediction> predictions)
@@ -117,7 +117,8 @@ public sealed class SequenceClassificationTask<TExample>(
     public override TaskBatch Collate(IReadOnlyList<EncodedExample> items, int padId, Device? device = null) =>
         new(TokenBatch.Collate([.. items.Select(i => i.Inputs[0])], padId, device), ClassLabels(items, device), 1, items);
 
-    public override TaskHead CreateHead(int hiddenSize, double dropout) => new SequenceClassificationHead(hiddenSize, Labels.Count, dropout);
+    public override TaskHead CreateHead(BertConfig backbone, double dropout) =>
+        new SequenceClassificationHead(backbone.HiddenSize, Labels.Count, dropout, backbone.InitializerRange);
 
     public override IReadOnlyList<Prediction> Decode(TaskBatch batch, Tensor logits) => Rows(logits);
 
@@ -149,7 +150,8 @@ public sealed class MultipleChoiceTask<TExample>(
     public override TaskBatch Collate(IReadOnlyList<EncodedExample> items, int padId, Device? device = null) =>
         new(TokenBatch.Collate([.. items.SelectMany(i => i.Inputs)], padId, device), ClassLabels(items, device), Labels.Count, items);
 
-    public override TaskHead CreateHead(int hiddenSize, double dropout) => new MultipleChoiceHead(hiddenSize, Labels.Count, dropout);
+    public override TaskHead CreateHead(BertConfig backbone, double dropout) =>
+        new MultipleChoiceHead(backbone.HiddenSize, Labels.Count, dropout, backbone.InitializerRange);
 
     public override IReadOnlyList<Prediction> Decode(TaskBatch batch, Tensor logits) => Rows(logits);
 

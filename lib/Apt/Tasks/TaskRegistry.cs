@@ -24,7 +24,7 @@ public static class TaskRegistry
             (x, p) => Scorers.Accuracy(x, p, e => e.Label), "accuracy"),
         ["cb"] = () => new SequenceClassificationTask<EntailmentExample>("cb", SuperGlueReaders.CbLabels,
             "CB: pair (premise, hypothesis), 3 classes; accuracy and macro-F1", SuperGlueReaders.Cb, e => (e.Premise, e.Hypothesis), e => e.Label,
-            (x, p) => Scorers.AccuracyAndMacroF1(x, p, e => e.Label, SuperGlueReaders.CbLabels.Count), "accuracy"),
+            (x, p) => Scorers.AccuracyAndMacroF1(x, p, e => e.Label), "accuracy"),
         ["rte"] = () => new SequenceClassificationTask<EntailmentExample>("rte", SuperGlueReaders.RteLabels,
             "RTE: pair (premise, hypothesis), 2 classes", SuperGlueReaders.Rte, e => (e.Premise, e.Hypothesis), e => e.Label,
             (x, p) => Scorers.Accuracy(x, p, e => e.Label), "accuracy"),

@@ -124,8 +124,8 @@ public interface ITaskDefinition
     EncodedExample Encode(TaskExample example, ITextTokenizer tokenizer, int? maxLength = null);
     /// <summary>Dynamic padding of encoded examples into one batch.</summary>
     TaskBatch Collate(IReadOnlyList<EncodedExample> items, int padId, Device? device = null);
-    /// <summary>The trainable head of this task's kind.</summary>
-    TaskHead CreateHead(int hiddenSize, double dropout);
+    /// <summary>The trainable head of this task's kind, sized and initialised for <paramref name="backbone"/>.</summary>
+    TaskHead CreateHead(BertConfig backbone, double dropout);
     /// <summary>Logits from the head, (B, K), (B, C) or (B, T, K), into one prediction per example.</summary>
     IReadOnlyList<Prediction> Decode(TaskBatch batch, Tensor logits);
     /// <summary>The task's metrics over examples and their predictions (same order).</summary>

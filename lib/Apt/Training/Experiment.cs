@@ -43,6 +43,15 @@ public sealed record ExperimentConfig
     /// <summary>Dropout of the task head (P-tuning v2 uses the backbone's hidden_dropout_prob, 0.1).</summary>
     [JsonPropertyName("head_dropout")] public double HeadDropout { get; init; } = 0.1;
 
+    /// <summary>
+    /// The frozen backbone's hidden dropout while this run trains (after the embeddings, each attention output and each
+    /// feed-forward output); null keeps the checkpoint's hidden_dropout_prob. P-tuning v2 sets hidden_dropout_prob to its
+    /// one --hidden_dropout_prob before building the model, so the run's dropout is also the backbone's: the CLI and
+    /// sweeps set it so unless told otherwise. A config.json written before the field existed reads as null, which is
+    /// how it trained.
+    /// </summary>
+    [JsonPropertyName("hidden_dropout")] public double? HiddenDropout { get; init; }
+
     /// <summary>Batch size of evaluation passes (no graph is kept, so it may exceed the training batch).</summary>
     [JsonPropertyName("eval_batch_size")] public int EvalBatchSize { get; init; } = 64;
 
@@ -215,8 +224,9 @@ public sealed class Experiment : IDisposable
         random.manual_seed(config.Trainer.Seed);
         // A prefix of length 0 (the head-only baseline) is no prefix: no graph is built through the frozen backbone.
         var prefix = config.Prefix.MaxLength == 0 ? null : PrefixModule.Create(config.Prefix, backbone.Config);
-        var head = task.CreateHead(backbone.Config.HiddenSize, config.HeadDropout);
+        var head = task.CreateHead(backbone.Config, config.HeadDropout);
         backbone.Model.SetTrainable(config.Prefix.Method == PrefixMethod.FineTune);
+        backbone.Model.HiddenDropout = config.HiddenDropout ?? backbone.Config.HiddenDropout; // the frozen backbone is shared by runs
         var model = new TunedModel(backbone.Model, prefix, head);
         model.to(TorchRuntime.Device);
         return new TaskTrainable(task, model, backbone.Tokenizer, train, dev, test, maxLength, config.EvalBatchSize);

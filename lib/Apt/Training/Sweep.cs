@@ -21,8 +21,14 @@ public sealed record SweepTask
     [JsonPropertyName("learning_rates")] public double[] LearningRates { get; init; } = [1e-2];
     /// <summary>Grid axis: prefix lengths (the base length for PT-2+ and PT-2*).</summary>
     [JsonPropertyName("prefix_lengths")] public int[] PrefixLengths { get; init; } = [16];
-    /// <summary>Prefix (and head) dropout.</summary>
+    /// <summary>The run's dropout: the prefix's, the head's and (see <see cref="DropoutInBackbone"/>) the backbone's hidden dropout.</summary>
     [JsonPropertyName("dropout")] public double Dropout { get; init; } = 0.1;
+    /// <summary>Whether <see cref="Dropout"/> is also the frozen backbone's hidden dropout (P-tuning v2's one value); default true.</summary>
+    [JsonPropertyName("dropout_in_backbone")] public bool DropoutInBackbone { get; init; } = true;
+    /// <summary>AdamW's weight decay (<see cref="TrainerConfig.WeightDecay"/>); default 0, as P-tuning v2.</summary>
+    [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; }
+    /// <summary>How the prefix starts (<see cref="PrefixConfig.Init"/>): "InitializerRange" (P-tuning v2's, the default) or "StandardNormal" (PEFT's).</summary>
+    [JsonPropertyName("prefix_init")] public PrefixInit PrefixInit { get; init; }
     [JsonPropertyName("warmup")] public double Warmup { get; init; }
     /// <summary>Sort examples by length within groups of this many batches (<see cref="TrainerConfig.LengthGrouping"/>); 0 = random batches.</summary>
     [JsonPropertyName("length_grouping")] public int LengthGrouping { get; init; }
@@ -55,7 +61,10 @@ public sealed record SweepSpec
     /// <summary>When present, the sweep is a study (<see cref="StudyPlan"/>): a search on dev, then these seeds at each method's best setting.</summary>
     [JsonPropertyName("study")] public StudyBlock? Study { get; init; }
 
-    static readonly JsonSerializerOptions Json = new() { ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+    static readonly JsonSerializerOptions Json = new()
+    {
+        ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, Converters = { new JsonStringEnumConverter() },
+    };
 
     /// <summary>Built-in sweeps (lib/Apt/Training/Presets/*.json): quickstart, full-grid and P-tuning v2's settings per backbone.</summary>
     public static IReadOnlyList<string> Presets =>
@@ -106,6 +115,8 @@ public sealed record SweepSpec
                 throw new InvalidDataException($"{source}: unknown task '{task.Task}' (expected {string.Join(", ", TaskRegistry.Names)})");
             if (task.LearningRates.Length == 0 || task.PrefixLengths.Length == 0 || task.Epochs < 1 || task.BatchSize < 1)
                 throw new InvalidDataException($"{source}: task '{task.Task}' needs epochs ≥ 1, batch_size ≥ 1, and non-empty learning_rates and prefix_lengths");
+            if (task.Dropout is not (>= 0 and < 1) || !(task.WeightDecay >= 0 && double.IsFinite(task.WeightDecay)))
+                throw new InvalidDataException($"{source}: task '{task.Task}' needs dropout in [0, 1) and weight_decay ≥ 0 (got {task.Dropout}, {task.WeightDecay})");
         }
         if (spec.Methods.Contains("pt2star") && !spec.Methods.Contains("apt"))
             throw new InvalidDataException($"{source}: pt2star derives its prefix lengths from APT's gate probe, so the sweep must also run apt");
@@ -146,17 +157,18 @@ public sealed record SweepRun(SweepTask Settings, string Method, int Seed, doubl
     {
         var task = TaskRegistry.Get(Settings.Task);
         var probe = ProbeFrom is null ? null : GateProbeResult.Load(ProbeFrom);
-        var prefix = Methods.Prefix(Method, backbone, PrefixLength, Settings.Dropout, probe);
+        var prefix = Methods.Prefix(Method, backbone, PrefixLength, Settings.Dropout, probe) with { Init = Settings.PrefixInit };
         double lr = prefix.Method == PrefixMethod.FineTune ? Settings.FineTuneLearningRate : LearningRate;
         var trainer = TaskProtocol.For(task, new TrainerConfig
         {
             Epochs = Settings.Epochs, BatchSize = Settings.BatchSize, LearningRate = lr, WarmupRatio = Settings.Warmup, Seed = Seed,
-            LengthGrouping = Settings.LengthGrouping, EarlyStoppingPatience = Settings.EarlyStoppingPatience,
+            LengthGrouping = Settings.LengthGrouping, EarlyStoppingPatience = Settings.EarlyStoppingPatience, WeightDecay = Settings.WeightDecay,
         });
         return new ExperimentConfig
         {
             Task = task.Name, Data = Settings.Data, Backbone = Backbone, Method = Method, Prefix = prefix, Trainer = trainer,
             MaxLength = Settings.MaxLength, TrainExamples = Settings.TrainExamples, EvalExamples = Settings.EvalExamples, HeadDropout = Settings.Dropout,
+            HiddenDropout = Settings.DropoutInBackbone ? Settings.Dropout : null,
         };
     }
 }

@@ -74,7 +74,9 @@ public sealed class Trainer(TrainerConfig config)
         var counts = new Dictionary<string, long> { ["trainable"] = parameters.Sum(p => p.Value.numel()) };
         foreach (var (name, count) in parameterCounts ?? new Dictionary<string, long>()) counts[name] = count;
 
-        using var adamW = optim.AdamW(parameters.Select(p => p.Value).ToList(), Config.LearningRate, Config.Beta1, Config.Beta2, Config.Epsilon, Config.WeightDecay);
+        // Weight decay is applied by Step, after the update, as transformers' AdamW does; libtorch's AdamW gets none.
+        using var adamW = optim.AdamW(parameters.Select(p => p.Value).ToList(), Config.LearningRate, Config.Beta1, Config.Beta2, Config.Epsilon);
+        var decayed = parameters.Where(p => WeightDecayOf(p.Key) > 0).Select(p => p.Value).ToList();
         var store = new CheckpointStore(run.CheckpointsPath, Config.CheckpointsKept);
         var state = new TrainingState { Seed = Config.Seed };
         using (var checkpoint = store.LoadNewestValid(message => Warning?.Invoke(message)))
@@ -108,7 +110,7 @@ public sealed class Trainer(TrainerConfig config)
                 var batch = batches[state.BatchesDoneInEpoch];
                 training.Start();
                 double lr = schedule.At(state.GlobalStep, state.Epoch);
-                double loss = Timed("training steps", () => Step(model, parameters, adamW, batch, lr, state.GlobalStep));
+                double loss = Timed("training steps", () => Step(model, parameters, decayed, adamW, batch, lr, state.GlobalStep));
                 training.Stop();
                 state.BatchesDoneInEpoch++;
                 state.GlobalStep++;
@@ -154,19 +156,38 @@ public sealed class Trainer(TrainerConfig config)
         return result;
     }
 
-    /// <summary>One optimizer step on one batch; returns its loss.</summary>
-    double Step(ITrainable model, IReadOnlyList<KeyValuePair<string, Parameter>> parameters, AdamW adamW, int[] batch, double lr, long step)
+    /// <summary>
+    /// The weight decay of the trainable tensor <paramref name="name"/>: <see cref="TrainerConfig.WeightDecay"/>, but 0 for
+    /// every bias and LayerNorm parameter, the two groups of Hugging Face's <c>Trainer.create_optimizer</c>.
+    /// </summary>
+    public double WeightDecayOf(string name) =>
+        name.Contains("bias", StringComparison.Ordinal) || name.Contains("LayerNorm.", StringComparison.Ordinal) ? 0 : Config.WeightDecay;
+
+    /// <summary>
+    /// One optimizer step on one batch, as transformers' AdamW (the optimizer of P-tuning v2's Trainer) takes it; returns
+    /// its loss. Two details differ from libtorch's AdamW and are applied around it: ε is added to √v before the bias
+    /// correction (so libtorch gets ε / √(1 − β₂ᵗ)), and the decoupled weight decay multiplies the updated weights.
+    /// </summary>
+    double Step(ITrainable model, IReadOnlyList<KeyValuePair<string, Parameter>> parameters, IReadOnlyList<Parameter> decayed, AdamW adamW,
+        int[] batch, double lr, long step)
     {
         using var scope = NewDisposeScope();
         model.SetTraining(true);
         using (random.manual_seed(DataOrder.Mix(Config.Seed, StepSeedStream, step))) { }
-        foreach (var group in adamW.ParamGroups) group.LearningRate = lr;
+        double epsilon = Config.Epsilon / Math.Sqrt(1 - Math.Pow(Config.Beta2, step + 1));
+        foreach (var group in adamW.ParamGroups.Cast<AdamW.ParamGroup>())
+        {
+            group.LearningRate = lr;
+            group.Options.eps = epsilon;
+        }
         adamW.zero_grad();
         var loss = model.Loss(batch);
         loss.backward();
         CrashPoint.Reach(CrashPoint.Step, step + 1);
         if (Config.MaxGradientNorm > 0) nn.utils.clip_grad_norm_(parameters.Select(p => p.Value), Config.MaxGradientNorm);
         adamW.step();
+        using (no_grad())
+            foreach (var parameter in decayed) parameter.mul_(1 - lr * Config.WeightDecay);
         return loss.ToDouble();
     }
 

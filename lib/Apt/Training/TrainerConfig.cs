@@ -24,8 +24,9 @@ public enum SelectionRule
 
 /// <summary>
 /// Everything the trainer needs to know about a run's optimisation, schedule, evaluation and bookkeeping.
-/// Defaults follow P-tuning v2 where it fixes a value (AdamW, weight decay 0.01 as the Hugging Face
-/// Trainer it uses, gamma 0.95) and are otherwise documented choices.
+/// Defaults follow P-tuning v2's released code where it fixes a value (its Hugging Face Trainer's AdamW with
+/// transformers 4.11.3's TrainingArguments defaults, gamma 0.95; ../shared/reference/ptuning-v2.md) and are otherwise
+/// documented choices; docs/method.md's protocol table lists each beside P-tuning v2's.
 /// </summary>
 public sealed record TrainerConfig
 {
@@ -38,8 +39,11 @@ public sealed record TrainerConfig
     /// <summary>Peak learning rate (prefix tuning uses large ones: P-tuning v2's scripts use 5e-3 to 6e-2).</summary>
     public double LearningRate { get; init; } = 1e-2;
 
-    /// <summary>AdamW's decoupled weight decay.</summary>
-    public double WeightDecay { get; init; } = 0.01;
+    /// <summary>
+    /// AdamW's decoupled weight decay, on every trainable tensor but biases and LayerNorm parameters. Default 0, as P-tuning
+    /// v2 trains: no script passes --weight_decay and TrainingArguments.weight_decay defaults to 0.0.
+    /// </summary>
+    public double WeightDecay { get; init; }
 
     /// <summary>AdamW's first-moment decay.</summary>
     public double Beta1 { get; init; } = 0.9;
@@ -80,10 +84,9 @@ public sealed record TrainerConfig
 
     /// <summary>
     /// Under <see cref="SelectionRule.TestAtBestDev"/>, score the test split after every evaluated epoch (true) or only after
-    /// epochs whose dev metric improved (false, the default). The reported number is the same either way: the test metric of
-    /// an epoch that is not the best on dev is never read. P-tuning v2 scores test every epoch; skipping the unread passes
-    /// saves one per such epoch (on the study's brown-ner, 1,500 test sentences, as many as it trains on). Written to a
-    /// run's config only when true, so run folders made before the option existed still match their config.
+    /// epochs whose dev metric improved (false, the default, as P-tuning v2 does). The reported number is the same either
+    /// way: the test metric of an epoch that is not the best on dev is never read; true only fills metrics.jsonl. Written to
+    /// a run's config only when true, so run folders made before the option existed still match their config.
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool TestEveryEpoch { get; init; }

@@ -17,7 +17,7 @@ public sealed class HeadTests(MiniLmFixture minilm) : IClassFixture<MiniLmFixtur
         var task = TaskRegistry.Get(name);
         var examples = task.Read(FixtureFiles.Path(file.Split('/')));
         using var batch = task.Collate(task.EncodeAll(examples, minilm.Tokenizer), minilm.Tokenizer.PadId);
-        using var head = task.CreateHead(minilm.Backbone.Config.HiddenSize, dropout: 0.1);
+        using var head = task.CreateHead(minilm.Backbone.Config, dropout: 0.1);
         var output = minilm.Backbone.Model.Forward(batch.Inputs.Ids, batch.Inputs.TypeIds, batch.Inputs.AttentionMask);
         var logits = head.Forward(output);
         long[] expected = task.Kind switch
@@ -75,7 +75,7 @@ public sealed class HeadTests(MiniLmFixture minilm) : IClassFixture<MiniLmFixtur
         var hidden = randn(2, 4, 8);
         var output = new BackboneOutput(hidden, null, null);
         Assert.Contains("first-token", TaskHead.PoolingSource(output));
-        var head = new SequenceClassificationHead(8, 3, 0.0);
+        var head = new SequenceClassificationHead(8, 3, 0.0, 0.02);
         var logits = head.Forward(output);
         var again = head.Forward(new BackboneOutput(hidden[.., ..1], null, null)); // only the first token kept
         Assert.Equal(logits.data<float>().ToArray(), again.data<float>().ToArray());

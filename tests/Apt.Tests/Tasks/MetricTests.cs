@@ -64,13 +64,21 @@ public sealed class MetricTests
     }
 
     [Fact]
-    public void CbMacroF1AveragesAllThreeClasses()
+    public void CbMacroF1AveragesTheClassesThatOccurAsScikitLearnDoes()
     {
         int[] gold = [0, 0, 1, 1, 2, 2];
         int[] predicted = [0, 1, 1, 1, 0, 0];
-        // class 0: tp 1 fp 2 fn 1 → 2/5; class 1: tp 2 fp 1 fn 0 → 4/5; class 2: tp 0 → 0.
-        Assert.Equal((0.4 + 0.8 + 0) / 3, ClassificationMetrics.MacroF1(gold, predicted, 3), 12);
+        // class 0: tp 1 fp 2 fn 1 → 2/5; class 1: tp 2 fp 1 fn 0 → 4/5; class 2 (gold, never predicted): tp 0 → 0.
+        Assert.Equal((0.4 + 0.8 + 0) / 3, ClassificationMetrics.MacroF1(gold, predicted), 12);
         Assert.Equal(0.5, ClassificationMetrics.Accuracy(gold, predicted), 12);
+
+        // A dev subset where "neutral" (2) is neither gold nor predicted: f1_score(average="macro") averages over {0, 1}.
+        // class 0: tp 1 fp 0 fn 1 → 2/3; class 1: tp 2 fp 1 fn 0 → 4/5; mean 11/15 (over all three classes it would be 22/45).
+        var at = new SourceLocation("f", 1);
+        var examples = new[] { 0, 0, 1, 1 }.Select(label => new EntailmentExample("p", "h", 0, label, at)).ToArray();
+        var report = TaskRegistry.Get("cb").Score(examples, [Says(0), Says(1), Says(1), Says(1)]);
+        Assert.Equal(11.0 / 15, report.Values["f1"], 12);
+        Assert.Equal(0.75, report.Values["accuracy"], 12);
     }
 
     static Prediction Says(int label) => new(label == 1 ? [0f, 1f] : [1f, 0f]);
@@ -106,6 +114,26 @@ public sealed class MetricTests
         Assert.Equal((2.0 / 3 + 0.8) / 2, report.Values["f1"], 12);
         Assert.Equal(0.0, report.Values["em"]);
         Assert.Equal(1.0, AnswerMetrics.ExactMatch("The  Lyon!", "lyon"));
+    }
+
+    /// <summary>
+    /// P-tuning v2 answers a ReCoRD query with the candidate of the largest class-1 logit. Here the two rules part: the
+    /// first candidate has the larger logit₁ (6 > 4), the second the larger logit₁ − logit₀ (4 > 1).
+    /// </summary>
+    [Fact]
+    public void RecordAnswersWithTheLargestTrueLogitNotTheLargestDifference()
+    {
+        var at = new SourceLocation("f", 1);
+        var examples = new[]
+        {
+            new RecordExample("p", "@placeholder", "Lyon", "0/0", ["Lyon"], true, at),
+            new RecordExample("p", "@placeholder", "Nantes", "0/0", ["Lyon"], true, at),
+        };
+        var report = TaskRegistry.Get("record").Score(examples, [new Prediction([5f, 6f]), new Prediction([0f, 4f])]);
+        Assert.Equal((1.0, 1.0), (report.Values["f1"], report.Values["em"]));
+        // A tie goes to the entity that sorts last ("Nantes" after "Lyon"), as P-tuning v2's sorted(..., reverse=True).
+        var tied = TaskRegistry.Get("record").Score(examples, [new Prediction([0f, 2f]), new Prediction([1f, 2f])]);
+        Assert.Equal(0.0, tied.Values["em"]);
     }
 
     [Fact]

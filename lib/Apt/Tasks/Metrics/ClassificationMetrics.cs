@@ -23,9 +23,16 @@ public static class ClassificationMetrics
         return tp == 0 ? 0 : 2.0 * tp / (2 * tp + fp + fn);
     }
 
-    /// <summary>The unweighted mean of the per-class F1 over all <paramref name="classes"/> (CB's F1).</summary>
-    public static double MacroF1(IReadOnlyList<int> gold, IReadOnlyList<int> predicted, int classes) =>
-        Enumerable.Range(0, classes).Average(c => F1(gold, predicted, c));
+    /// <summary>
+    /// The unweighted mean of the per-class F1 over the classes that occur in <paramref name="gold"/> or
+    /// <paramref name="predicted"/>, as scikit-learn's <c>f1_score(average="macro")</c> (CB's F1); 0 for no examples.
+    /// </summary>
+    public static double MacroF1(IReadOnlyList<int> gold, IReadOnlyList<int> predicted)
+    {
+        Check(gold, predicted);
+        var labels = gold.Union(predicted).ToList();
+        return labels.Count == 0 ? 0 : labels.Average(c => F1(gold, predicted, c));
+    }
 
     static void Check(IReadOnlyList<int> gold, IReadOnlyList<int> predicted)
     {

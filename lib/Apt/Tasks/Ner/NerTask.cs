@@ -49,7 +49,8 @@ public sealed class NerTask(string name, IReadOnlyList<string> labels, string de
         return new TaskBatch(inputs, tensor(labels, [items.Count, length], device: device), 1, items); // (B, T)
     }
 
-    public override TaskHead CreateHead(int hiddenSize, double dropout) => new TokenClassificationHead(hiddenSize, Labels.Count, dropout);
+    public override TaskHead CreateHead(BertConfig backbone, double dropout) =>
+        new TokenClassificationHead(backbone.HiddenSize, Labels.Count, dropout, backbone.InitializerRange);
 
     /// <summary>Argmax at each word's first sub-token; a word cut off by truncation is predicted "O".</summary>
     public override IReadOnlyList<Prediction> Decode(TaskBatch batch, Tensor logits)
