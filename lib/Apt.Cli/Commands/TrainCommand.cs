@@ -69,6 +69,10 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         [Description("Leave the backbone's hidden dropout at its checkpoint's hidden_dropout_prob instead of --dropout.")]
         public bool KeepBackboneDropout { get; init; }
 
+        [CommandOption("--projection")]
+        [Description("P-tuning v2's reparameterised prefix: Embedding(l, d) → Linear(d, 512) → tanh → Linear(512, L·2·d).")]
+        public bool Projection { get; init; }
+
         [CommandOption("--prefix-init")]
         [Description("How the prefix starts: InitializerRange (N(0, 0.02) for BERT, as P-tuning v2) or StandardNormal (N(0, 1), as PEFT).")]
         [DefaultValue(PrefixInit.InitializerRange)]
@@ -187,7 +191,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         var config = new ExperimentConfig
         {
             Task = task.Name, Data = s.Data, Backbone = s.Backbone, Method = s.Method,
-            Prefix = Methods.Prefix(s.Method, backbone, s.PrefixLength, s.Dropout, probe) with { Init = s.PrefixInit },
+            Prefix = Methods.Prefix(s.Method, backbone, s.PrefixLength, s.Dropout, probe, s.Projection) with { Init = s.PrefixInit },
             Trainer = trainer, MaxLength = s.MaxLength, TrainExamples = s.TrainExamples, EvalExamples = s.EvalExamples,
             HeadDropout = s.Dropout, HiddenDropout = s.KeepBackboneDropout ? null : s.Dropout,
         };

@@ -95,15 +95,18 @@ public static class Methods
     /// <summary>
     /// The prefix configuration of <paramref name="method"/> at base length <paramref name="prefixLength"/>.
     /// "head" is the frozen backbone with only the head training (a prefix of length 0); "pt2star" needs a gate
-    /// probe of a trained APT run (<paramref name="probe"/>).
+    /// probe of a trained APT run (<paramref name="probe"/>). <paramref name="projection"/>: P-tuning v2's reparameterised
+    /// prefix (only its WiC script on BERT turns it on), for the methods with a prefix of uniform length.
     /// </summary>
-    public static PrefixConfig Prefix(string method, BertConfig backbone, int prefixLength, double dropout = 0.1, GateProbeResult? probe = null)
+    public static PrefixConfig Prefix(string method, BertConfig backbone, int prefixLength, double dropout = 0.1, GateProbeResult? probe = null,
+        bool projection = false)
     {
         var config = method switch
         {
             "head" => PrefixConfig.PTuningV2(0),
-            "pt2star" => PrefixConfig.PTuningV2Star(probe ?? throw new ArgumentException("method pt2star needs the gate probe of a trained APT run (--probe <gate-probe.json>)"), prefixLength),
-            _ when Names.Contains(method) => PrefixConfig.Preset(method, backbone, prefixLength),
+            "pt2star" => PrefixConfig.PTuningV2Star(probe ?? throw new ArgumentException("method pt2star needs the gate probe of a trained APT run (--probe <gate-probe.json>)"), prefixLength)
+                with { Projection = projection },
+            _ when Names.Contains(method) => PrefixConfig.Preset(method, backbone, prefixLength, projection),
             _ => throw new ArgumentException($"unknown method '{method}' (expected one of {string.Join(", ", Names)})"),
         };
         return config with { Dropout = dropout };

