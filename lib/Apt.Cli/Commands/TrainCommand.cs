@@ -165,6 +165,8 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         var (config, folder) = settings.Resume is { } resume
             ? (RunFolder.Open(resume).ReadConfig<ExperimentConfig>(), resume)
             : Configure(settings, experiment.Frozen(settings.Backbone).Config);
+        // One process trains a run folder at a time, as in sweeps: a second `apt train` into it is refused at once.
+        using var claim = RunFolderLock.Acquire(folder, new RunLockOptions { Wait = TimeSpan.Zero, Notice = Console.Error.WriteLine });
         var outcome = TrainingConsole.Show(experiment, () => experiment.Run(config, folder));
         if (settings.Json)
         {

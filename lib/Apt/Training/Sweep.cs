@@ -108,6 +108,10 @@ public sealed record SweepSpec
         try { spec = JsonSerializer.Deserialize<SweepSpec>(json, Json); }
         catch (JsonException e) { throw new InvalidDataException($"{source}: line {e.LineNumber + 1}: {e.Message}", e); }
         if (spec is null || spec.Tasks.Length == 0) throw new InvalidDataException($"{source}: a sweep needs at least one entry in \"tasks\"");
+        if (!IsSafeName(spec.Name))
+            throw new InvalidDataException($"{source}: name '{spec.Name.ReplaceLineEndings("\\n")}' is not a plain name: it becomes the runs " +
+                "folder runs/<name> and the Slurm job's name, so it may hold only letters, digits, '.', '_' and '-' (at most 64, " +
+                "not starting with '.' or '-')");
         foreach (string method in spec.Methods)
             if (!Training.Methods.Names.Contains(method))
                 throw new InvalidDataException($"{source}: unknown method '{method}' (expected {string.Join(", ", Training.Methods.Names)})");
@@ -125,6 +129,13 @@ public sealed record SweepSpec
         StudyPlan.Of(spec, source); // checks the study block, if any
         return spec;
     }
+
+    /// <summary>
+    /// Whether <paramref name="name"/> is safe as one path segment and as script text: a sweep file is shared between
+    /// people, so its name must not climb out of the runs folder ("../x") or carry a newline into the sbatch script.
+    /// </summary>
+    public static bool IsSafeName(string name) =>
+        name.Length is > 0 and <= 64 && name[0] is not ('.' or '-') && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
 
     /// <summary>Every run of the grid in execution order (APT before PT-2*), with its folder under <paramref name="runsRoot"/>.</summary>
     public IReadOnlyList<SweepRun> Expand(string runsRoot, string? backbone = null)

@@ -49,6 +49,24 @@ public sealed class CliTests
         Assert.DoesNotContain("   at ", output); // a message, not a stack trace
     }
 
+    /// <summary>A tag is data: one with a Spectre markup bracket in it is printed as it is, not taken for a style.</summary>
+    [Fact]
+    public void ScoreNerPrintsATagWithABracketAsText()
+    {
+        string folder = Directory.CreateTempSubdirectory("apt-score-").FullName;
+        try
+        {
+            string gold = Path.Combine(folder, "gold.txt"), predicted = Path.Combine(folder, "pred.txt");
+            File.WriteAllText(gold, "Paris B-[LOC]\nis O\n\n");
+            File.WriteAllText(predicted, "Paris B-[LOC]\nis O\n\n");
+            var (exitCode, output) = Apt("score", "ner", "--gold", gold, "--pred", predicted);
+            Assert.True(exitCode == 0, output);
+            Assert.Contains("[LOC]", output);
+            Assert.Contains("100.00", output);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
     [Fact]
     public void ParamsPrintsTheMethodsTrainableCountsAsJson()
     {

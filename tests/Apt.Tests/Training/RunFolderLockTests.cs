@@ -23,6 +23,21 @@ public sealed class RunFolderLockTests
         File.WriteAllText(RunFolderLock.PathIn(folder), JsonSerializer.Serialize(holder, TrainingJson.Indented));
     }
 
+    /// <summary>`apt train` takes the run lock as a sweep does: a folder this (live) process holds is refused, untouched.</summary>
+    [Fact]
+    public void AptTrainIntoAFolderAnotherProcessTrainsIsRefusedAtOnce()
+    {
+        using var grid = new TinyGrid(["pt2"], [1]);
+        string run = grid.Runs("held");
+        using var held = RunFolderLock.Acquire(run, Refuse);
+        using var apt = grid.Start(null, "train", "--task", "rte", "--data", Path.Combine(grid.DataRoot, "rte"), "--method", "pt2",
+            "--prefix-length", "4", "--epochs", "1", "--batch-size", "2", "--run", run);
+        var (exitCode, output) = apt.WaitForExit(TimeSpan.FromMinutes(2));
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains($"is held by {Environment.MachineName} pid {Environment.ProcessId}", output);
+        Assert.Equal([RunFolderLock.FileName], Directory.EnumerateFileSystemEntries(run).Select(Path.GetFileName));
+    }
+
     [Fact]
     public void ASecondClaimantIsRefusedWithTheHoldersHostPidAndJob()
     {

@@ -40,6 +40,23 @@ public sealed class SweepTests : IDisposable
         Assert.Contains("neither a sweep file nor a preset", Assert.Throws<FileNotFoundException>(() => SweepSpec.Load("no-such-preset")).Message);
     }
 
+    /// <summary>A shared sweep file's name becomes runs/&lt;name&gt; and sbatch script text: it may not climb out or inject lines.</summary>
+    [Theory]
+    [InlineData("../../etc")]
+    [InlineData("x\n#!/bin/sh\nrm -rf ~")]
+    [InlineData("a/b")]
+    [InlineData(".hidden")]
+    [InlineData("")]
+    [InlineData("it's")]
+    public void AHostileSweepNameIsRefusedBeforeAnythingRuns(string name)
+    {
+        string json = $$"""{ "name": {{System.Text.Json.JsonSerializer.Serialize(name)}}, "tasks": [ { "task": "rte" } ] }""";
+        var error = Assert.Throws<InvalidDataException>(() => SweepSpec.Parse(json, "shared.json"));
+        Assert.StartsWith("shared.json: name '", error.Message);
+        Assert.DoesNotContain("\n", error.Message);
+        Assert.Equal("bert-large_2.v1", SweepSpec.Parse("""{ "name": "bert-large_2.v1", "tasks": [ { "task": "rte" } ] }""", "ok.json").Name);
+    }
+
     /// <summary>
     /// Every real-data preset, one optimizer step per run on the hand-written fixtures (each split a copy of the
     /// fixture's train file) with the embedded MiniLM standing in for the large backbone.

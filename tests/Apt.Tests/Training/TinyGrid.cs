@@ -96,10 +96,16 @@ sealed class AptProcess(Process process) : IDisposable
 
     public string WaitForSuccess(TimeSpan timeout)
     {
-        Assert.True(process.WaitForExit(timeout), $"apt did not finish within {timeout}");
-        string output = _stdout.Result + _stderr.Result;
-        Assert.True(process.ExitCode == 0, $"apt failed ({process.ExitCode}): {output}");
+        var (exitCode, output) = WaitForExit(timeout);
+        Assert.True(exitCode == 0, $"apt failed ({exitCode}): {output}");
         return output;
+    }
+
+    /// <summary>Waits for the process to end; its exit code and all it printed.</summary>
+    public (int ExitCode, string Output) WaitForExit(TimeSpan timeout)
+    {
+        Assert.True(process.WaitForExit(timeout), $"apt did not finish within {timeout}");
+        return (process.ExitCode, _stdout.Result + _stderr.Result);
     }
 
     public void Dispose()
