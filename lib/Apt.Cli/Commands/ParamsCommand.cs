@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Apt.Backbone;
 using Apt.Prefix;
+using Apt.Runs;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -19,7 +20,7 @@ public sealed class ParamsCommand : Command<ParamsCommand.Settings>
         public string Backbone { get; init; } = "minilm";
 
         [CommandOption("--method")]
-        [Description("ft, pt2, apt, token, layer or pt2plus.")]
+        [Description("A method of the catalogue (listed above; pt2star needs --probe).")]
         [DefaultValue("apt")]
         public string Method { get; init; } = "apt";
 
@@ -27,6 +28,10 @@ public sealed class ParamsCommand : Command<ParamsCommand.Settings>
         [Description("Prefix length l (the base length for pt2plus).")]
         [DefaultValue(16)]
         public int PrefixLength { get; init; } = 16;
+
+        [CommandOption("--probe")]
+        [Description("Gate probe JSON of a trained APT run (for pt2star).")]
+        public string? Probe { get; init; }
 
         [CommandOption("--projection")]
         [Description("Use P-tuning v2's reparameterised prefix (embedding → MLP).")]
@@ -42,7 +47,7 @@ public sealed class ParamsCommand : Command<ParamsCommand.Settings>
         public bool Json { get; init; }
 
         public override ValidationResult Validate() => SettingRanges.First(
-            SettingRanges.OneOf("--method", Method.ToLowerInvariant(), ["ft", "pt2", "apt", "token", "layer", "pt2plus"]),
+            SettingRanges.OneOf("--method", Method, MethodCatalogue.Names),
             SettingRanges.Backbone("--backbone", Backbone),
             SettingRanges.AtLeast("--prefix-length", PrefixLength, 1),
             SettingRanges.AtLeast("--labels", Labels, 0));
@@ -53,10 +58,11 @@ public sealed class ParamsCommand : Command<ParamsCommand.Settings>
         TorchRuntime.EnsureLoaded();
         using var backbone = PretrainedBackbone.Load(settings.Backbone);
         var config = backbone.Config;
-        var method = PrefixConfig.Preset(settings.Method, config, settings.PrefixLength, settings.Projection);
-        string? label = settings.Method.Equals("pt2plus", StringComparison.OrdinalIgnoreCase) ? "PT-2+" : null;
+        var entry = MethodCatalogue.Get(settings.Method);
+        var probe = settings.Probe is null ? null : GateProbeResult.Load(settings.Probe);
+        var method = entry.Configure(new MethodInputs(config, settings.PrefixLength, settings.Projection, probe));
         long head = settings.Labels == 0 ? 0 : (long)config.HiddenSize * settings.Labels + settings.Labels;
-        var report = ParameterReport.For(method, config, head, label);
+        var report = ParameterReport.For(entry.Label, method, config, head);
 
         if (settings.Json)
         {

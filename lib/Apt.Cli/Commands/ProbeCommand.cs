@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using Apt.Runs;
 using Apt.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -29,7 +30,7 @@ public sealed class ProbeCommand : Command<ProbeCommand.Settings>
         using var experiment = new Experiment(settings.DataRoot);
         using var model = experiment.Open(settings.Run);
         if (model.Model.Prefix is not { } prefix || !(prefix.Config.HasTokenGate || prefix.Config.HasLayerGate))
-            throw new ArgumentException($"{settings.Run}: the run's method has no gates to probe (it is {model.Model.Prefix?.Config.Label ?? "without a prefix"})");
+            throw new ArgumentException($"{settings.Run}: the run's method has no gates to probe (it is {MethodCatalogue.Label(RunFolder.Open(settings.Run).ReadConfig<ExperimentConfig>().Method)})");
         var probe = model.Probe();
         string output = settings.Out ?? Path.Combine(settings.Run, Experiment.ProbeFileName);
         probe.SaveCsv(Path.ChangeExtension(output, ".csv"));

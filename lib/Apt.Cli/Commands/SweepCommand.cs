@@ -2,6 +2,7 @@ using System.ComponentModel;
 using Apt.Backbone;
 using Apt.Cli.Slurm;
 using Apt.Reporting;
+using Apt.Runs;
 using Apt.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;

@@ -32,19 +32,16 @@ public sealed class BertEmbeddings : nn.Module
     readonly Embedding word_embeddings, position_embeddings, token_type_embeddings;
     readonly LayerNorm LayerNorm;
     readonly CounterDropout dropout;
-    readonly int _maxPositions;
-    /// <summary>RoBERTa's padding index, after which its positions count; null for BERT's positions from 0.</summary>
-    readonly int? _positionPaddingIndex;
+    readonly BertConfig _config;
 
     public BertEmbeddings(BertConfig config) : base(nameof(BertEmbeddings))
     {
-        _positionPaddingIndex = config.ModelType == "roberta" ? config.PadTokenId : null;
+        _config = config;
         word_embeddings = Embedding(config.VocabSize, config.HiddenSize, padding_idx: config.PadTokenId);
-        position_embeddings = Embedding(config.MaxPositions, config.HiddenSize, padding_idx: _positionPaddingIndex);
+        position_embeddings = Embedding(config.MaxPositions, config.HiddenSize, padding_idx: config.PositionPaddingIndex);
         token_type_embeddings = Embedding(config.TypeVocabSize, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         dropout = new CounterDropout(config.HiddenDropout);
-        _maxPositions = config.MaxPositions;
         RegisterComponents();
     }
 
@@ -69,12 +66,8 @@ public sealed class BertEmbeddings : nn.Module
     Tensor PositionIds(Tensor ids, int positionOffset)
     {
         long length = ids.shape[1];
-        int first = positionOffset + (_positionPaddingIndex + 1 ?? 0);
-        if (first + length > _maxPositions)
-            throw new ArgumentException(
-                $"{length} tokens starting at position {first} exceed the backbone's {_maxPositions} positions " +
-                "(with P-tuning v2's position shift, prefix length + maximum sequence length must fit)");
-        if (_positionPaddingIndex is not int padding)
+        _config.CheckPositions(positionOffset, (int)length);
+        if (_config.PositionPaddingIndex is not int padding)
             return arange(positionOffset, positionOffset + length, dtype: ScalarType.Int64, device: ids.device); // (T)
         using var scope = NewDisposeScope();
         var real = ids.ne(padding).to_type(ScalarType.Int64); // (B, T): 1 for real tokens

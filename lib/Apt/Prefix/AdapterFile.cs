@@ -86,7 +86,7 @@ public static class AdapterFile
         var saved = SafeTensors.Read(path, out _);
         try
         {
-            Checkpoint.Copy(model, saved, $"{path}: the adapter ({manifest.Prefix.Label}, prefix length {manifest.Prefix.PrefixLength}) does not fit the model's trainable parameters.");
+            Checkpoint.Copy(model, saved, $"{path}: the adapter ({manifest.Prefix.Method}, prefix length {manifest.Prefix.PrefixLength}) does not fit the model's trainable parameters.");
         }
         finally
         {

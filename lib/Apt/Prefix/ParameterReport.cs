@@ -5,9 +5,9 @@ namespace Apt.Prefix;
 
 /// <summary>
 /// Trainable parameters of a method on a backbone, split into prefix, gates and head, and their share
-/// of the backbone's parameters. Counted from the shapes the modules create (tests check the two agree).
+/// of the backbone's parameters. The prefix and gates are counted on the module the method builds.
 /// </summary>
-/// <param name="Method">The method's label (FT, PT-2, PT-2+, APT, …).</param>
+/// <param name="Method">The method's label (the catalogue's: FT, PT-2, PT-2+, APT, …).</param>
 /// <param name="PrefixLength">l (the base length for PT-2*).</param>
 /// <param name="Prefix">Prefix parameters (the table, or embedding + projection MLP).</param>
 /// <param name="Gates">Token-gate W_i, b_i and layer-gate λ_i parameters.</param>
@@ -29,18 +29,22 @@ public sealed record ParameterReport(
     /// <summary>Trainable parameters as a fraction of the backbone's.</summary>
     [JsonPropertyName("share_of_backbone")] public double ShareOfBackbone => (double)Trainable / Backbone;
 
-    /// <summary>The report for <paramref name="config"/> on <paramref name="backbone"/> with a head of <paramref name="headParameters"/> parameters.</summary>
-    public static ParameterReport For(PrefixConfig config, BertConfig backbone, long headParameters, string? label = null)
+    /// <summary>
+    /// The report for method <paramref name="label"/> configured as <paramref name="config"/> on <paramref name="backbone"/>
+    /// with a head of <paramref name="headParameters"/> parameters, counted on the prefix module it builds.
+    /// </summary>
+    public static ParameterReport For(string label, PrefixConfig config, BertConfig backbone, long headParameters)
     {
-        config.Validate(backbone);
+        using var module = PrefixModule.Create(config, backbone);
         long all = BackboneParameters(backbone);
-        return new ParameterReport(label ?? config.Label, config.PrefixLength,
-            PrefixParameters(config, backbone), GateParameters(config, backbone), headParameters,
+        return new ParameterReport(label, config.PrefixLength, module?.PrefixParameterCount ?? 0, module?.GateParameterCount ?? 0, headParameters,
             config.Method == PrefixMethod.FineTune ? all : 0, all);
     }
 
     /// <summary>
-    /// Plain: Σ_i 2·l_i·d (2·L·l·d for a uniform length). Projection: l·d + (d·r + r) + (r·L·2d + L·2d).
+    /// The prefix's closed form, for PT-2+'s search over lengths (building a module per length would be slow on a large
+    /// backbone; ParameterCountTests hold it to the modules). Plain: Σ_i 2·l_i·d (2·L·l·d for a uniform length).
+    /// Projection: l·d + (d·r + r) + (r·L·2d + L·2d).
     /// </summary>
     public static long PrefixParameters(PrefixConfig config, BertConfig backbone)
     {
@@ -50,7 +54,7 @@ public sealed record ParameterReport(
         return Enumerable.Range(0, (int)layers).Sum(i => 2L * config.LengthOf(i) * d);
     }
 
-    /// <summary>Token gates Σ_i (d·l_i + l_i); layer gates L. APT: L·(d·l + l + 1).</summary>
+    /// <summary>The gates' closed form, for PT-2+'s search: token gates Σ_i (d·l_i + l_i); layer gates L. APT: L·(d·l + l + 1).</summary>
     public static long GateParameters(PrefixConfig config, BertConfig backbone)
     {
         long d = backbone.HiddenSize, layers = backbone.NumLayers;

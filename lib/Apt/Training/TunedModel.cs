@@ -52,8 +52,8 @@ public sealed class TunedModel : nn.Module
         {
             ["backbone"] = backbone.parameters().Sum(p => p.numel()),
             ["backbone_trainable"] = Count("backbone."),
-            ["prefix"] = prefix is null ? 0 : ParameterReport.PrefixParameters(prefix.Config, backbone.Config),
-            ["gates"] = prefix is null ? 0 : ParameterReport.GateParameters(prefix.Config, backbone.Config),
+            ["prefix"] = prefix?.PrefixParameterCount ?? 0,
+            ["gates"] = prefix?.GateParameterCount ?? 0,
             ["head"] = Count("head."),
         };
     }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Apt.Backbone;
+using Apt.Runs;
 using System.Diagnostics;
 
 namespace Apt.Tests.Cli;
@@ -47,6 +48,21 @@ public sealed class CliTests
         Assert.NotEqual(0, exitCode);
         Assert.Contains(expected, output);
         Assert.DoesNotContain("   at ", output); // a message, not a stack trace
+    }
+
+    [Theory]
+    [InlineData("train")]
+    [InlineData("params")]
+    public void TheMethodsTheCliOffersAreTheCatalogues(string verb)
+    {
+        var (exitCode, help) = Apt(verb, "--help");
+        Assert.Equal(0, exitCode);
+        string flat = string.Join(' ', help.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries)); // help wraps lines
+        foreach (var method in MethodCatalogue.All)
+            Assert.Contains($"{method.Name} ({method.Label}: {method.Trains})", flat);
+        var (refused, error) = Apt(verb, "--method", "magic");
+        Assert.NotEqual(0, refused);
+        Assert.Contains($"unknown method 'magic' (expected one of {string.Join(", ", MethodCatalogue.Names)})", error);
     }
 
     [Fact]
