@@ -103,7 +103,7 @@ public sealed class TrainingWorkload : IDisposable
     public TrainingWorkload(BertModel backbone, MethodEntry entry, int prefixLength, int batch, int length, int seed = 7, bool firstTokenOnly = false)
     {
         _backbone = backbone;
-        var method = entry.Configure(new MethodInputs(backbone.Config, prefixLength, Projection: false, Probe: null));
+        var method = entry.Configure(new MethodInputs(backbone.Config, prefixLength, Projection: false, Probe: null)).Prefix;
         Method = method;
         Label = entry.Label;
         BatchSize = batch;

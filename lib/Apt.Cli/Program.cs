@@ -33,6 +33,6 @@ app.Configure(config =>
         score.SetDescription("Score predictions against gold files.");
         score.AddCommand<ScoreNerCommand>("ner").WithDescription("Span precision, recall and F1 (seqeval default mode), overall and per type, of two CoNLL column files.");
     });
-    config.AddCommand<ParamsCommand>("params").WithDescription($"Count a method's trainable parameters (prefix, gates, head) and their share of the backbone. Methods: {MethodCatalogue.Describe()}.");
+    config.AddCommand<ParamsCommand>("params").WithDescription($"Count a method's trainable parameters (prefix, gates, LoRA, head) and their share of the backbone. Methods: {MethodCatalogue.Describe()}.");
 });
 return CliErrors.Run(() => app.Run(args));

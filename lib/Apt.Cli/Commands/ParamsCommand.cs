@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using System.Text.Json;
 using Apt.Backbone;
+using Apt.Lora;
 using Apt.Prefix;
 using Apt.Runs;
 using Spectre.Console;
@@ -9,7 +10,7 @@ using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`apt params --backbone minilm --method apt --prefix-length 16`: trainable parameters of a method, split into prefix, gates and head.</summary>
+/// <summary>`apt params --backbone minilm --method apt --prefix-length 16`: trainable parameters of a method, split into prefix, gates, LoRA and head.</summary>
 public sealed class ParamsCommand : Command<ParamsCommand.Settings>
 {
     public sealed class Settings : CommandSettings
@@ -37,6 +38,11 @@ public sealed class ParamsCommand : Command<ParamsCommand.Settings>
         [Description("Use P-tuning v2's reparameterised prefix (embedding → MLP).")]
         public bool Projection { get; init; }
 
+        [CommandOption("--lora-rank")]
+        [Description("LoRA's rank r (for lora).")]
+        [DefaultValue(8)]
+        public int LoraRank { get; init; } = 8;
+
         [CommandOption("--labels")]
         [Description("Classes of the head, a Linear(d, labels) on the pooled output (0: no head).")]
         [DefaultValue(2)]
@@ -50,6 +56,7 @@ public sealed class ParamsCommand : Command<ParamsCommand.Settings>
             SettingRanges.OneOf("--method", Method, MethodCatalogue.Names),
             SettingRanges.Backbone("--backbone", Backbone),
             SettingRanges.AtLeast("--prefix-length", PrefixLength, 1),
+            SettingRanges.AtLeast("--lora-rank", LoraRank, 1),
             SettingRanges.AtLeast("--labels", Labels, 0));
     }
 
@@ -60,9 +67,10 @@ public sealed class ParamsCommand : Command<ParamsCommand.Settings>
         var config = backbone.Config;
         var entry = MethodCatalogue.Get(settings.Method);
         var probe = settings.Probe is null ? null : GateProbeResult.Load(settings.Probe);
-        var method = entry.Configure(new MethodInputs(config, settings.PrefixLength, settings.Projection, probe));
+        var configured = entry.Configure(new MethodInputs(config, settings.PrefixLength, settings.Projection, probe, new LoraConfig { Rank = settings.LoraRank }));
+        var method = configured.Prefix;
         long head = settings.Labels == 0 ? 0 : (long)config.HiddenSize * settings.Labels + settings.Labels;
-        var report = ParameterReport.For(entry.Label, method, config, head);
+        var report = ParameterReport.For(entry.Label, method, config, head, configured.Lora);
 
         if (settings.Json)
         {
@@ -75,6 +83,8 @@ public sealed class ParamsCommand : Command<ParamsCommand.Settings>
         var table = new Table().AddColumn("part").AddColumn(new TableColumn("parameters").RightAligned()).AddColumn(new TableColumn("of backbone").RightAligned());
         table.AddRow("prefix", report.Prefix.ToString("N0", CultureInfo.InvariantCulture), Share(report.Prefix));
         table.AddRow("gates", report.Gates.ToString("N0", CultureInfo.InvariantCulture), Share(report.Gates));
+        table.AddRow($"LoRA{(configured.Lora is { } lora ? $" (r={lora.Rank} on {string.Join(", ", lora.TargetModules)})" : "")}",
+            report.Lora.ToString("N0", CultureInfo.InvariantCulture), Share(report.Lora));
         table.AddRow($"head ({settings.Labels} labels)", report.Head.ToString("N0", CultureInfo.InvariantCulture), Share(report.Head));
         table.AddRow("backbone (trainable)", report.BackboneTrainable.ToString("N0", CultureInfo.InvariantCulture), Share(report.BackboneTrainable));
         table.AddRow("[bold]trainable[/]", $"[bold]{report.Trainable.ToString("N0", CultureInfo.InvariantCulture)}[/]", $"[bold]{Share(report.Trainable)}[/]");

@@ -19,7 +19,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
     public sealed class Settings : ComputeSettings
     {
         [CommandArgument(0, "[file]")]
-        [Description("A sweep JSON file (see lib/Apt/Training/Presets for the format).")]
+        [Description("A sweep JSON file (see lib/Apt/Runs/Presets for the format).")]
         public string? File { get; init; }
 
         [CommandOption("--preset")]

@@ -57,7 +57,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         public int BatchSize { get; init; } = 32;
 
         [CommandOption("--lr")]
-        [Description("Peak learning rate (of every method but ft).")]
+        [Description("Peak learning rate (of every method but ft and lora, which have their own).")]
         [DefaultValue(1e-2)]
         public double LearningRate { get; init; } = 1e-2;
 
@@ -65,6 +65,26 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         [Description("Peak learning rate of full fine-tuning (ft).")]
         [DefaultValue(2e-5)]
         public double FineTuneLearningRate { get; init; } = 2e-5;
+
+        [CommandOption("--lora-rank")]
+        [Description("LoRA's rank r (for lora).")]
+        [DefaultValue(8)]
+        public int LoraRank { get; init; } = 8;
+
+        [CommandOption("--lora-alpha")]
+        [Description("LoRA's α: the update B·A is scaled by α / r (for lora).")]
+        [DefaultValue(8.0)]
+        public double LoraAlpha { get; init; } = 8;
+
+        [CommandOption("--lora-dropout")]
+        [Description("Dropout on LoRA's input (for lora).")]
+        [DefaultValue(0.0)]
+        public double LoraDropout { get; init; }
+
+        [CommandOption("--lora-lr")]
+        [Description("Peak learning rate of LoRA (lora).")]
+        [DefaultValue(5e-4)]
+        public double LoraLearningRate { get; init; } = 5e-4;
 
         [CommandOption("--dropout")]
         [Description("The run's dropout: on the prefix, in the head and, as P-tuning v2, the frozen backbone's hidden dropout.")]
@@ -151,6 +171,10 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
             SettingRanges.AtLeast("--batch-size", BatchSize, 1),
             SettingRanges.Positive("--lr", LearningRate),
             SettingRanges.Positive("--ft-lr", FineTuneLearningRate),
+            SettingRanges.AtLeast("--lora-rank", LoraRank, 1),
+            SettingRanges.Positive("--lora-alpha", LoraAlpha),
+            SettingRanges.Fraction("--lora-dropout", LoraDropout),
+            SettingRanges.Positive("--lora-lr", LoraLearningRate),
             SettingRanges.Fraction("--dropout", Dropout),
             SettingRanges.NonNegative("--weight-decay", WeightDecay),
             SettingRanges.Fraction("--warmup", Warmup),
@@ -195,6 +219,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
             WeightDecay = s.WeightDecay, Projection = s.Projection, PrefixInit = s.PrefixInit, Warmup = s.Warmup, LengthGrouping = s.LengthGrouping,
             MaxLength = s.MaxLength, TrainExamples = s.TrainExamples, EvalExamples = s.EvalExamples, FineTuneLearningRate = s.FineTuneLearningRate,
             EarlyStoppingPatience = s.EarlyStopping, CheckpointEvery = s.CheckpointEvery,
+            LoraRank = s.LoraRank, LoraAlpha = s.LoraAlpha, LoraDropout = s.LoraDropout, LoraLearningRate = s.LoraLearningRate,
         };
         var point = new RunPoint(s.LearningRate, s.PrefixLength, s.Seed);
         var config = Recipe.Configure(s.Task, s.Method, s.Backbone, settings, point, backbone, s.Probe);

@@ -1,4 +1,5 @@
 using Apt.Backbone;
+using Apt.Lora;
 using Apt.Prefix;
 
 namespace Apt.Runs;
@@ -8,7 +9,14 @@ namespace Apt.Runs;
 /// <param name="PrefixLength">l (the base length of PT-2+ and PT-2*).</param>
 /// <param name="Projection">P-tuning v2's reparameterised prefix, for the methods with a prefix of uniform length.</param>
 /// <param name="Probe">The gate probe of a trained APT run (PT-2* only).</param>
-public sealed record MethodInputs(BertConfig Backbone, int PrefixLength, bool Projection, GateProbeResult? Probe);
+/// <param name="Lora">The run's LoRA settings (LoRA only; default PEFT's).</param>
+public sealed record MethodInputs(BertConfig Backbone, int PrefixLength, bool Projection, GateProbeResult? Probe, LoraConfig? Lora = null);
+
+/// <summary>What a method configures: the prefix (of length 0 for none, as head-only and LoRA) and LoRA, if it has it.</summary>
+public sealed record MethodConfig(PrefixConfig Prefix, LoraConfig? Lora = null)
+{
+    public static implicit operator MethodConfig(PrefixConfig prefix) => new(prefix);
+}
 
 /// <summary>
 /// One method of the kit: its short name (config.json's "method", run-folder names, sweep files, the CLI), how tables
@@ -17,9 +25,15 @@ public sealed record MethodInputs(BertConfig Backbone, int PrefixLength, bool Pr
 /// <param name="Name">The short name.</param>
 /// <param name="Label">The tables' label.</param>
 /// <param name="Trains">What trains, in words (help texts and notebooks).</param>
-/// <param name="Configure">The method's prefix configuration (run-wide settings such as dropout are the recipe's).</param>
-public sealed record MethodEntry(string Name, string Label, string Trains, Func<MethodInputs, PrefixConfig> Configure)
+/// <param name="Configure">The method's configuration (run-wide settings such as dropout are the recipe's).</param>
+public sealed record MethodEntry(string Name, string Label, string Trains, Func<MethodInputs, MethodConfig> Configure)
 {
+    /// <summary>
+    /// The method's own peak learning rate from the run's settings (FT's, LoRA's), or null for the grid's: a study does not
+    /// search the learning-rate axis of a method with its own.
+    /// </summary>
+    public Func<RunSettings, double>? OwnLearningRate { get; init; }
+
     /// <summary>Gated: a gate probe is written after training (and PT-2* can be derived from it).</summary>
     public bool Probed { get; init; }
 
@@ -48,7 +62,7 @@ public static class MethodCatalogue
 
     /// <summary>Full fine-tuning, the upper reference.</summary>
     public static readonly MethodEntry FineTune = new("ft", "FT", "every backbone weight and the head",
-        _ => PrefixConfig.FineTune()) { UsesPrefixLength = false };
+        _ => PrefixConfig.FineTune()) { UsesPrefixLength = false, OwnLearningRate = s => s.FineTuneLearningRate };
 
     /// <summary>P-tuning v2, the baseline.</summary>
     public static readonly MethodEntry PTuningV2 = new("pt2", "PT-2", "the prefix and the head",
@@ -77,7 +91,12 @@ public static class MethodCatalogue
                 m.PrefixLength) with { Projection = m.Projection })
     { FollowsApt = true, NeedsProbe = true };
 
-    static readonly MethodEntry[] Entries = [HeadOnly, FineTune, PTuningV2, Apt, TokenGate, LayerGate, PTuningV2Plus, PTuningV2Star];
+    /// <summary>LoRA (Hu et al., 2021) on the frozen backbone's query and value projections.</summary>
+    public static readonly MethodEntry LowRank = new("lora", "LoRA", "low-rank updates B·A of the query and value projections, and the head",
+        m => new MethodConfig(PrefixConfig.PTuningV2(0), m.Lora ?? new LoraConfig()))
+    { UsesPrefixLength = false, OwnLearningRate = s => s.LoraLearningRate };
+
+    static readonly MethodEntry[] Entries = [HeadOnly, FineTune, PTuningV2, Apt, TokenGate, LayerGate, PTuningV2Plus, PTuningV2Star, LowRank];
 
     /// <summary>Every method, in table order.</summary>
     public static IReadOnlyList<MethodEntry> All => Entries;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
 using Apt.Backbone;
+using Apt.Lora;
 using Apt.Prefix;
 using Apt.Tasks;
 using Apt.Training;
@@ -38,12 +39,20 @@ public record RunSettings
     [JsonPropertyName("ft_learning_rate")] public double FineTuneLearningRate { get; init; } = 2e-5;
     /// <summary>Stop after this many epochs without a better dev score (<see cref="TrainerConfig.EarlyStoppingPatience"/>); default none.</summary>
     [JsonPropertyName("early_stopping_patience")] public int? EarlyStoppingPatience { get; init; }
+    /// <summary>LoRA's rank r (<see cref="LoraConfig.Rank"/>).</summary>
+    [JsonPropertyName("lora_rank")] public int LoraRank { get; init; } = 8;
+    /// <summary>LoRA's α: ΔW is scaled by α / r (<see cref="LoraConfig.Alpha"/>).</summary>
+    [JsonPropertyName("lora_alpha")] public double LoraAlpha { get; init; } = 8;
+    /// <summary>Dropout on LoRA's input (<see cref="LoraConfig.Dropout"/>); default 0, as PEFT.</summary>
+    [JsonPropertyName("lora_dropout")] public double LoraDropout { get; init; }
+    /// <summary>Learning rate of LoRA (Hu et al. train RoBERTa-base's LoRA at 4e-4 to 5e-4; prefix rates would be far too high).</summary>
+    [JsonPropertyName("lora_learning_rate")] public double LoraLearningRate { get; init; } = 5e-4;
     /// <summary>Checkpoint every N optimizer steps and at each epoch end (<see cref="TrainerConfig.CheckpointEverySteps"/>).</summary>
     [JsonPropertyName("checkpoint_every")] public int CheckpointEvery { get; init; } = 100;
 }
 
 /// <summary>A run's coordinates on a grid: the values a sweep varies.</summary>
-/// <param name="LearningRate">Peak learning rate of the prefix methods (FT takes <see cref="RunSettings.FineTuneLearningRate"/>).</param>
+/// <param name="LearningRate">Peak learning rate of the methods without one of their own (<see cref="MethodEntry.OwnLearningRate"/>).</param>
 /// <param name="PrefixLength">l (the base length of PT-2+ and PT-2*).</param>
 /// <param name="Seed">The run's seed.</param>
 public sealed record RunPoint(double LearningRate, int PrefixLength, int Seed);
@@ -72,18 +81,20 @@ public static class Recipe
     {
         var definition = TaskRegistry.Get(task);
         var entry = MethodCatalogue.Get(method);
-        var inputs = new MethodInputs(shape, point.PrefixLength, settings.Projection, probe is null ? null : GateProbeResult.Load(probe));
-        var prefix = entry.Configure(inputs) with { Dropout = settings.Dropout, Init = settings.PrefixInit };
+        var lora = new LoraConfig { Rank = settings.LoraRank, Alpha = settings.LoraAlpha, Dropout = settings.LoraDropout };
+        var inputs = new MethodInputs(shape, point.PrefixLength, settings.Projection, probe is null ? null : GateProbeResult.Load(probe), lora);
+        var configured = entry.Configure(inputs);
+        var prefix = configured.Prefix with { Dropout = settings.Dropout, Init = settings.PrefixInit };
         var trainer = TaskProtocol.For(definition, new TrainerConfig
         {
             Epochs = settings.Epochs, BatchSize = settings.BatchSize, WarmupRatio = settings.Warmup, Seed = point.Seed,
-            LearningRate = prefix.Method == PrefixMethod.FineTune ? settings.FineTuneLearningRate : point.LearningRate,
+            LearningRate = entry.OwnLearningRate?.Invoke(settings) ?? point.LearningRate,
             LengthGrouping = settings.LengthGrouping, EarlyStoppingPatience = settings.EarlyStoppingPatience,
             WeightDecay = settings.WeightDecay, CheckpointEverySteps = settings.CheckpointEvery,
         });
         var config = new ExperimentConfig
         {
-            Task = definition.Name, Data = settings.Data, Backbone = backbone, Method = entry.Name, Prefix = prefix, Trainer = trainer,
+            Task = definition.Name, Data = settings.Data, Backbone = backbone, Method = entry.Name, Prefix = prefix, Lora = configured.Lora, Trainer = trainer,
             MaxLength = settings.MaxLength, TrainExamples = settings.TrainExamples, EvalExamples = settings.EvalExamples,
             HeadDropout = settings.Dropout, HiddenDropout = settings.DropoutInBackbone ? settings.Dropout : null,
         };

@@ -104,6 +104,7 @@ public sealed record StudyPlan(SweepSpec Spec, StudyBlock Block)
             foreach (double lr in task.LearningRates)
                 foreach (string method in Spec.Methods)
                 {
+                    if (MethodCatalogue.Get(method).OwnLearningRate is not null && lr != task.LearningRates[0]) continue; // the axis does not apply
                     int[] lengths = !MethodCatalogue.Get(method).UsesPrefixLength ? [task.PrefixLengths[0]] // the length axis does not apply
                         : FollowsApt(method) ? aptChoice.TryGetValue(task.Task, out var apt) ? [apt.PrefixLength] : []
                         : task.PrefixLengths;

@@ -48,7 +48,7 @@ public sealed record SweepSpec
         ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, Converters = { new JsonStringEnumConverter() },
     };
 
-    /// <summary>Built-in sweeps (lib/Apt/Training/Presets/*.json): quickstart, full-grid and P-tuning v2's settings per backbone.</summary>
+    /// <summary>Built-in sweeps (lib/Apt/Runs/Presets/*.json): quickstart, full-grid and P-tuning v2's settings per backbone.</summary>
     public static IReadOnlyList<string> Presets =>
         [.. typeof(SweepSpec).Assembly.GetManifestResourceNames().Where(n => n.StartsWith(PresetPrefix, StringComparison.Ordinal)).Select(n => n[PresetPrefix.Length..^".json".Length]).Order()];
 

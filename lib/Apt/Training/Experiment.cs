@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Apt.Backbone;
+using Apt.Lora;
 using Apt.Prefix;
 using Apt.Tasks;
 using TorchSharp;
@@ -27,6 +28,9 @@ public sealed record ExperimentConfig
 
     /// <summary>The prefix method's full configuration (what the short name expands to).</summary>
     [JsonPropertyName("prefix")] public PrefixConfig Prefix { get; init; } = PrefixConfig.Apt();
+
+    /// <summary>LoRA on the frozen backbone's projections, for the LoRA method; absent (null) otherwise.</summary>
+    [JsonPropertyName("lora"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public LoraConfig? Lora { get; init; }
 
     /// <summary>Optimisation, schedule, seed and selection.</summary>
     [JsonPropertyName("trainer")] public TrainerConfig Trainer { get; init; } = new();
@@ -74,6 +78,8 @@ public sealed class Experiment : IDisposable
 {
     /// <summary>The adapter file in a run folder (with adapter.json beside it).</summary>
     public const string AdapterFileName = "adapter.safetensors";
+    /// <summary>A LoRA run's adapter in PEFT's layout (adapter_config.json, adapter_model.safetensors), in a run folder.</summary>
+    public const string PeftLoraFolder = "peft-lora";
     /// <summary>The gate probe in a run folder (with gate-probe.csv beside it).</summary>
     public const string ProbeFileName = "gate-probe.json";
 
@@ -115,7 +121,8 @@ public sealed class Experiment : IDisposable
             var result = trainer.Run(trainable, run, trainable.Model.ParameterCounts());
             var outputs = System.Diagnostics.Stopwatch.StartNew();
             trainable.LoadSelected(run);
-            AdapterFile.Save(adapter, trainable.Model, config.Prefix, backbone.Config, backbone.Identity, trainable.Model.Head.GetType().Name);
+            AdapterFile.Save(adapter, trainable.Model, config.Prefix, backbone.Config, backbone.Identity, trainable.Model.Head.GetType().Name, config.Lora);
+            if (trainable.Model.Lora is { } lora) PeftLora.Export(lora, Path.Combine(run.Path, PeftLoraFolder), backbone.Identity.Name);
             bool gated = trainable.Model.Prefix is { } prefix && (prefix.Config.HasTokenGate || prefix.Config.HasLayerGate);
             if (gated)
             {
@@ -163,10 +170,11 @@ public sealed class Experiment : IDisposable
         random.manual_seed(config.Trainer.Seed);
         // A prefix of length 0 (the head-only baseline) is no prefix: no graph is built through the frozen backbone.
         var prefix = config.Prefix.MaxLength == 0 ? null : PrefixModule.Create(config.Prefix, backbone.Config);
+        var lora = config.Lora is null ? null : new LoraModule(config.Lora, backbone.Config);
         var head = task.CreateHead(backbone.Config, config.HeadDropout);
         backbone.Model.SetTrainable(config.Prefix.Method == PrefixMethod.FineTune);
         backbone.Model.HiddenDropout = config.HiddenDropout ?? backbone.Config.HiddenDropout; // the frozen backbone is shared by runs
-        var model = new TunedModel(backbone.Model, prefix, head);
+        var model = new TunedModel(backbone.Model, prefix, head, lora);
         model.to(TorchRuntime.Device);
         return new TaskTrainable(task, model, backbone.Tokenizer, train, dev, test, maxLength, config.EvalBatchSize);
     }

@@ -42,7 +42,7 @@ public sealed class RobertaPrefixTests : IDisposable
         var probe = method == "pt2star" ? ProbeOfAnApt(experiment, backbone) : null;
         var config = new ExperimentConfig
         {
-            Task = "rte", Backbone = _model.Path, Method = method, Prefix = MethodCatalogue.Get(method).Configure(new MethodInputs(backbone.Config, PrefixLength: 4, Projection: false, probe)),
+            Task = "rte", Backbone = _model.Path, Method = method, Prefix = MethodCatalogue.Get(method).Configure(new MethodInputs(backbone.Config, PrefixLength: 4, Projection: false, probe)).Prefix,
             Trainer = new TrainerConfig { Seed = 1 },
         };
         using var trainable = experiment.Build(config, TaskRegistry.Get("rte"), backbone);

@@ -15,7 +15,7 @@ internal static class PrefixTestKit
     /// <summary>The real all-MiniLM-L6-v2, loaded once for the test run (never modified by these tests).</summary>
     /// <summary>The prefix configuration the catalogue builds for <paramref name="method"/> (no probe: not PT-2*).</summary>
     public static PrefixConfig Configure(string method, BertConfig backbone, int prefixLength, bool projection = false) =>
-        MethodCatalogue.Get(method).Configure(new MethodInputs(backbone, prefixLength, projection, Probe: null));
+        MethodCatalogue.Get(method).Configure(new MethodInputs(backbone, prefixLength, projection, Probe: null)).Prefix;
 
     public static PretrainedBackbone MiniLm => _miniLm.Value;
 
