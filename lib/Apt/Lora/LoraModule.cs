@@ -31,6 +31,23 @@ public sealed class LoraPair : nn.Module
     }
 }
 
+/// <summary>One layer's LoRA pairs, named as the projections they adapt (a projection without one has none).</summary>
+public sealed class LoraLayer : nn.Module
+{
+    readonly LoraPair? query, key, value;
+
+    public LoraLayer(LoraConfig config, int hidden) : base(nameof(LoraLayer))
+    {
+        LoraPair? Pair(string target) => config.TargetModules.Contains(target) ? new LoraPair(hidden, config.Rank, config.Dropout) : null;
+        (query, key, value) = (Pair("query"), Pair("key"), Pair("value"));
+        RegisterComponents();
+    }
+
+    /// <summary>The layer's deltas of hidden (B, T, d): each (B, T, d), or null where the projection has no pair.</summary>
+    public ProjectionDelta Forward(Tensor hidden, double scaling) =>
+        new(query?.Forward(hidden, scaling), key?.Forward(hidden, scaling), value?.Forward(hidden, scaling));
+}
+
 /// <summary>
 /// LoRA on every layer of a frozen backbone, answering the backbone's <see cref="IProjectionDeltaProvider"/>: layer i's
 /// query (and the other targets) becomes W·x + (α/r)·B_i·A_i·x. Parameter names follow PEFT's for BERT without its
@@ -38,7 +55,7 @@ public sealed class LoraPair : nn.Module
 /// </summary>
 public sealed class LoraModule : nn.Module, IProjectionDeltaProvider
 {
-    readonly ModuleList<ModuleDict<LoraPair>> layer;
+    readonly ModuleList<LoraLayer> layer;
 
     /// <summary>The method's configuration.</summary>
     public LoraConfig Config { get; }
@@ -47,22 +64,12 @@ public sealed class LoraModule : nn.Module, IProjectionDeltaProvider
     {
         config.Validate(backbone);
         Config = config;
-        layer = new ModuleList<ModuleDict<LoraPair>>([.. Enumerable.Range(0, backbone.NumLayers).Select(_ =>
-        {
-            var targets = new ModuleDict<LoraPair>();
-            foreach (string target in config.TargetModules) targets.Add((target, new LoraPair(backbone.HiddenSize, config.Rank, config.Dropout)));
-            return targets;
-        })]);
+        layer = new ModuleList<LoraLayer>([.. Enumerable.Range(0, backbone.NumLayers).Select(_ => new LoraLayer(config, backbone.HiddenSize))]);
         RegisterComponents();
     }
 
     /// <summary>Every parameter of the module (A and B of each target in each layer).</summary>
     public long ParameterCount => parameters().Sum(p => p.numel());
 
-    public ProjectionDelta? ForLayer(int index, Tensor hidden)
-    {
-        var targets = layer[index];
-        Tensor? Delta(string name) => targets.TryGetValue(name, out var pair) ? pair.Forward(hidden, Config.Scaling) : null;
-        return new ProjectionDelta(Delta("query"), Delta("key"), Delta("value"));
-    }
+    public ProjectionDelta? ForLayer(int index, Tensor hidden) => layer[index].Forward(hidden, Config.Scaling);
 }

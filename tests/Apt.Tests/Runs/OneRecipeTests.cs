@@ -11,8 +11,8 @@ public sealed class OneRecipeTests
     [Fact]
     public void TrainWithASweepCellsSettingsWritesTheSweepsRunFolder()
     {
-        // APT, PT-2* (from APT's probe) and FT (its own learning rate): every way the two builders used to part.
-        using var grid = new TinyGrid(["apt", "pt2star", "ft"], [1]);
+        // APT, PT-2* (from APT's probe), FT and LoRA (their own learning rates): every way the two builders used to part.
+        using var grid = new TinyGrid(["apt", "pt2star", "ft", "lora"], [1]);
         string sweep = grid.Runs("sweep"), train = grid.Runs("train");
         grid.Run(null, "sweep", grid.File, "--runs", sweep, "--data-root", grid.DataRoot);
 
@@ -24,7 +24,8 @@ public sealed class OneRecipeTests
             [
                 "train", "--task", task.Task, "--method", cell.Method, "--prefix-length", $"{cell.PrefixLength}", "--lr", Number(cell.LearningRate),
                 "--seed", $"{cell.Seed}", "--epochs", $"{task.Epochs}", "--batch-size", $"{task.BatchSize}", "--dropout", Number(task.Dropout),
-                "--ft-lr", Number(task.FineTuneLearningRate), "--data-root", grid.DataRoot, "--runs", train,
+                "--ft-lr", Number(task.FineTuneLearningRate), "--lora-rank", $"{task.LoraRank}", "--lora-lr", Number(task.LoraLearningRate),
+                "--data-root", grid.DataRoot, "--runs", train,
             ];
             if (cell.ProbeFrom is { } probe) args.AddRange(["--probe", probe]);
             grid.Run(null, [.. args]);

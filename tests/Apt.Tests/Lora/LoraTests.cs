@@ -1,0 +1,192 @@
+using System.Text.Json.Nodes;
+using Apt.Backbone;
+using Apt.Lora;
+using Apt.Prefix;
+using Apt.Runs;
+using Apt.Tasks;
+using Apt.Training;
+using static Apt.Tests.Prefix.PrefixTestKit;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Apt.Tests.Lora;
+
+/// <summary>LoRA through the backbone's projection-delta seam: the start, what trains, its gradients, PEFT's files, its size.</summary>
+public sealed class LoraTests
+{
+    static double Sum(BackboneOutput output, Tensor weightsHidden, Tensor weightsPooled)
+    {
+        using var scope = NewDisposeScope();
+        return ((output.LastHidden * weightsHidden).sum() + (output.Pooled! * weightsPooled).sum()).item<double>();
+    }
+
+    [Theory]
+    [InlineData(KernelChoice.Auto, false)]
+    [InlineData(KernelChoice.Reference, false)]
+    [InlineData(KernelChoice.Auto, true)]
+    [InlineData(KernelChoice.Reference, true)]
+    public void WithBAtZeroTheOutputIsExactlyTheFrozenBackbones(KernelChoice path, bool training)
+    {
+        using var force = ComputePath.Force(path);
+        using var backbone = Tiny(seed: 3);
+        using var lora = new LoraModule(new LoraConfig { Rank = 4, TargetModules = ["query", "key", "value"] }, backbone.Config);
+        backbone.train(training);
+        lora.train(training);
+        using var batch = RandomBatch(4, 7, 3, 5);
+        using var scope = NewDisposeScope();
+        manual_seed(9); // the same dropout masks for both forwards
+        var frozen = backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask);
+        manual_seed(9);
+        var adapted = backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, deltas: lora);
+        Assert.True(frozen.LastHidden.eq(adapted.LastHidden).all().item<bool>(), "LoRA with B = 0 changed the last hidden states");
+        Assert.True(frozen.Pooled!.eq(adapted.Pooled!).all().item<bool>(), "LoRA with B = 0 changed the pooled output");
+    }
+
+    [Fact]
+    public void OnlyLorasTensorsAndTheHeadTrain()
+    {
+        using var backbone = Tiny(seed: 4);
+        using var lora = new LoraModule(new LoraConfig { Rank = 2 }, backbone.Config);
+        Randomise(lora, seed: 5, scale: 0.1); // B ≠ 0, so A receives a gradient too
+        using var head = TaskRegistry.Get("rte").CreateHead(backbone.Config, 0.1);
+        using var model = new TunedModel(backbone, prefix: null, head, lora);
+        Assert.All(model.TrainableParameters().Keys, name => Assert.True(name.StartsWith("lora.") || name.StartsWith("head."), name));
+        Assert.Equal(2 * 2 * 2 * 2 * backbone.Config.HiddenSize, model.ParameterCounts()["lora"]); // L·targets·(r·d + d·r)
+
+        using var batch = RandomBatch(6, 5, 4);
+        using (var scope = NewDisposeScope())
+            backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, deltas: lora).LastHidden.square().sum().backward();
+        Assert.All(lora.named_parameters(), p => Assert.True(p.parameter.grad is { } g && g.abs().sum().item<float>() > 0, $"{p.name} got no gradient"));
+        Assert.All(backbone.parameters(), p => Assert.Null(p.grad));
+    }
+
+    [Fact]
+    public void LoraGradientsMatchFiniteDifferences()
+    {
+        using var backbone = Tiny(seed: 8);
+        using var lora = new LoraModule(new LoraConfig { Rank = 3, Alpha = 6 }, backbone.Config);
+        Randomise(lora, seed: 9, scale: 0.3);
+        backbone.to(ScalarType.Float64);
+        lora.to(ScalarType.Float64);
+        backbone.eval();
+        lora.eval();
+        using var batch = RandomBatch(10, 6, 3, 5);
+        manual_seed(11);
+        using var weightsHidden = randn(3, 6, 16, dtype: ScalarType.Float64);
+        using var weightsPooled = randn(3, 16, dtype: ScalarType.Float64);
+        double Loss() => Sum(backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, deltas: lora), weightsHidden, weightsPooled);
+
+        using (var scope = NewDisposeScope())
+        {
+            var output = backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, deltas: lora);
+            ((output.LastHidden * weightsHidden).sum() + (output.Pooled! * weightsPooled).sum()).backward();
+        }
+        var parameters = lora.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        const double step = 1e-6;
+        var random = new Random(12);
+        int checkedEntries = 0;
+        foreach (string name in new[] { "layer.0.query.lora_A.weight", "layer.0.value.lora_B.weight", "layer.1.query.lora_B.weight", "layer.1.value.lora_A.weight" })
+        {
+            var parameter = parameters[name];
+            using var flatGradient = parameter.grad!.reshape(-1);
+            double[] gradient = flatGradient.data<double>().ToArray();
+            for (int k = 0; k < 4; k++)
+            {
+                long index = random.NextInt64(parameter.numel());
+                using var noGrad = no_grad();
+                using var flat = parameter.view(-1);
+                double original = flat[index].item<double>();
+                flat[index].fill_(original + step);
+                double plus = Loss();
+                flat[index].fill_(original - step);
+                double minus = Loss();
+                flat[index].fill_(original);
+                double numeric = (plus - minus) / (2 * step);
+                Assert.True(Math.Abs(numeric - gradient[index]) <= 1e-6 * Math.Max(1.0, Math.Abs(numeric)),
+                    $"{name}[{index}]: autograd {gradient[index]:G10}, finite differences {numeric:G10}");
+                Assert.True(Math.Abs(numeric) > 1e-9, $"{name}[{index}]: the gradient must not vanish for the check to mean something");
+                checkedEntries++;
+            }
+        }
+        Assert.Equal(16, checkedEntries);
+    }
+
+    [Fact]
+    public void TheFastPathAddsTheSameDeltaAsTheReferencePath()
+    {
+        using var backbone = Tiny(seed: 13);
+        using var lora = new LoraModule(new LoraConfig { Rank = 2 }, backbone.Config);
+        Randomise(lora, seed: 14, scale: 0.2);
+        backbone.eval();
+        using var batch = RandomBatch(15, 6, 4);
+        (Tensor Output, Tensor[] Gradients) Run(KernelChoice path)
+        {
+            using var force = ComputePath.Force(path);
+            foreach (var p in lora.parameters()) p.grad?.zero_();
+            using var scope = NewDisposeScope();
+            var output = backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, deltas: lora).LastHidden;
+            output.square().sum().backward();
+            return (output.detach().MoveToOuterDisposeScope(), [.. lora.parameters().Select(p => p.grad!.clone().MoveToOuterDisposeScope())]);
+        }
+        var (fast, fastGradients) = Run(KernelChoice.Auto);
+        var (reference, referenceGradients) = Run(KernelChoice.Reference);
+        Assert.True(fast.allclose(reference, rtol: 1e-4, atol: 1e-5), "the fast path's output differs");
+        Assert.All(fastGradients.Zip(referenceGradients), g => Assert.True(g.First.allclose(g.Second, rtol: 1e-3, atol: 1e-5), "the fast path's gradient differs"));
+    }
+
+    [Fact]
+    public void AnAdapterRoundTripsThroughPeftsLoraLayout()
+    {
+        using var lora = new LoraModule(new LoraConfig { Rank = 3, Alpha = 12, Dropout = 0.05 }, TinyConfig);
+        Randomise(lora, seed: 16);
+        string folder = Directory.CreateTempSubdirectory("apt-peft-lora-").FullName;
+        try
+        {
+            PeftLora.Export(lora, folder, "tiny-bert", "SEQ_CLS");
+            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, PeftLora.ConfigFile)))!;
+            Assert.Equal(("LORA", 3, 12.0, "SEQ_CLS"), (config["peft_type"]!.GetValue<string>(), config["r"]!.GetValue<int>(), config["lora_alpha"]!.GetValue<double>(), config["task_type"]!.GetValue<string>()));
+            Assert.Equal(["query", "value"], config["target_modules"]!.AsArray().Select(t => t!.GetValue<string>()));
+            var saved = SafeTensors.Read(Path.Combine(folder, PeftLora.WeightsFile), out _);
+            try
+            {
+                var expected = Enumerable.Range(0, TinyConfig.NumLayers).SelectMany(i => new[] { "query", "value" }.SelectMany(t => new[]
+                    { $"base_model.model.encoder.layer.{i}.attention.self.{t}.lora_A.weight", $"base_model.model.encoder.layer.{i}.attention.self.{t}.lora_B.weight" }));
+                Assert.Equal(expected.Order(StringComparer.Ordinal), saved.Keys.Order(StringComparer.Ordinal));
+                Assert.Equal([3L, TinyConfig.HiddenSize], saved["base_model.model.encoder.layer.0.attention.self.query.lora_A.weight"].shape);
+                Assert.Equal([(long)TinyConfig.HiddenSize, 3L], saved["base_model.model.encoder.layer.0.attention.self.query.lora_B.weight"].shape);
+            }
+            finally
+            {
+                foreach (var tensor in saved.Values) tensor.Dispose();
+            }
+
+            using var imported = PeftLora.Import(folder, TinyConfig);
+            Assert.Equal(lora.Config with { TargetModules = imported.Config.TargetModules }, imported.Config);
+            var original = lora.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            Assert.All(imported.named_parameters(), p => Assert.True(p.parameter.eq(original[p.name]).all().item<bool>(), $"{p.name} changed in the round trip"));
+            Assert.Throws<InvalidDataException>(() => PeftLora.Import(folder, TinyConfig with { NumLayers = 3 })); // names the keys that do not fit
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void TheStudysLoraRankMatchesAptsParametersAtLength16OnMiniLm()
+    {
+        var config = MiniLm.Config;
+        long apt;
+        using (var module = PrefixModule.Create(PrefixConfig.Apt(16), config)!) apt = module.PrefixParameterCount + module.GateParameterCount; // 110,694
+        long LoraCount(int rank)
+        {
+            using var module = new LoraModule(new LoraConfig { Rank = rank }, config);
+            return module.ParameterCount;
+        }
+        int closest = Enumerable.Range(1, 32).MinBy(rank => Math.Abs(LoraCount(rank) - apt));
+        Assert.Equal(12, closest); // 110,592
+        var study = SweepSpec.Load("study");
+        Assert.Contains(MethodCatalogue.LowRank.Name, study.Methods);
+        Assert.All(study.Tasks, task => Assert.Equal(closest, task.LoraRank));
+    }
+}
