@@ -12,7 +12,7 @@ namespace Apt.Prefix;
 /// α over examples, and per layer those of λ. Sample standard deviations (n − 1; 0 for one example).
 /// Rows of <see cref="AlphaMean"/> and <see cref="AlphaStd"/> have the layer's prefix length.
 /// </summary>
-/// <param name="Method">The gates probed: APT (both), token, layer (or PT-2: none).</param>
+/// <param name="Method">The gates probed: APT (both), PT-2 (none), else the granularity's name (token, layer).</param>
 /// <param name="Layers">L.</param>
 /// <param name="Tokens">Prefix length per layer.</param>
 /// <param name="Examples">Examples probed.</param>
@@ -138,8 +138,7 @@ public static class GateProbe
     static string GatesLabel(GateGranularity gates) => gates switch
     {
         GateGranularity.Both => "APT",
-        GateGranularity.Token => "token",
-        GateGranularity.Layer => "layer",
-        _ => "PT-2",
+        GateGranularity.None => "PT-2",
+        _ => gates.ToString().ToLowerInvariant(), // token, layer
     };
 }

@@ -46,28 +46,6 @@ public sealed record ParameterReport(
     }
 
     /// <summary>
-    /// The prefix's closed form, for PT-2+'s search over lengths (building a module per length would be slow on a large
-    /// backbone; ParameterCountTests hold it to the modules). Plain: Σ_i 2·l_i·d (2·L·l·d for a uniform length).
-    /// Projection: l·d + (d·r + r) + (r·L·2d + L·2d).
-    /// </summary>
-    public static long PrefixParameters(PrefixConfig config, BertConfig backbone)
-    {
-        if (config.Method == PrefixMethod.FineTune) return 0;
-        long d = backbone.HiddenSize, layers = backbone.NumLayers, l = config.PrefixLength, r = config.ProjectionHidden;
-        if (config.Projection) return l * d + (d * r + r) + (r * layers * 2 * d + layers * 2 * d);
-        return Enumerable.Range(0, (int)layers).Sum(i => 2L * config.LengthOf(i) * d);
-    }
-
-    /// <summary>The gates' closed form, for PT-2+'s search: token gates Σ_i (d·l_i + l_i); layer gates L. APT: L·(d·l + l + 1).</summary>
-    public static long GateParameters(PrefixConfig config, BertConfig backbone)
-    {
-        long d = backbone.HiddenSize, layers = backbone.NumLayers;
-        long token = config.HasTokenGate ? Enumerable.Range(0, (int)layers).Sum(i => d * config.LengthOf(i) + config.LengthOf(i)) : 0;
-        long layer = config.HasLayerGate ? layers : 0;
-        return token + layer;
-    }
-
-    /// <summary>
     /// A BERT encoder's parameters: embeddings (V + P + types)·d + 2d; per layer 4(d² + d) attention,
     /// 2d LayerNorm, (dI + I) + (Id + d) feed-forward, 2d LayerNorm; pooler d² + d if present.
     /// </summary>

@@ -175,15 +175,25 @@ public sealed record PrefixConfig : IJsonOnDeserializing
 
     /// <summary>
     /// The shortest PT-2 prefix whose trainable parameters (prefix only) reach those of <paramref name="target"/>
-    /// (prefix and gates), with the same projection setting.
+    /// (prefix and gates, counted on the module it builds, so any gate counts), with the same projection setting.
     /// </summary>
     public static int EnlargedLength(BertConfig backbone, PrefixConfig target)
     {
-        long goal = ParameterReport.PrefixParameters(target, backbone) + ParameterReport.GateParameters(target, backbone);
-        var plain = PTuningV2() with { Projection = target.Projection, ProjectionHidden = target.ProjectionHidden };
+        long goal;
+        using (var module = PrefixModule.Create(target, backbone)!) goal = module.PrefixParameterCount + module.GateParameterCount;
         int length = 1;
-        while (ParameterReport.PrefixParameters(plain with { PrefixLength = length }, backbone) < goal) length++;
+        while (PlainPrefixParameters(backbone, length, target) < goal) length++;
         return length;
+    }
+
+    /// <summary>
+    /// A plain PT-2 prefix's parameters in closed form (building a module per length of the search would be slow on a large
+    /// backbone; ParameterCountTests hold it to the modules): 2·L·l·d, or with projection l·d + (d·r + r) + (r·L·2d + L·2d).
+    /// </summary>
+    static long PlainPrefixParameters(BertConfig backbone, int length, PrefixConfig projection)
+    {
+        long d = backbone.HiddenSize, layers = backbone.NumLayers, r = projection.ProjectionHidden;
+        return projection.Projection ? length * d + (d * r + r) + (r * layers * 2 * d + layers * 2 * d) : 2 * layers * length * d;
     }
 
     /// <summary>PT-2*: PT-2 with the per-layer lengths of <see cref="VariableLengths"/>.</summary>
