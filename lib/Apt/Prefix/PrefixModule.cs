@@ -78,8 +78,8 @@ public sealed class PrefixModule : nn.Module, IPrefixProvider
     /// <summary>Parameters of the prefix itself: the table, or the embedding and projection.</summary>
     public long PrefixParameterCount => Count("prefix_encoder.");
 
-    /// <summary>Parameters of the gates: the token gates' W_i, b_i and the layer gates' λ.</summary>
-    public long GateParameterCount => Count("token_gates.") + Count("layer_gate");
+    /// <summary>Parameters of the gates (the token gates' W_i, b_i and the layer gates' λ): everything beside the prefix.</summary>
+    public long GateParameterCount => Count("") - PrefixParameterCount;
 
     long Count(string name) => named_parameters().Where(p => p.name.StartsWith(name, StringComparison.Ordinal)).Sum(p => p.parameter.numel());
 
