@@ -22,8 +22,8 @@ public sealed class ParamsCommand : Command<ParamsCommand.Settings>
 
         [CommandOption("--method")]
         [Description("A method of the catalogue (listed above; pt2star needs --probe).")]
-        [DefaultValue("apt")]
-        public string Method { get; init; } = "apt";
+        [DefaultValue(MethodCatalogue.DefaultName)]
+        public string Method { get; init; } = MethodCatalogue.DefaultName;
 
         [CommandOption("--prefix-length")]
         [Description("Prefix length l (the base length for pt2plus).")]

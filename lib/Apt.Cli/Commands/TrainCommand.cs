@@ -22,8 +22,8 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
 
         [CommandOption("--method")]
         [Description("A method of the catalogue (listed above; pt2star needs --probe).")]
-        [DefaultValue("apt")]
-        public string Method { get; init; } = "apt";
+        [DefaultValue(MethodCatalogue.DefaultName)]
+        public string Method { get; init; } = MethodCatalogue.DefaultName;
 
         [CommandOption("--backbone")]
         [Description("Embedded backbone (minilm, arctic-xs) or a Hugging Face model folder.")]

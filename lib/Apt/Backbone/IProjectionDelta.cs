@@ -9,7 +9,9 @@ namespace Apt.Backbone;
 /// </summary>
 public sealed record ProjectionDelta(Tensor? Query, Tensor? Key, Tensor? Value)
 {
-    /// <summary>The stacked projection (B, T, 3d) with the deltas added to its query, key and value slices: (B, T, 3d).</summary>
+    /// <summary>
+    /// The stacked projection (B, T, 3d) with the deltas added to its query, key and value slices: (B, T, 3d).
+    /// </summary>
     public Tensor AddTo(Tensor projected)
     {
         long width = projected.shape[2] / 3;

@@ -10,7 +10,9 @@ namespace Apt.Lora;
 /// </summary>
 public sealed record LoraConfig
 {
-    /// <summary>The projections LoRA adapts, PEFT's target_modules: "query", "key", "value". Default query and value.</summary>
+    /// <summary>
+    /// The projections LoRA adapts, PEFT's target_modules: "query", "key", "value". Default query and value.
+    /// </summary>
     public static readonly IReadOnlyList<string> Projections = ["query", "key", "value"];
 
     /// <summary>r: the rank of ΔW = B·A. Default 8.</summary>
@@ -31,10 +33,12 @@ public sealed record LoraConfig
     /// <summary>Checks the fields; the message names the field.</summary>
     public void Validate(BertConfig backbone)
     {
-        if (Rank < 1 || Rank > backbone.HiddenSize) throw new ArgumentException($"lora config: rank must be in 1..{backbone.HiddenSize} (got {Rank})");
-        if (!(Alpha > 0 && double.IsFinite(Alpha))) throw new ArgumentException($"lora config: alpha must be positive (got {Alpha})");
-        if (Dropout is < 0 or >= 1) throw new ArgumentException($"lora config: dropout must be in [0, 1) (got {Dropout})");
-        if (TargetModules.Length == 0 || TargetModules.Any(t => !Projections.Contains(t)) || TargetModules.Distinct().Count() != TargetModules.Length)
-            throw new ArgumentException($"lora config: target_modules must be distinct names of {string.Join(", ", Projections)} (got [{string.Join(", ", TargetModules)}])");
+        string Fail(string message) => throw new ArgumentException($"lora config: {message}");
+        if (Rank < 1 || Rank > backbone.HiddenSize) Fail($"rank must be in 1..{backbone.HiddenSize} (got {Rank})");
+        if (!(Alpha > 0 && double.IsFinite(Alpha))) Fail($"alpha must be positive (got {Alpha})");
+        if (Dropout is < 0 or >= 1) Fail($"dropout must be in [0, 1) (got {Dropout})");
+        bool known = TargetModules.Length > 0 && TargetModules.All(Projections.Contains);
+        if (!known || TargetModules.Distinct().Count() != TargetModules.Length)
+            Fail($"target_modules must be distinct names of {string.Join(", ", Projections)} (got [{string.Join(", ", TargetModules)}])");
     }
 }

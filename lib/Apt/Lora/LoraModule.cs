@@ -6,7 +6,9 @@ using static TorchSharp.torch.nn;
 
 namespace Apt.Lora;
 
-/// <summary>One projection's low-rank update: lora_A (r, d) then lora_B (d, r), as PEFT's Linear pair (no biases).</summary>
+/// <summary>
+/// One projection's low-rank update: lora_A (r, d) then lora_B (d, r), as PEFT's Linear pair (no biases).
+/// </summary>
 public sealed class LoraPair : nn.Module
 {
     readonly Linear lora_A, lora_B;
@@ -38,12 +40,15 @@ public sealed class LoraLayer : nn.Module
 
     public LoraLayer(LoraConfig config, int hidden) : base(nameof(LoraLayer))
     {
-        LoraPair? Pair(string target) => config.TargetModules.Contains(target) ? new LoraPair(hidden, config.Rank, config.Dropout) : null;
+        LoraPair? Pair(string target) =>
+            config.TargetModules.Contains(target) ? new LoraPair(hidden, config.Rank, config.Dropout) : null;
         (query, key, value) = (Pair("query"), Pair("key"), Pair("value"));
         RegisterComponents();
     }
 
-    /// <summary>The layer's deltas of hidden (B, T, d): each (B, T, d), or null where the projection has no pair.</summary>
+    /// <summary>
+    /// The layer's deltas of hidden (B, T, d): each (B, T, d), or null where the projection has no pair.
+    /// </summary>
     public ProjectionDelta Forward(Tensor hidden, double scaling) =>
         new(query?.Forward(hidden, scaling), key?.Forward(hidden, scaling), value?.Forward(hidden, scaling));
 }
@@ -64,7 +69,8 @@ public sealed class LoraModule : nn.Module, IProjectionDeltaProvider
     {
         config.Validate(backbone);
         Config = config;
-        layer = new ModuleList<LoraLayer>([.. Enumerable.Range(0, backbone.NumLayers).Select(_ => new LoraLayer(config, backbone.HiddenSize))]);
+        var layers = Enumerable.Range(0, backbone.NumLayers).Select(_ => new LoraLayer(config, backbone.HiddenSize));
+        layer = new ModuleList<LoraLayer>([.. layers]);
         RegisterComponents();
     }
 

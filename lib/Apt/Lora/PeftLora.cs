@@ -26,7 +26,8 @@ public static class PeftLora
     /// <summary>Writes <paramref name="lora"/> as a PEFT LoRA adapter in <paramref name="folder"/>.</summary>
     /// <param name="lora">The trained LoRA module.</param>
     /// <param name="folder">Where adapter_config.json and adapter_model.safetensors go.</param>
-    /// <param name="baseModelNameOrPath">PEFT's <c>base_model_name_or_path</c>, e.g. "sentence-transformers/all-MiniLM-L6-v2".</param>
+    /// <param name="baseModelNameOrPath">PEFT's <c>base_model_name_or_path</c>, e.g.
+    /// "sentence-transformers/all-MiniLM-L6-v2".</param>
     /// <param name="taskType">PEFT's <c>task_type</c> (SEQ_CLS, TOKEN_CLS, …), or null for the bare encoder.</param>
     public static void Export(LoraModule lora, string folder, string baseModelNameOrPath, string? taskType = null)
     {
@@ -34,7 +35,8 @@ public static class PeftLora
         Directory.CreateDirectory(folder);
         using (var scope = NewDisposeScope())
         {
-            var tensors = lora.named_parameters().ToDictionary(p => PeftKey(p.name), p => p.parameter.detach().to_type(ScalarType.Float32));
+            var tensors = lora.named_parameters()
+                .ToDictionary(p => PeftKey(p.name), p => p.parameter.detach().to_type(ScalarType.Float32));
             SafeTensors.Write(Path.Combine(folder, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         }
         var json = new JsonObject
@@ -53,42 +55,45 @@ public static class PeftLora
             ["use_dora"] = false,
             ["use_rslora"] = false,
         };
-        AtomicFile.WriteAllText(Path.Combine(folder, ConfigFile), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        string text = json.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        AtomicFile.WriteAllText(Path.Combine(folder, ConfigFile), text);
     }
 
     /// <summary>
-    /// Reads a PEFT LoRA adapter for <paramref name="backbone"/> into a <see cref="LoraModule"/>; errors name the file and
-    /// the field or keys that do not fit (PEFT options this kit does not compute, such as DoRA, are refused).
+    /// Reads a PEFT LoRA adapter for <paramref name="backbone"/> into a <see cref="LoraModule"/>; errors name the file
+    /// and the field or keys that do not fit (PEFT options this kit does not compute, such as DoRA, are refused).
     /// </summary>
     public static LoraModule Import(string folder, BertConfig backbone)
     {
         string configPath = Path.Combine(folder, ConfigFile), weightsPath = Path.Combine(folder, WeightsFile);
         foreach (var required in new[] { configPath, weightsPath })
-            if (!File.Exists(required)) throw new FileNotFoundException($"{folder}: a PEFT adapter folder needs {Path.GetFileName(required)}", required);
+            if (!File.Exists(required))
+                throw new FileNotFoundException($"{folder}: a PEFT adapter folder needs {Path.GetFileName(required)}", required);
 
+        T Bad<T>(string message) => throw new InvalidDataException($"{configPath}: {message}");
         JsonObject json;
-        try { json = JsonNode.Parse(File.ReadAllText(configPath))?.AsObject() ?? throw new InvalidDataException($"{configPath}: empty"); }
+        try { json = JsonNode.Parse(File.ReadAllText(configPath))?.AsObject() ?? Bad<JsonObject>("empty"); }
         catch (JsonException e) { throw new InvalidDataException($"{configPath}: line {e.LineNumber + 1}: not valid JSON: {e.Message}", e); }
-        if (json["peft_type"]?.GetValue<string>() is not "LORA")
-            throw new InvalidDataException($"{configPath}: peft_type is '{json["peft_type"]}', expected 'LORA'");
+        if (json["peft_type"]?.GetValue<string>() is not "LORA") Bad<bool>($"peft_type is '{json["peft_type"]}', expected 'LORA'");
         foreach (string option in new[] { "use_dora", "use_rslora", "fan_in_fan_out" })
-            if (json[option]?.GetValue<bool>() == true) throw new InvalidDataException($"{configPath}: {option} is true; this kit computes plain LoRA only");
-        if (json["bias"]?.GetValue<string>() is { } bias && bias != "none")
-            throw new InvalidDataException($"{configPath}: bias is '{bias}'; this kit trains no biases with LoRA");
+            if (json[option]?.GetValue<bool>() == true) Bad<bool>($"{option} is true; this kit computes plain LoRA only");
+        if (json["bias"]?.GetValue<string>() is { } bias && bias != "none") Bad<bool>($"bias is '{bias}'; this kit trains no LoRA biases");
         var config = new LoraConfig
         {
-            Rank = json["r"]?.GetValue<int>() ?? throw new InvalidDataException($"{configPath}: field 'r' is missing"),
-            Alpha = json["lora_alpha"]?.GetValue<double>() ?? throw new InvalidDataException($"{configPath}: field 'lora_alpha' is missing"),
+            Rank = json["r"]?.GetValue<int>() ?? Bad<int>("field 'r' is missing"),
+            Alpha = json["lora_alpha"]?.GetValue<double>() ?? Bad<double>("field 'lora_alpha' is missing"),
             Dropout = json["lora_dropout"]?.GetValue<double>() ?? 0,
-            TargetModules = json["target_modules"] is JsonArray targets ? [.. targets.Select(t => t!.GetValue<string>())]
-                : throw new InvalidDataException($"{configPath}: field 'target_modules' must be a list of module names"),
+            TargetModules = json["target_modules"] is JsonArray targets
+                ? [.. targets.Select(t => t!.GetValue<string>())]
+                : Bad<string[]>("field 'target_modules' must be a list of module names"),
         };
         var module = new LoraModule(config, backbone);
         var saved = SafeTensors.Read(weightsPath, out _);
         try
         {
             var parameters = module.named_parameters().ToDictionary(p => PeftKey(p.name), p => (Tensor)p.parameter);
-            Checkpoint.Copy(parameters, saved, $"{weightsPath}: the adapter's tensors do not fit LoRA r = {config.Rank} on [{string.Join(", ", config.TargetModules)}] of this backbone.");
+            string adapted = string.Join(", ", config.TargetModules);
+            Checkpoint.Copy(parameters, saved, $"{weightsPath}: the adapter's tensors do not fit LoRA r = {config.Rank} on [{adapted}] of this backbone.");
         }
         catch
         {

@@ -37,7 +37,7 @@ public sealed record SweepSpec
     [JsonPropertyName("description")] public string Description { get; init; } = "";
     /// <summary>Embedded key or Hugging Face folder; `--backbone` overrides it.</summary>
     [JsonPropertyName("backbone")] public string Backbone { get; init; } = "minilm";
-    [JsonPropertyName("methods")] public string[] Methods { get; init; } = ["pt2", "apt"];
+    [JsonPropertyName("methods")] public string[] Methods { get; init; } = [MethodCatalogue.PTuningV2.Name, MethodCatalogue.Apt.Name];
     [JsonPropertyName("seeds")] public int[] Seeds { get; init; } = [11];
     [JsonPropertyName("tasks")] public SweepTask[] Tasks { get; init; } = [];
     /// <summary>When present, the sweep is a study (<see cref="StudyPlan"/>): a search on dev, then these seeds at each method's best setting.</summary>

@@ -11,7 +11,9 @@ using static TorchSharp.torch;
 
 namespace Apt.Tests.Lora;
 
-/// <summary>LoRA through the backbone's projection-delta seam: the start, what trains, its gradients, PEFT's files, its size.</summary>
+/// <summary>
+/// LoRA through the backbone's projection-delta seam: the start, what trains, its gradients, PEFT's files, its size.
+/// </summary>
 public sealed class LoraTests
 {
     static double Sum(BackboneOutput output, Tensor weightsHidden, Tensor weightsPooled)
@@ -29,7 +31,8 @@ public sealed class LoraTests
     {
         using var force = ComputePath.Force(path);
         using var backbone = Tiny(seed: 3);
-        using var lora = new LoraModule(new LoraConfig { Rank = 4, TargetModules = ["query", "key", "value"] }, backbone.Config);
+        var config = new LoraConfig { Rank = 4, TargetModules = ["query", "key", "value"] };
+        using var lora = new LoraModule(config, backbone.Config);
         backbone.train(training);
         lora.train(training);
         using var batch = RandomBatch(4, 7, 3, 5);
@@ -38,7 +41,7 @@ public sealed class LoraTests
         var frozen = backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask);
         manual_seed(9);
         var adapted = backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, deltas: lora);
-        Assert.True(frozen.LastHidden.eq(adapted.LastHidden).all().item<bool>(), "LoRA with B = 0 changed the last hidden states");
+        Assert.True(frozen.LastHidden.eq(adapted.LastHidden).all().item<bool>(), "LoRA with B = 0 changed the hidden states");
         Assert.True(frozen.Pooled!.eq(adapted.Pooled!).all().item<bool>(), "LoRA with B = 0 changed the pooled output");
     }
 
@@ -51,12 +54,16 @@ public sealed class LoraTests
         using var head = TaskRegistry.Get("rte").CreateHead(backbone.Config, 0.1);
         using var model = new TunedModel(backbone, prefix: null, head, lora);
         Assert.All(model.TrainableParameters().Keys, name => Assert.True(name.StartsWith("lora.") || name.StartsWith("head."), name));
-        Assert.Equal(2 * 2 * 2 * 2 * backbone.Config.HiddenSize, model.ParameterCounts()["lora"]); // L·targets·(r·d + d·r)
+        Assert.Equal(2 * 2 * 2 * 2 * backbone.Config.HiddenSize, model.ParameterCounts()["lora"]); // L·targets·2·r·d
 
         using var batch = RandomBatch(6, 5, 4);
         using (var scope = NewDisposeScope())
-            backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, deltas: lora).LastHidden.square().sum().backward();
-        Assert.All(lora.named_parameters(), p => Assert.True(p.parameter.grad is { } g && g.abs().sum().item<float>() > 0, $"{p.name} got no gradient"));
+        {
+            var output = backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, deltas: lora);
+            output.LastHidden.square().sum().backward();
+        }
+        foreach (var (name, parameter) in lora.named_parameters())
+            Assert.True(parameter.grad is { } g && g.abs().sum().item<float>() > 0, $"{name} got no gradient");
         Assert.All(backbone.parameters(), p => Assert.Null(p.grad));
     }
 
@@ -74,7 +81,8 @@ public sealed class LoraTests
         manual_seed(11);
         using var weightsHidden = randn(3, 6, 16, dtype: ScalarType.Float64);
         using var weightsPooled = randn(3, 16, dtype: ScalarType.Float64);
-        double Loss() => Sum(backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, deltas: lora), weightsHidden, weightsPooled);
+        double Loss() =>
+            Sum(backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, deltas: lora), weightsHidden, weightsPooled);
 
         using (var scope = NewDisposeScope())
         {
@@ -85,7 +93,8 @@ public sealed class LoraTests
         const double step = 1e-6;
         var random = new Random(12);
         int checkedEntries = 0;
-        foreach (string name in new[] { "layer.0.query.lora_A.weight", "layer.0.value.lora_B.weight", "layer.1.query.lora_B.weight", "layer.1.value.lora_A.weight" })
+        string[] names = ["layer.0.query.lora_A.weight", "layer.0.value.lora_B.weight", "layer.1.query.lora_B.weight", "layer.1.value.lora_A.weight"];
+        foreach (string name in names)
         {
             var parameter = parameters[name];
             using var flatGradient = parameter.grad!.reshape(-1);
@@ -104,7 +113,7 @@ public sealed class LoraTests
                 double numeric = (plus - minus) / (2 * step);
                 Assert.True(Math.Abs(numeric - gradient[index]) <= 1e-6 * Math.Max(1.0, Math.Abs(numeric)),
                     $"{name}[{index}]: autograd {gradient[index]:G10}, finite differences {numeric:G10}");
-                Assert.True(Math.Abs(numeric) > 1e-9, $"{name}[{index}]: the gradient must not vanish for the check to mean something");
+                Assert.True(Math.Abs(numeric) > 1e-9, $"{name}[{index}]: the gradient must not vanish for the check to mean anything");
                 checkedEntries++;
             }
         }
@@ -126,12 +135,14 @@ public sealed class LoraTests
             using var scope = NewDisposeScope();
             var output = backbone.Forward(batch.Ids, batch.TypeIds, batch.AttentionMask, deltas: lora).LastHidden;
             output.square().sum().backward();
-            return (output.detach().MoveToOuterDisposeScope(), [.. lora.parameters().Select(p => p.grad!.clone().MoveToOuterDisposeScope())]);
+            Tensor[] gradients = [.. lora.parameters().Select(p => p.grad!.clone().MoveToOuterDisposeScope())];
+            return (output.detach().MoveToOuterDisposeScope(), gradients);
         }
         var (fast, fastGradients) = Run(KernelChoice.Auto);
         var (reference, referenceGradients) = Run(KernelChoice.Reference);
         Assert.True(fast.allclose(reference, rtol: 1e-4, atol: 1e-5), "the fast path's output differs");
-        Assert.All(fastGradients.Zip(referenceGradients), g => Assert.True(g.First.allclose(g.Second, rtol: 1e-3, atol: 1e-5), "the fast path's gradient differs"));
+        foreach (var (a, b) in fastGradients.Zip(referenceGradients))
+            Assert.True(a.allclose(b, rtol: 1e-3, atol: 1e-5), "the fast path's gradient differs");
     }
 
     [Fact]
@@ -144,16 +155,21 @@ public sealed class LoraTests
         {
             PeftLora.Export(lora, folder, "tiny-bert", "SEQ_CLS");
             var config = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, PeftLora.ConfigFile)))!;
-            Assert.Equal(("LORA", 3, 12.0, "SEQ_CLS"), (config["peft_type"]!.GetValue<string>(), config["r"]!.GetValue<int>(), config["lora_alpha"]!.GetValue<double>(), config["task_type"]!.GetValue<string>()));
+            T Field<T>(string name) => config[name]!.GetValue<T>();
+            Assert.Equal(("LORA", 3, 12.0, "SEQ_CLS"), (Field<string>("peft_type"), Field<int>("r"), Field<double>("lora_alpha"), Field<string>("task_type")));
             Assert.Equal(["query", "value"], config["target_modules"]!.AsArray().Select(t => t!.GetValue<string>()));
             var saved = SafeTensors.Read(Path.Combine(folder, PeftLora.WeightsFile), out _);
             try
             {
-                var expected = Enumerable.Range(0, TinyConfig.NumLayers).SelectMany(i => new[] { "query", "value" }.SelectMany(t => new[]
-                    { $"base_model.model.encoder.layer.{i}.attention.self.{t}.lora_A.weight", $"base_model.model.encoder.layer.{i}.attention.self.{t}.lora_B.weight" }));
+                static string Key(int layer, string target, string matrix) =>
+                    $"base_model.model.encoder.layer.{layer}.attention.self.{target}.{matrix}.weight";
+                var expected = from layer in Enumerable.Range(0, TinyConfig.NumLayers)
+                               from target in new[] { "query", "value" }
+                               from matrix in new[] { "lora_A", "lora_B" }
+                               select Key(layer, target, matrix);
                 Assert.Equal(expected.Order(StringComparer.Ordinal), saved.Keys.Order(StringComparer.Ordinal));
-                Assert.Equal([3L, TinyConfig.HiddenSize], saved["base_model.model.encoder.layer.0.attention.self.query.lora_A.weight"].shape);
-                Assert.Equal([(long)TinyConfig.HiddenSize, 3L], saved["base_model.model.encoder.layer.0.attention.self.query.lora_B.weight"].shape);
+                Assert.Equal([3L, TinyConfig.HiddenSize], saved[Key(0, "query", "lora_A")].shape); // A (r, d)
+                Assert.Equal([(long)TinyConfig.HiddenSize, 3L], saved[Key(0, "query", "lora_B")].shape); // B (d, r)
             }
             finally
             {
@@ -163,8 +179,10 @@ public sealed class LoraTests
             using var imported = PeftLora.Import(folder, TinyConfig);
             Assert.Equal(lora.Config with { TargetModules = imported.Config.TargetModules }, imported.Config);
             var original = lora.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-            Assert.All(imported.named_parameters(), p => Assert.True(p.parameter.eq(original[p.name]).all().item<bool>(), $"{p.name} changed in the round trip"));
-            Assert.Throws<InvalidDataException>(() => PeftLora.Import(folder, TinyConfig with { NumLayers = 3 })); // names the keys that do not fit
+            foreach (var (name, parameter) in imported.named_parameters())
+                Assert.True(parameter.eq(original[name]).all().item<bool>(), $"{name} changed in the round trip");
+            var misfit = Assert.Throws<InvalidDataException>(() => PeftLora.Import(folder, TinyConfig with { NumLayers = 3 }));
+            Assert.Contains("Missing keys", misfit.Message);
         }
         finally
         {
@@ -177,7 +195,8 @@ public sealed class LoraTests
     {
         var config = MiniLm.Config;
         long apt;
-        using (var module = PrefixModule.Create(PrefixConfig.Apt(16), config)!) apt = module.PrefixParameterCount + module.GateParameterCount; // 110,694
+        using (var module = PrefixModule.Create(PrefixConfig.Apt(16), config)!)
+            apt = module.PrefixParameterCount + module.GateParameterCount; // 110,694
         long LoraCount(int rank)
         {
             using var module = new LoraModule(new LoraConfig { Rank = rank }, config);
