@@ -39,6 +39,7 @@ public sealed record LoraConfig
         if (Dropout is < 0 or >= 1) Fail($"dropout must be in [0, 1) (got {Dropout})");
         bool known = TargetModules.Length > 0 && TargetModules.All(Projections.Contains);
         if (!known || TargetModules.Distinct().Count() != TargetModules.Length)
-            Fail($"target_modules must be distinct names of {string.Join(", ", Projections)} (got [{string.Join(", ", TargetModules)}])");
+            Fail($"target_modules must be distinct names of {string.Join(", ", Projections)} "
+                + $"(got [{string.Join(", ", TargetModules)}])");
     }
 }

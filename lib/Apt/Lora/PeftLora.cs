@@ -37,7 +37,8 @@ public static class PeftLora
         {
             var tensors = lora.named_parameters()
                 .ToDictionary(p => PeftKey(p.name), p => p.parameter.detach().to_type(ScalarType.Float32));
-            SafeTensors.Write(Path.Combine(folder, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+            var metadata = new Dictionary<string, string> { ["format"] = "pt" };
+            SafeTensors.Write(Path.Combine(folder, WeightsFile), tensors, metadata);
         }
         var json = new JsonObject
         {
@@ -68,16 +69,21 @@ public static class PeftLora
         string configPath = Path.Combine(folder, ConfigFile), weightsPath = Path.Combine(folder, WeightsFile);
         foreach (var required in new[] { configPath, weightsPath })
             if (!File.Exists(required))
-                throw new FileNotFoundException($"{folder}: a PEFT adapter folder needs {Path.GetFileName(required)}", required);
+                throw new FileNotFoundException($"{folder}: a PEFT adapter needs {Path.GetFileName(required)}", required);
 
         T Bad<T>(string message) => throw new InvalidDataException($"{configPath}: {message}");
         JsonObject json;
         try { json = JsonNode.Parse(File.ReadAllText(configPath))?.AsObject() ?? Bad<JsonObject>("empty"); }
-        catch (JsonException e) { throw new InvalidDataException($"{configPath}: line {e.LineNumber + 1}: not valid JSON: {e.Message}", e); }
-        if (json["peft_type"]?.GetValue<string>() is not "LORA") Bad<bool>($"peft_type is '{json["peft_type"]}', expected 'LORA'");
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{configPath}: line {e.LineNumber + 1}: not valid JSON: {e.Message}", e);
+        }
+        if (json["peft_type"]?.GetValue<string>() is not "LORA")
+            Bad<bool>($"peft_type is '{json["peft_type"]}', expected 'LORA'");
         foreach (string option in new[] { "use_dora", "use_rslora", "fan_in_fan_out" })
             if (json[option]?.GetValue<bool>() == true) Bad<bool>($"{option} is true; this kit computes plain LoRA only");
-        if (json["bias"]?.GetValue<string>() is { } bias && bias != "none") Bad<bool>($"bias is '{bias}'; this kit trains no LoRA biases");
+        if (json["bias"]?.GetValue<string>() is { } bias && bias != "none")
+            Bad<bool>($"bias is '{bias}'; this kit trains no LoRA biases");
         var config = new LoraConfig
         {
             Rank = json["r"]?.GetValue<int>() ?? Bad<int>("field 'r' is missing"),
@@ -93,7 +99,8 @@ public static class PeftLora
         {
             var parameters = module.named_parameters().ToDictionary(p => PeftKey(p.name), p => (Tensor)p.parameter);
             string adapted = string.Join(", ", config.TargetModules);
-            Checkpoint.Copy(parameters, saved, $"{weightsPath}: the adapter's tensors do not fit LoRA r = {config.Rank} on [{adapted}] of this backbone.");
+            Checkpoint.Copy(parameters, saved,
+                $"{weightsPath}: the adapter's tensors do not fit LoRA r = {config.Rank} on [{adapted}] of this backbone.");
         }
         catch
         {

@@ -111,7 +111,10 @@ public static class Recipe
         var definition = TaskRegistry.Get(task);
         var entry = MethodCatalogue.Get(method);
         var probed = probe is null ? null : GateProbeResult.Load(probe);
-        var lora = new LoraConfig { Rank = settings.LoraRank, Alpha = settings.LoraAlpha, Dropout = settings.LoraDropout };
+        var lora = new LoraConfig
+        {
+            Rank = settings.LoraRank, Alpha = settings.LoraAlpha, Dropout = settings.LoraDropout,
+        };
         var inputs = new MethodInputs(shape, point.PrefixLength, settings.Projection, probed, lora);
         var configured = entry.Configure(inputs);
         var prefix = configured.Prefix with { Dropout = settings.Dropout, Init = settings.PrefixInit };
@@ -126,7 +129,8 @@ public static class Recipe
         {
             Task = definition.Name, Data = settings.Data, Backbone = backbone, Method = entry.Name,
             Prefix = prefix, Lora = configured.Lora, Trainer = trainer,
-            MaxLength = settings.MaxLength, TrainExamples = settings.TrainExamples, EvalExamples = settings.EvalExamples,
+            MaxLength = settings.MaxLength, TrainExamples = settings.TrainExamples,
+            EvalExamples = settings.EvalExamples,
             HeadDropout = settings.Dropout, HiddenDropout = settings.DropoutInBackbone ? settings.Dropout : null,
         };
         config.CheckFits(definition, shape);
@@ -144,7 +148,11 @@ public static class TaskProtocol
         task.Kind == TaskKind.TokenClassification
             ? baseline with
             {
-                Schedule = LearningRateDecay.Exponential, Selection = SelectionRule.TestAtBestDev, SelectionMetric = task.SelectionMetric,
+                Schedule = LearningRateDecay.Exponential, Selection = SelectionRule.TestAtBestDev,
+                SelectionMetric = task.SelectionMetric,
             }
-            : baseline with { Schedule = LearningRateDecay.Linear, Selection = SelectionRule.BestDev, SelectionMetric = task.SelectionMetric };
+            : baseline with
+            {
+                Schedule = LearningRateDecay.Linear, Selection = SelectionRule.BestDev, SelectionMetric = task.SelectionMetric,
+            };
 }
