@@ -72,6 +72,11 @@ public sealed class CliTests
         Assert.Equal(0, exitCode);
         Assert.Contains("\"gates\": 36966", output);
         Assert.Contains("\"prefix\": 73728", output);
+
+        var (loraExit, lora) = Apt("params", "--backbone", "minilm", "--method", "lora", "--lora-rank", "12", "--json");
+        Assert.Equal(0, loraExit);
+        Assert.Contains("\"lora\": 110592", lora); // 6 layers × (query, value) × 2 · 12 · 384, beside APT's 110,694
+        Assert.Contains("\"prefix\": 0", lora);
     }
 
     [Fact]
