@@ -1,9 +1,7 @@
-using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Apt.Backbone;
-using Apt.Prefix;
 using Apt.Tasks;
 using Apt.Training;
 
