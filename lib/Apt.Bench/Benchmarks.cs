@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Apt.Backbone;
 using Apt.Prefix;
+using Apt.Runs;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using TorchSharp;
@@ -30,9 +31,9 @@ public static class Benchmarks
         StepFigure apt, pt2, aptFirstToken;
         List<MatmulFigure> matmul;
         using (var shapes = new MatmulShapes(settings, config))
-        using (var aptStep = new TrainingWorkload(backbone.Model, PrefixConfig.Apt(l), b, t))
-        using (var pt2Step = new TrainingWorkload(backbone.Model, PrefixConfig.PTuningV2(l), b, t))
-        using (var aptFirstTokenStep = new TrainingWorkload(backbone.Model, PrefixConfig.Apt(l), b, t, firstTokenOnly: true))
+        using (var aptStep = new TrainingWorkload(backbone.Model, MethodCatalogue.Apt, l, b, t))
+        using (var pt2Step = new TrainingWorkload(backbone.Model, MethodCatalogue.PTuningV2, l, b, t))
+        using (var aptFirstTokenStep = new TrainingWorkload(backbone.Model, MethodCatalogue.Apt, l, b, t, firstTokenOnly: true))
         {
             // The peak is taken in the same rounds as the steps it divides: a change in the shared machine's load
             // then moves numerator and denominator alike.
@@ -52,10 +53,10 @@ public static class Benchmarks
             if (peer is not null) peerSteps.Add(PeerStep(peer, kit, settings));
             return kit;
         }
-        var aptChild = StepBesidePeer("apt");
-        var pt2Child = StepBesidePeer("pt2");
-        var ftChild = StepBesidePeer("ft");
-        var aptReferenceChild = RunChildStep("apt", config, settings, referenceKernels: true);
+        var aptChild = StepBesidePeer(MethodCatalogue.Apt.Name);
+        var pt2Child = StepBesidePeer(MethodCatalogue.PTuningV2.Name);
+        var ftChild = StepBesidePeer(MethodCatalogue.FineTune.Name);
+        var aptReferenceChild = RunChildStep(MethodCatalogue.Apt.Name, config, settings, referenceKernels: true);
 
         progress?.Invoke(peer is null ? "(d) evaluation forward against ONNX Runtime" : "(d, g) evaluation forward against ONNX Runtime and the PyTorch peer");
         var eval = new List<EvalFigure> { EvalVersusOnnxRuntime(settings.Batch, t, settings, peer), EvalVersusOnnxRuntime(1, t, settings, peer) };
@@ -77,7 +78,7 @@ public static class Benchmarks
     }
 
     static StepFigure StepFigureOf(TrainingWorkload w, double ms, double load) =>
-        new(w.FirstTokenOnly ? $"{w.Method.Label}, first token only" : w.Method.Label, w.BatchSize, w.Length, w.Method.MaxLength, ms, w.BatchSize * w.Length / (ms / 1000), w.StepFlops / 1e9, w.StepFlops / 1e9 / (ms / 1000), load);
+        new(w.FirstTokenOnly ? $"{w.Label}, first token only" : w.Label, w.BatchSize, w.Length, w.Method.MaxLength, ms, w.BatchSize * w.Length / (ms / 1000), w.StepFlops / 1e9, w.StepFlops / 1e9 / (ms / 1000), load);
 
     /// <summary>
     /// The fp32 matmul rate: a square matmul of <see cref="BenchSettings.MatmulSize"/>, and the three linear
@@ -200,7 +201,7 @@ public static class Benchmarks
     /// </summary>
     static ScalingFigure Scan(BertModel model, string axis, IReadOnlyList<(int Length, int Prefix)> points, BenchSettings settings)
     {
-        var steps = points.Select(point => new TrainingWorkload(model, PrefixConfig.Apt(point.Prefix), settings.Batch, point.Length)).ToList();
+        var steps = points.Select(point => new TrainingWorkload(model, MethodCatalogue.Apt, point.Prefix, settings.Batch, point.Length)).ToList();
         var figures = new List<StepFigure>();
         try
         {
@@ -233,10 +234,10 @@ public static class Benchmarks
     {
         var request = new ChildRequest("step", method, settings.Batch, settings.Length, settings.PrefixLength, settings.Warmup, Math.Max(3, settings.Repeats - 2), 0, 0);
         var result = RunChild(request, referenceKernels ? "reference" : null);
-        bool fullFineTuning = method == "ft";
+        bool fullFineTuning = MethodCatalogue.Get(method) == MethodCatalogue.FineTune;
         int prefix = fullFineTuning ? 0 : request.Prefix;
         double stepGflop = FlopModel.TrainingStep(config, request.Batch, request.Length, prefix, fullFineTuning) / 1e9;
-        string label = fullFineTuning ? "FT" : method == "pt2" ? "PT-2" : "APT";
+        string label = MethodCatalogue.Label(method);
         return new ChildStepFigure(referenceKernels ? $"{label}, reference kernels" : label, request.Batch, request.Length, prefix,
             result.MedianMs, stepGflop, result.RssAfterLoadMiB, result.PeakRssMiB, result.LoadAverage);
     }
@@ -244,14 +245,14 @@ public static class Benchmarks
     /// <summary>The PyTorch peer's step for the method of <paramref name="kit"/>, in its own process, right after the kit's child.</summary>
     static PeerStepFigure PeerStep(PyTorchPeer peer, ChildStepFigure kit, BenchSettings settings)
     {
-        string method = kit.Method switch { "FT" => "ft", "PT-2" => "pt2", _ => "apt" };
+        string method = MethodCatalogue.All.Single(m => m.Label == kit.Method).Name;
         var result = peer.Run(new ChildRequest("step", method, kit.Batch, kit.Length, kit.Prefix, settings.Warmup, Math.Max(3, settings.Repeats - 2), 0, 0));
         return new PeerStepFigure(kit.Method, result.MedianMs, kit.StepGflop, result.PeakRssMiB, kit.MedianMs / result.MedianMs, result.LoadAverage);
     }
 
     static MemoryGrowthFigure RunChildMemory(BenchSettings settings)
     {
-        var request = new ChildRequest("memory", "apt", settings.MemoryBatch, settings.MemoryLength, settings.PrefixLength, 0, 0, settings.MemoryEarlySteps, settings.MemoryLateSteps);
+        var request = new ChildRequest("memory", MethodCatalogue.Apt.Name, settings.MemoryBatch, settings.MemoryLength, settings.PrefixLength, 0, 0, settings.MemoryEarlySteps, settings.MemoryLateSteps);
         var r = RunChild(request);
         return new MemoryGrowthFigure("APT", request.Batch, request.Length, request.EarlySteps, r.EarlyRssMiB, request.LateSteps, r.LateRssMiB,
             (r.LateRssMiB - r.EarlyRssMiB) / r.EarlyRssMiB, r.LoadAverage);
@@ -275,8 +276,7 @@ public static class Benchmarks
             AtomicFile.WriteAllText(resultPath, JsonSerializer.Serialize(times));
             return;
         }
-        var method = PrefixConfig.Preset(request.Method, backbone.Config, request.Prefix);
-        using var step = new TrainingWorkload(backbone.Model, method, request.Batch, request.Length);
+        using var step = new TrainingWorkload(backbone.Model, MethodCatalogue.Get(request.Method), request.Prefix, request.Batch, request.Length);
         double afterLoad = Measure.ResidentMiB().Current;
         double load = Measure.LoadAverage();
         ChildResult result;

@@ -1,6 +1,7 @@
 using Apt.Backbone;
 using Apt.Backbone.Cpu;
 using Apt.Prefix;
+using Apt.Runs;
 using Spectre.Console;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -26,7 +27,7 @@ public static class StepProfile
         var phases = new Table().AddColumns("backbone", "forward ms", "backward ms", "clip + AdamW ms", "GC ms", "step ms");
         void Phases(string label, BertModel model)
         {
-            using var step = new TrainingWorkload(model, PrefixConfig.Apt(l), b, t);
+            using var step = new TrainingWorkload(model, MethodCatalogue.Apt, l, b, t);
             for (int i = 0; i < settings.Warmup; i++) step.TimedStep();
             var runs = Enumerable.Range(0, settings.Repeats).Select(_ => step.TimedStep()).ToList();
             string M(Func<StepPhases, double> pick) => Measure.Median(runs.Select(pick)).ToString("F0");

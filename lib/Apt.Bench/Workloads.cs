@@ -1,5 +1,6 @@
 using Apt.Backbone;
 using Apt.Prefix;
+using Apt.Runs;
 using Apt.Tasks;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -88,6 +89,8 @@ public sealed class TrainingWorkload : IDisposable
     readonly SyntheticBatch _batch;
 
     public PrefixConfig Method { get; }
+    /// <summary>The method's label in the catalogue.</summary>
+    public string Label { get; }
     public int BatchSize { get; }
     public int Length { get; }
 
@@ -97,10 +100,12 @@ public sealed class TrainingWorkload : IDisposable
     /// <summary>The backbone's last layer computes the first token's output only, as for a sequence-classification head in the trainer.</summary>
     public bool FirstTokenOnly { get; }
 
-    public TrainingWorkload(BertModel backbone, PrefixConfig method, int batch, int length, int seed = 7, bool firstTokenOnly = false)
+    public TrainingWorkload(BertModel backbone, MethodEntry entry, int prefixLength, int batch, int length, int seed = 7, bool firstTokenOnly = false)
     {
         _backbone = backbone;
+        var method = entry.Configure(new MethodInputs(backbone.Config, prefixLength, Projection: false, Probe: null)).Prefix;
         Method = method;
+        Label = entry.Label;
         BatchSize = batch;
         Length = length;
         FirstTokenOnly = firstTokenOnly;
@@ -144,7 +149,7 @@ public sealed class TrainingWorkload : IDisposable
         }
         GC.Collect();
         double collect = Lap(watch);
-        if (!double.IsFinite(value)) throw new InvalidOperationException($"{Method.Label} step: loss is {value}");
+        if (!double.IsFinite(value)) throw new InvalidOperationException($"{Label} step: loss is {value}");
         return new StepPhases(value, forward, backward, optimizer, collect);
     }
 

@@ -1,3 +1,4 @@
+using Apt.Runs;
 using Apt.Training;
 using Spectre.Console;
 
@@ -46,7 +47,7 @@ public static class TrainingConsole
         return result;
     }
 
-    static string Name(ExperimentConfig config) => $"{config.Task} {Methods.Label(config.Method)} seed {config.Trainer.Seed}";
+    static string Name(ExperimentConfig config) => $"{config.Task} {MethodCatalogue.Label(config.Method)} seed {config.Trainer.Seed}";
 
     static string Describe(IReadOnlyDictionary<string, double> metrics) =>
         string.Join(", ", metrics.Where(m => !m.Key.StartsWith("train.")).Select(m => $"{m.Key} {m.Value:F4}"));

@@ -2,13 +2,15 @@ using System.ComponentModel;
 using System.Globalization;
 using System.Text.Json;
 using Apt.Backbone;
+using Apt.Lora;
 using Apt.Prefix;
+using Apt.Runs;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`apt params --backbone minilm --method apt --prefix-length 16`: trainable parameters of a method, split into prefix, gates and head.</summary>
+/// <summary>`apt params --backbone minilm --method apt --prefix-length 16`: trainable parameters of a method, split into prefix, gates, LoRA and head.</summary>
 public sealed class ParamsCommand : Command<ParamsCommand.Settings>
 {
     public sealed class Settings : CommandSettings
@@ -19,18 +21,27 @@ public sealed class ParamsCommand : Command<ParamsCommand.Settings>
         public string Backbone { get; init; } = "minilm";
 
         [CommandOption("--method")]
-        [Description("ft, pt2, apt, token, layer or pt2plus.")]
-        [DefaultValue("apt")]
-        public string Method { get; init; } = "apt";
+        [Description("A method of the catalogue (listed above; pt2star needs --probe).")]
+        [DefaultValue(MethodCatalogue.DefaultName)]
+        public string Method { get; init; } = MethodCatalogue.DefaultName;
 
         [CommandOption("--prefix-length")]
         [Description("Prefix length l (the base length for pt2plus).")]
         [DefaultValue(16)]
         public int PrefixLength { get; init; } = 16;
 
+        [CommandOption("--probe")]
+        [Description("Gate probe JSON of a trained APT run (for pt2star).")]
+        public string? Probe { get; init; }
+
         [CommandOption("--projection")]
         [Description("Use P-tuning v2's reparameterised prefix (embedding → MLP).")]
         public bool Projection { get; init; }
+
+        [CommandOption("--lora-rank")]
+        [Description("LoRA's rank r (for lora).")]
+        [DefaultValue(8)]
+        public int LoraRank { get; init; } = 8;
 
         [CommandOption("--labels")]
         [Description("Classes of the head, a Linear(d, labels) on the pooled output (0: no head).")]
@@ -42,9 +53,10 @@ public sealed class ParamsCommand : Command<ParamsCommand.Settings>
         public bool Json { get; init; }
 
         public override ValidationResult Validate() => SettingRanges.First(
-            SettingRanges.OneOf("--method", Method.ToLowerInvariant(), ["ft", "pt2", "apt", "token", "layer", "pt2plus"]),
+            SettingRanges.OneOf("--method", Method, MethodCatalogue.Names),
             SettingRanges.Backbone("--backbone", Backbone),
             SettingRanges.AtLeast("--prefix-length", PrefixLength, 1),
+            SettingRanges.AtLeast("--lora-rank", LoraRank, 1),
             SettingRanges.AtLeast("--labels", Labels, 0));
     }
 
@@ -53,10 +65,12 @@ public sealed class ParamsCommand : Command<ParamsCommand.Settings>
         TorchRuntime.EnsureLoaded();
         using var backbone = PretrainedBackbone.Load(settings.Backbone);
         var config = backbone.Config;
-        var method = PrefixConfig.Preset(settings.Method, config, settings.PrefixLength, settings.Projection);
-        string? label = settings.Method.Equals("pt2plus", StringComparison.OrdinalIgnoreCase) ? "PT-2+" : null;
+        var entry = MethodCatalogue.Get(settings.Method);
+        var probe = settings.Probe is null ? null : GateProbeResult.Load(settings.Probe);
+        var configured = entry.Configure(new MethodInputs(config, settings.PrefixLength, settings.Projection, probe, new LoraConfig { Rank = settings.LoraRank }));
+        var method = configured.Prefix;
         long head = settings.Labels == 0 ? 0 : (long)config.HiddenSize * settings.Labels + settings.Labels;
-        var report = ParameterReport.For(method, config, head, label);
+        var report = ParameterReport.For(entry.Label, method, config, head, configured.Lora);
 
         if (settings.Json)
         {
@@ -69,6 +83,8 @@ public sealed class ParamsCommand : Command<ParamsCommand.Settings>
         var table = new Table().AddColumn("part").AddColumn(new TableColumn("parameters").RightAligned()).AddColumn(new TableColumn("of backbone").RightAligned());
         table.AddRow("prefix", report.Prefix.ToString("N0", CultureInfo.InvariantCulture), Share(report.Prefix));
         table.AddRow("gates", report.Gates.ToString("N0", CultureInfo.InvariantCulture), Share(report.Gates));
+        table.AddRow($"LoRA{(configured.Lora is { } lora ? $" (r={lora.Rank} on {string.Join(", ", lora.TargetModules)})" : "")}",
+            report.Lora.ToString("N0", CultureInfo.InvariantCulture), Share(report.Lora));
         table.AddRow($"head ({settings.Labels} labels)", report.Head.ToString("N0", CultureInfo.InvariantCulture), Share(report.Head));
         table.AddRow("backbone (trainable)", report.BackboneTrainable.ToString("N0", CultureInfo.InvariantCulture), Share(report.BackboneTrainable));
         table.AddRow("[bold]trainable[/]", $"[bold]{report.Trainable.ToString("N0", CultureInfo.InvariantCulture)}[/]", $"[bold]{Share(report.Trainable)}[/]");

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using Apt.Runs;
 using Apt.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -26,10 +27,10 @@ public sealed class ProbeCommand : Command<ProbeCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
     {
         if (settings.Run.Length == 0) throw new ArgumentException("--run <folder> is required");
+        var method = MethodCatalogue.Get(RunFolder.Open(settings.Run).ReadConfig<ExperimentConfig>().Method);
+        if (!method.Probed) throw new ArgumentException($"{settings.Run}: the run's method has no gates to probe (it is {method.Label})");
         using var experiment = new Experiment(settings.DataRoot);
         using var model = experiment.Open(settings.Run);
-        if (model.Model.Prefix is not { } prefix || !(prefix.Config.HasTokenGate || prefix.Config.HasLayerGate))
-            throw new ArgumentException($"{settings.Run}: the run's method has no gates to probe (it is {model.Model.Prefix?.Config.Label ?? "without a prefix"})");
         var probe = model.Probe();
         string output = settings.Out ?? Path.Combine(settings.Run, Experiment.ProbeFileName);
         probe.SaveCsv(Path.ChangeExtension(output, ".csv"));

@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Diagnostics;
 using Apt.Backbone;
 using Apt.Reporting;
+using Apt.Runs;
 using Apt.Tasks.Data;
 using Apt.Training;
 using Spectre.Console;

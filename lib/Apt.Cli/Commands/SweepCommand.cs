@@ -2,6 +2,7 @@ using System.ComponentModel;
 using Apt.Backbone;
 using Apt.Cli.Slurm;
 using Apt.Reporting;
+using Apt.Runs;
 using Apt.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -18,7 +19,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
     public sealed class Settings : ComputeSettings
     {
         [CommandArgument(0, "[file]")]
-        [Description("A sweep JSON file (see lib/Apt/Training/Presets for the format).")]
+        [Description("A sweep JSON file (see lib/Apt/Runs/Presets for the format).")]
         public string? File { get; init; }
 
         [CommandOption("--preset")]

@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Text.Json;
 using Apt.Backbone;
 using Apt.Prefix;
+using Apt.Runs;
 using Apt.Tasks;
 using Apt.Training;
 using Spectre.Console;
@@ -20,9 +21,9 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         public string Task { get; init; } = "wordnet-wic";
 
         [CommandOption("--method")]
-        [Description("head, ft, pt2, apt, token, layer, pt2plus or pt2star (pt2star needs --probe).")]
-        [DefaultValue("apt")]
-        public string Method { get; init; } = "apt";
+        [Description("A method of the catalogue (listed above; pt2star needs --probe).")]
+        [DefaultValue(MethodCatalogue.DefaultName)]
+        public string Method { get; init; } = MethodCatalogue.DefaultName;
 
         [CommandOption("--backbone")]
         [Description("Embedded backbone (minilm, arctic-xs) or a Hugging Face model folder.")]
@@ -56,9 +57,34 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         public int BatchSize { get; init; } = 32;
 
         [CommandOption("--lr")]
-        [Description("Peak learning rate.")]
+        [Description("Peak learning rate (of every method but ft and lora, which have their own).")]
         [DefaultValue(1e-2)]
         public double LearningRate { get; init; } = 1e-2;
+
+        [CommandOption("--ft-lr")]
+        [Description("Peak learning rate of full fine-tuning (ft).")]
+        [DefaultValue(2e-5)]
+        public double FineTuneLearningRate { get; init; } = 2e-5;
+
+        [CommandOption("--lora-rank")]
+        [Description("LoRA's rank r (for lora).")]
+        [DefaultValue(8)]
+        public int LoraRank { get; init; } = 8;
+
+        [CommandOption("--lora-alpha")]
+        [Description("LoRA's α: the update B·A is scaled by α / r (for lora).")]
+        [DefaultValue(8.0)]
+        public double LoraAlpha { get; init; } = 8;
+
+        [CommandOption("--lora-dropout")]
+        [Description("Dropout on LoRA's input (for lora).")]
+        [DefaultValue(0.0)]
+        public double LoraDropout { get; init; }
+
+        [CommandOption("--lora-lr")]
+        [Description("Peak learning rate of LoRA (lora).")]
+        [DefaultValue(5e-4)]
+        public double LoraLearningRate { get; init; } = 5e-4;
 
         [CommandOption("--dropout")]
         [Description("The run's dropout: on the prefix, in the head and, as P-tuning v2, the frozen backbone's hidden dropout.")]
@@ -124,7 +150,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         public string Runs { get; init; } = "runs";
 
         [CommandOption("--run")]
-        [Description("This run's folder (default: <runs>/<task>/<method>-l<length>-seed<seed>).")]
+        [Description("This run's folder (default: <runs>/<task>/<method>-l<length>-lr<lr>-seed<seed>, as a sweep names it).")]
         public string? Run { get; init; }
 
         [CommandOption("--resume")]
@@ -138,12 +164,17 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         /// <summary>The options' ranges; the prefix and maximum length against the position table are checked once the backbone is known.</summary>
         public override ValidationResult Validate() => SettingRanges.First(
             SettingRanges.OneOf("--task", Task, TaskRegistry.Names, StringComparison.OrdinalIgnoreCase),
-            SettingRanges.OneOf("--method", Method, Methods.Names),
+            SettingRanges.OneOf("--method", Method, MethodCatalogue.Names),
             SettingRanges.Backbone("--backbone", Backbone),
             SettingRanges.AtLeast("--prefix-length", PrefixLength, 1),
             SettingRanges.AtLeast("--epochs", Epochs, 1),
             SettingRanges.AtLeast("--batch-size", BatchSize, 1),
             SettingRanges.Positive("--lr", LearningRate),
+            SettingRanges.Positive("--ft-lr", FineTuneLearningRate),
+            SettingRanges.AtLeast("--lora-rank", LoraRank, 1),
+            SettingRanges.Positive("--lora-alpha", LoraAlpha),
+            SettingRanges.Fraction("--lora-dropout", LoraDropout),
+            SettingRanges.Positive("--lora-lr", LoraLearningRate),
             SettingRanges.Fraction("--dropout", Dropout),
             SettingRanges.NonNegative("--weight-decay", WeightDecay),
             SettingRanges.Fraction("--warmup", Warmup),
@@ -174,30 +205,26 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
             return 0;
         }
         var result = outcome.Result;
-        AnsiConsole.MarkupLineInterpolated($"[bold]{config.Task}[/] {Methods.Label(config.Method)}: {result.SelectionMetric} {result.SelectedValue:F4} at epoch {result.SelectedEpoch} ({result.Selection}), {result.WallSeconds:F0} s, {result.ParameterCounts["trainable"]:N0} trainable parameters");
+        AnsiConsole.MarkupLineInterpolated($"[bold]{config.Task}[/] {MethodCatalogue.Label(config.Method)}: {result.SelectionMetric} {result.SelectedValue:F4} at epoch {result.SelectedEpoch} ({result.Selection}), {result.WallSeconds:F0} s, {result.ParameterCounts["trainable"]:N0} trainable parameters");
         AnsiConsole.MarkupLineInterpolated($"run folder: {outcome.RunFolder}");
         if (TaskRegistry.Get(config.Task).IsStandIn)
             AnsiConsole.MarkupLine("[grey]stand-in data built here: not a benchmark score[/]");
         return 0;
     }
 
+    /// <summary>The run the options describe, built by the recipe every sweep cell is built by.</summary>
     static (ExperimentConfig, string) Configure(Settings s, BertConfig backbone)
     {
-        var task = TaskRegistry.Get(s.Task);
-        var probe = s.Probe is null ? null : GateProbeResult.Load(s.Probe);
-        var trainer = TaskProtocol.For(task, new TrainerConfig
+        var settings = new RunSettings
         {
-            Epochs = s.Epochs, BatchSize = s.BatchSize, LearningRate = s.LearningRate, WarmupRatio = s.Warmup, LengthGrouping = s.LengthGrouping,
-            Seed = s.Seed, EarlyStoppingPatience = s.EarlyStopping, CheckpointEverySteps = s.CheckpointEvery, WeightDecay = s.WeightDecay,
-        });
-        var config = new ExperimentConfig
-        {
-            Task = task.Name, Data = s.Data, Backbone = s.Backbone, Method = s.Method,
-            Prefix = Methods.Prefix(s.Method, backbone, s.PrefixLength, s.Dropout, probe, s.Projection) with { Init = s.PrefixInit },
-            Trainer = trainer, MaxLength = s.MaxLength, TrainExamples = s.TrainExamples, EvalExamples = s.EvalExamples,
-            HeadDropout = s.Dropout, HiddenDropout = s.KeepBackboneDropout ? null : s.Dropout,
+            Data = s.Data, Epochs = s.Epochs, BatchSize = s.BatchSize, Dropout = s.Dropout, DropoutInBackbone = !s.KeepBackboneDropout,
+            WeightDecay = s.WeightDecay, Projection = s.Projection, PrefixInit = s.PrefixInit, Warmup = s.Warmup, LengthGrouping = s.LengthGrouping,
+            MaxLength = s.MaxLength, TrainExamples = s.TrainExamples, EvalExamples = s.EvalExamples, FineTuneLearningRate = s.FineTuneLearningRate,
+            EarlyStoppingPatience = s.EarlyStopping, CheckpointEvery = s.CheckpointEvery,
+            LoraRank = s.LoraRank, LoraAlpha = s.LoraAlpha, LoraDropout = s.LoraDropout, LoraLearningRate = s.LoraLearningRate,
         };
-        config.CheckFits(task, backbone);
-        return (config, s.Run ?? Path.Combine(s.Runs, task.Name, $"{s.Method}-l{s.PrefixLength}-seed{s.Seed}"));
+        var point = new RunPoint(s.LearningRate, s.PrefixLength, s.Seed);
+        var config = Recipe.Configure(s.Task, s.Method, s.Backbone, settings, point, backbone, s.Probe);
+        return (config, s.Run ?? Recipe.Folder(s.Runs, s.Task, s.Method, point));
     }
 }

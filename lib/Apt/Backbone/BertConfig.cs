@@ -41,6 +41,28 @@ public sealed record BertConfig
 
     public int HeadSize => HiddenSize / NumHeads;
 
+    /// <summary>
+    /// RoBERTa's padding index, after which its real tokens' positions count (Hugging Face's
+    /// create_position_ids_from_input_ids); null for BERT, whose positions count from 0.
+    /// </summary>
+    [JsonIgnore] public int? PositionPaddingIndex => ModelType == "roberta" ? PadTokenId : null;
+
+    /// <summary>The position of the first real token when the positions are shifted by <paramref name="offset"/>.</summary>
+    public int FirstPosition(int offset) => offset + (PositionPaddingIndex + 1 ?? 0);
+
+    /// <summary>
+    /// The one fit rule: <paramref name="length"/> tokens whose positions are shifted by <paramref name="offset"/> (P-tuning
+    /// v2's prefix length) must fit the position table; refused with the reason otherwise.
+    /// </summary>
+    public void CheckPositions(int offset, int length)
+    {
+        if (FirstPosition(offset) + length > MaxPositions)
+            throw new ArgumentException(
+                $"prefix length {offset} + {length} tokens exceed the backbone's {MaxPositions} positions" +
+                (PositionPaddingIndex is int padding ? $" (its real tokens start after the padding index {padding})" : "") +
+                " (P-tuning v2 shifts positions by the prefix: prefix length + maximum sequence length must fit)");
+    }
+
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     /// <summary>Reads a Hugging Face config.json; errors name the file and the field.</summary>

@@ -32,19 +32,16 @@ public sealed class BertEmbeddings : nn.Module
     readonly Embedding word_embeddings, position_embeddings, token_type_embeddings;
     readonly LayerNorm LayerNorm;
     readonly CounterDropout dropout;
-    readonly int _maxPositions;
-    /// <summary>RoBERTa's padding index, after which its positions count; null for BERT's positions from 0.</summary>
-    readonly int? _positionPaddingIndex;
+    readonly BertConfig _config;
 
     public BertEmbeddings(BertConfig config) : base(nameof(BertEmbeddings))
     {
-        _positionPaddingIndex = config.ModelType == "roberta" ? config.PadTokenId : null;
+        _config = config;
         word_embeddings = Embedding(config.VocabSize, config.HiddenSize, padding_idx: config.PadTokenId);
-        position_embeddings = Embedding(config.MaxPositions, config.HiddenSize, padding_idx: _positionPaddingIndex);
+        position_embeddings = Embedding(config.MaxPositions, config.HiddenSize, padding_idx: config.PositionPaddingIndex);
         token_type_embeddings = Embedding(config.TypeVocabSize, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         dropout = new CounterDropout(config.HiddenDropout);
-        _maxPositions = config.MaxPositions;
         RegisterComponents();
     }
 
@@ -69,12 +66,8 @@ public sealed class BertEmbeddings : nn.Module
     Tensor PositionIds(Tensor ids, int positionOffset)
     {
         long length = ids.shape[1];
-        int first = positionOffset + (_positionPaddingIndex + 1 ?? 0);
-        if (first + length > _maxPositions)
-            throw new ArgumentException(
-                $"{length} tokens starting at position {first} exceed the backbone's {_maxPositions} positions " +
-                "(with P-tuning v2's position shift, prefix length + maximum sequence length must fit)");
-        if (_positionPaddingIndex is not int padding)
+        _config.CheckPositions(positionOffset, (int)length);
+        if (_config.PositionPaddingIndex is not int padding)
             return arange(positionOffset, positionOffset + length, dtype: ScalarType.Int64, device: ids.device); // (T)
         using var scope = NewDisposeScope();
         var real = ids.ne(padding).to_type(ScalarType.Int64); // (B, T): 1 for real tokens
@@ -105,14 +98,16 @@ public sealed class BertSelfAttention : nn.Module
 
     /// <summary>
     /// hidden (B, T, d); keyMask (B, S) bool, true where a key may be attended, or null when every key may be
-    /// (then attention runs without a mask, which lets libtorch pick its fused kernel); prefix (B, P, 2, d) keys and values.
-    /// With <paramref name="firstQueryOnly"/> only the first token attends (over every key): (B, 1, d) out.
+    /// (then attention runs without a mask, which lets libtorch pick its fused kernel); prefix (B, P, 2, d) keys and values;
+    /// delta added to the projections. With <paramref name="firstQueryOnly"/> only the first token attends (over every
+    /// key): (B, 1, d) out.
     /// </summary>
-    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix, bool firstQueryOnly = false)
+    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix, ProjectionDelta? delta = null, bool firstQueryOnly = false)
     {
         using var scope = NewDisposeScope();
         bool fast = ComputePath.UsesFastCpu(hidden);
         var projected = fast ? _queryKeyValue.Forward(hidden) : cat([query.forward(hidden), key.forward(hidden), value.forward(hidden)], 2); // (B, T, 3d)
+        if (delta is not null) projected = delta.AddTo(projected); // (B, T, 3d)
         var keysAndValues = prefix?.KeysAndValues.to(projected.dtype); // (B, P, 2, d)
         bool dropout = training && _dropout > 0;
         if (dropout && fast && !firstQueryOnly) return DropoutAttention.AttentionWithDropout(projected, _heads, keysAndValues, keyMask, _dropout).MoveToOuterDisposeScope();
@@ -223,9 +218,9 @@ public sealed class BertAttention : nn.Module
     internal BertResidualOutput Output => output;
 
     /// <summary>hidden (B, T, d) → (B, T, d), or (B, 1, d) with <paramref name="firstTokenOnly"/>.</summary>
-    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix, bool firstTokenOnly = false)
+    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix, ProjectionDelta? delta, bool firstTokenOnly = false)
     {
-        using var attended = selfAttention.Forward(hidden, keyMask, prefix, firstTokenOnly);
+        using var attended = selfAttention.Forward(hidden, keyMask, prefix, delta, firstTokenOnly);
         using var residual = firstTokenOnly ? hidden.narrow(1, 0, 1) : hidden.alias(); // (B, 1 or T, d)
         return output.Forward(attended, residual);
     }
@@ -283,9 +278,9 @@ public sealed class BertLayer : nn.Module
     /// (B, 1, d): every token is still projected to its query, key and value (one stacked product), but attention,
     /// its output projection and the feed-forward run for the first token only.
     /// </summary>
-    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix, bool firstTokenOnly = false)
+    public Tensor Forward(Tensor hidden, Tensor? keyMask, LayerPrefix? prefix, ProjectionDelta? delta, bool firstTokenOnly = false)
     {
-        using var attended = attention.Forward(hidden, keyMask, prefix, firstTokenOnly);
+        using var attended = attention.Forward(hidden, keyMask, prefix, delta, firstTokenOnly);
         using var expanded = intermediate.Forward(attended);
         return output.Forward(expanded, attended);
     }
@@ -372,7 +367,8 @@ public sealed class BertModel : nn.Module
 
     /// <summary>
     /// ids, typeIds, attentionMask: (B, T) int64 (mask 1 for real tokens, 0 for padding).
-    /// The prefix provider, if any, is asked for each layer's prefix given the hidden states entering it.
+    /// The prefix provider, if any, is asked for each layer's prefix given the hidden states entering it, and the delta
+    /// provider, if any, for each layer's additions to its query, key and value projections of them.
     /// positionIds ((B, T) or (T)), as Hugging Face's position_ids, replace the family's own position rule.
     /// <paramref name="firstTokenOnly"/>, for a caller that reads only the first token's final state (the pooler,
     /// a sequence-classification or multiple-choice head): the last layer computes that token's output alone,
@@ -381,7 +377,8 @@ public sealed class BertModel : nn.Module
     /// layers' attention output and feed-forward for all but one token) and the dropouts of that layer draw
     /// their masks over the smaller tensors, so training with and without it is not bit for bit the same.
     /// </summary>
-    public BackboneOutput Forward(Tensor ids, Tensor typeIds, Tensor attentionMask, IPrefixProvider? prefix = null, bool allHiddenStates = false, Tensor? positionIds = null, bool firstTokenOnly = false)
+    public BackboneOutput Forward(Tensor ids, Tensor typeIds, Tensor attentionMask, IPrefixProvider? prefix = null, bool allHiddenStates = false, Tensor? positionIds = null,
+        bool firstTokenOnly = false, IProjectionDeltaProvider? deltas = null)
     {
         if (firstTokenOnly && allHiddenStates) throw new ArgumentException("every hidden state and the first token's alone were both asked for", nameof(firstTokenOnly));
         var hidden = embeddings.Forward(ids, typeIds, prefix?.PositionOffset ?? 0, positionIds); // (B, T, d)
@@ -395,7 +392,10 @@ public sealed class BertModel : nn.Module
             // No mask at all when every key is attended: an all-true mask changes nothing but the kernel.
             bool masked = inputPadded || (prefixKeys is not null && !prefixKeys.all().item<bool>());
             using var keyMask = !masked ? null : prefixKeys is null ? inputKeys.alias() : cat([prefixKeys, inputKeys], 1); // (B, S)
-            var next = encoder.layer[i].Forward(hidden, keyMask, layerPrefix, firstTokenOnly && i == encoder.layer.Count - 1);
+            using var scope = deltas is null ? null : NewDisposeScope(); // the layer's delta tensors, freed after its forward
+            var delta = deltas?.ForLayer(i, hidden);
+            var next = encoder.layer[i].Forward(hidden, keyMask, layerPrefix, delta, firstTokenOnly && i == encoder.layer.Count - 1);
+            next = scope is null ? next : next.MoveToOuterDisposeScope();
             if (states is null) hidden.Dispose();
             hidden = next;
             states?.Add(hidden);

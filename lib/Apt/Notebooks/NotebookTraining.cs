@@ -1,3 +1,4 @@
+using Apt.Runs;
 using Apt.Training;
 
 namespace Apt.Notebooks;
@@ -16,7 +17,7 @@ public static class NotebookTraining
         experiment.StepCompleted += (config, p) =>
         {
             if (!displays.TryGetValue(config, out var display))
-                displays[config] = display = ProgressDisplay.Show($"{config.Task} · {Methods.Label(config.Method)} · seed {config.Trainer.Seed}");
+                displays[config] = display = ProgressDisplay.Show($"{config.Task} · {MethodCatalogue.Label(config.Method)} · seed {config.Trainer.Seed}");
             display.Report(new TrainingProgress((int)p.Step, (int)p.TotalSteps, p.Epoch, p.Epochs, p.Loss, p.ExamplesPerSecond, p.Eta));
         };
         experiment.EpochCompleted += (config, epoch) =>

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Apt.Backbone;
+using Apt.Lora;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -17,6 +18,7 @@ namespace Apt.Prefix;
 /// <param name="Head">The caller's description of the head (e.g. "dropout 0.1 → Linear(384, 2) on the pooled output").</param>
 /// <param name="Tensors">Every saved tensor's shape, by name.</param>
 /// <param name="Parameters">Total saved parameters.</param>
+/// <param name="Lora">LoRA's config, for a LoRA adapter.</param>
 public sealed record AdapterManifest(
     [property: JsonPropertyName("format")] string Format,
     [property: JsonPropertyName("prefix")] PrefixConfig Prefix,
@@ -24,7 +26,8 @@ public sealed record AdapterManifest(
     [property: JsonPropertyName("backbone_config")] BertConfig BackboneConfig,
     [property: JsonPropertyName("head")] string Head,
     [property: JsonPropertyName("tensors")] SortedDictionary<string, long[]> Tensors,
-    [property: JsonPropertyName("parameters")] long Parameters);
+    [property: JsonPropertyName("parameters")] long Parameters,
+    [property: JsonPropertyName("lora"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] LoraConfig? Lora = null);
 
 /// <summary>
 /// Adapter files: only the trainable tensors of a task model (prefix, gates, head; the whole backbone for
@@ -42,16 +45,18 @@ public static class AdapterFile
         taskModel.named_parameters().Where(p => p.parameter.requires_grad).ToDictionary(p => p.name, p => (Tensor)p.parameter);
 
     /// <summary>Saves the trainable tensors of <paramref name="taskModel"/> and the manifest (both atomic).</summary>
-    public static AdapterManifest Save(string path, nn.Module taskModel, PrefixConfig prefix, BertConfig backboneConfig, BackboneIdentity backbone, string head) =>
-        Save(path, TrainableTensors(taskModel), prefix, backboneConfig, backbone, head);
+    public static AdapterManifest Save(string path, nn.Module taskModel, PrefixConfig prefix, BertConfig backboneConfig, BackboneIdentity backbone, string head,
+        LoraConfig? lora = null) =>
+        Save(path, TrainableTensors(taskModel), prefix, backboneConfig, backbone, head, lora);
 
     /// <summary>Saves named trainable tensors and the manifest (both atomic).</summary>
-    public static AdapterManifest Save(string path, IReadOnlyDictionary<string, Tensor> trainable, PrefixConfig prefix, BertConfig backboneConfig, BackboneIdentity backbone, string head)
+    public static AdapterManifest Save(string path, IReadOnlyDictionary<string, Tensor> trainable, PrefixConfig prefix, BertConfig backboneConfig, BackboneIdentity backbone, string head,
+        LoraConfig? lora = null)
     {
         if (trainable.Count == 0) throw new ArgumentException("an adapter needs at least one trainable tensor", nameof(trainable));
         var manifest = new AdapterManifest(FormatName, prefix, backbone, backboneConfig, head,
             new SortedDictionary<string, long[]>(trainable.ToDictionary(t => t.Key, t => t.Value.shape), StringComparer.Ordinal),
-            trainable.Values.Sum(t => t.numel()));
+            trainable.Values.Sum(t => t.numel()), lora);
         SafeTensors.Write(path, trainable, new Dictionary<string, string> { ["format"] = "pt", ["apt_format"] = FormatName });
         AtomicFile.WriteAllText(ManifestPath(path), JsonSerializer.Serialize(manifest, PrefixConfig.Json));
         return manifest;
@@ -86,7 +91,7 @@ public static class AdapterFile
         var saved = SafeTensors.Read(path, out _);
         try
         {
-            Checkpoint.Copy(model, saved, $"{path}: the adapter ({manifest.Prefix.Label}, prefix length {manifest.Prefix.PrefixLength}) does not fit the model's trainable parameters.");
+            Checkpoint.Copy(model, saved, $"{path}: the adapter ({manifest.Prefix.Method}, prefix length {manifest.Prefix.PrefixLength}) does not fit the model's trainable parameters.");
         }
         finally
         {

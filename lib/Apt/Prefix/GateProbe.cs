@@ -12,7 +12,7 @@ namespace Apt.Prefix;
 /// α over examples, and per layer those of λ. Sample standard deviations (n − 1; 0 for one example).
 /// Rows of <see cref="AlphaMean"/> and <see cref="AlphaStd"/> have the layer's prefix length.
 /// </summary>
-/// <param name="Method">The probed method's label (APT, token, layer, PT-2).</param>
+/// <param name="Method">The gates probed: APT (both), PT-2 (none), else the granularity's name (token, layer).</param>
 /// <param name="Layers">L.</param>
 /// <param name="Tokens">Prefix length per layer.</param>
 /// <param name="Examples">Examples probed.</param>
@@ -127,10 +127,18 @@ public static class GateProbe
         double Std(double sum, double squares) =>
             examples < 2 ? 0 : Math.Sqrt(Math.Max(0, (squares - sum * sum / examples) / (examples - 1)));
         return new GateProbeResult(
-            prefix.Config.Label, layers, tokens, examples,
+            GatesLabel(prefix.Config.Granularity), layers, tokens, examples,
             [.. alphaSum.Select(row => row.Select(Mean).ToArray())],
             [.. alphaSum.Select((row, i) => row.Select((s, j) => Std(s, alphaSquares[i][j])).ToArray())],
             [.. lambdaSum.Select(Mean)],
             [.. lambdaSum.Select((s, i) => Std(s, lambdaSquares[i]))]);
     }
+
+    /// <summary>The gates a probe read, as its "method" field names them.</summary>
+    static string GatesLabel(GateGranularity gates) => gates switch
+    {
+        GateGranularity.Both => "APT",
+        GateGranularity.None => "PT-2",
+        _ => gates.ToString().ToLowerInvariant(), // token, layer
+    };
 }

@@ -1,16 +1,18 @@
 using System.Text.Json.Serialization;
 using Apt.Backbone;
+using Apt.Lora;
 
 namespace Apt.Prefix;
 
 /// <summary>
 /// Trainable parameters of a method on a backbone, split into prefix, gates and head, and their share
-/// of the backbone's parameters. Counted from the shapes the modules create (tests check the two agree).
+/// of the backbone's parameters. The prefix and gates are counted on the module the method builds.
 /// </summary>
-/// <param name="Method">The method's label (FT, PT-2, PT-2+, APT, …).</param>
+/// <param name="Method">The method's label (the catalogue's: FT, PT-2, PT-2+, APT, …).</param>
 /// <param name="PrefixLength">l (the base length for PT-2*).</param>
 /// <param name="Prefix">Prefix parameters (the table, or embedding + projection MLP).</param>
 /// <param name="Gates">Token-gate W_i, b_i and layer-gate λ_i parameters.</param>
+/// <param name="Lora">LoRA's A and B parameters.</param>
 /// <param name="Head">Head parameters, as given by the caller.</param>
 /// <param name="BackboneTrainable">Backbone parameters that train (all of them for FT, else 0).</param>
 /// <param name="Backbone">All backbone parameters.</param>
@@ -19,44 +21,28 @@ public sealed record ParameterReport(
     [property: JsonPropertyName("prefix_length")] int PrefixLength,
     [property: JsonPropertyName("prefix")] long Prefix,
     [property: JsonPropertyName("gates")] long Gates,
+    [property: JsonPropertyName("lora")] long Lora,
     [property: JsonPropertyName("head")] long Head,
     [property: JsonPropertyName("backbone_trainable")] long BackboneTrainable,
     [property: JsonPropertyName("backbone")] long Backbone)
 {
     /// <summary>Everything the optimizer gets.</summary>
-    [JsonPropertyName("trainable")] public long Trainable => Prefix + Gates + Head + BackboneTrainable;
+    [JsonPropertyName("trainable")] public long Trainable => Prefix + Gates + Lora + Head + BackboneTrainable;
 
     /// <summary>Trainable parameters as a fraction of the backbone's.</summary>
     [JsonPropertyName("share_of_backbone")] public double ShareOfBackbone => (double)Trainable / Backbone;
 
-    /// <summary>The report for <paramref name="config"/> on <paramref name="backbone"/> with a head of <paramref name="headParameters"/> parameters.</summary>
-    public static ParameterReport For(PrefixConfig config, BertConfig backbone, long headParameters, string? label = null)
-    {
-        config.Validate(backbone);
-        long all = BackboneParameters(backbone);
-        return new ParameterReport(label ?? config.Label, config.PrefixLength,
-            PrefixParameters(config, backbone), GateParameters(config, backbone), headParameters,
-            config.Method == PrefixMethod.FineTune ? all : 0, all);
-    }
-
     /// <summary>
-    /// Plain: Σ_i 2·l_i·d (2·L·l·d for a uniform length). Projection: l·d + (d·r + r) + (r·L·2d + L·2d).
+    /// The report for method <paramref name="label"/> configured as <paramref name="config"/> (and <paramref name="lora"/>)
+    /// on <paramref name="backbone"/> with a head of <paramref name="headParameters"/> parameters, counted on the modules it builds.
     /// </summary>
-    public static long PrefixParameters(PrefixConfig config, BertConfig backbone)
+    public static ParameterReport For(string label, PrefixConfig config, BertConfig backbone, long headParameters, LoraConfig? lora = null)
     {
-        if (config.Method == PrefixMethod.FineTune) return 0;
-        long d = backbone.HiddenSize, layers = backbone.NumLayers, l = config.PrefixLength, r = config.ProjectionHidden;
-        if (config.Projection) return l * d + (d * r + r) + (r * layers * 2 * d + layers * 2 * d);
-        return Enumerable.Range(0, (int)layers).Sum(i => 2L * config.LengthOf(i) * d);
-    }
-
-    /// <summary>Token gates Σ_i (d·l_i + l_i); layer gates L. APT: L·(d·l + l + 1).</summary>
-    public static long GateParameters(PrefixConfig config, BertConfig backbone)
-    {
-        long d = backbone.HiddenSize, layers = backbone.NumLayers;
-        long token = config.HasTokenGate ? Enumerable.Range(0, (int)layers).Sum(i => d * config.LengthOf(i) + config.LengthOf(i)) : 0;
-        long layer = config.HasLayerGate ? layers : 0;
-        return token + layer;
+        using var module = config.MaxLength == 0 ? null : PrefixModule.Create(config, backbone);
+        using var lowRank = lora is null ? null : new LoraModule(lora, backbone);
+        long all = BackboneParameters(backbone);
+        return new ParameterReport(label, config.PrefixLength, module?.PrefixParameterCount ?? 0, module?.GateParameterCount ?? 0,
+            lowRank?.ParameterCount ?? 0, headParameters, config.Method == PrefixMethod.FineTune ? all : 0, all);
     }
 
     /// <summary>

@@ -36,7 +36,7 @@ public static class PeftPrefixTuning
         var config = prefix.Config;
         if (config.Method != PrefixMethod.PTuningV2)
             throw new ArgumentException(
-                $"cannot export a {config.Label} adapter to PEFT: PEFT's prefix tuning has a fixed prefix and cannot express APT's " +
+                $"cannot export a gated prefix ({config.Granularity} gates) to PEFT: PEFT's prefix tuning has a fixed prefix and cannot express APT's " +
                 "token- and layer-level gates (α, λ). Only PT-2 adapters export.");
         if (config.LayerLengths is not null)
             throw new ArgumentException("cannot export a PT-2* adapter to PEFT: PEFT's prefix tuning has one prefix length for every layer");

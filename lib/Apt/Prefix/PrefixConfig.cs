@@ -61,7 +61,7 @@ public enum PrefixInit
 
 /// <summary>
 /// A prefix method, PEFT style: every field has a documented default; the presets below build the
-/// methods the paper compares (FT, PT-2, APT, the token/layer ablation, PT-2+, PT-2*).
+/// methods the paper compares (FT, PT-2, APT, the token/layer ablation, PT-2+, PT-2*), which Runs.MethodCatalogue names.
 /// The default is the paper's method, APT with both gates, at prefix length 16.
 /// </summary>
 public sealed record PrefixConfig : IJsonOnDeserializing
@@ -123,17 +123,6 @@ public sealed record PrefixConfig : IJsonOnDeserializing
     /// <summary>The prefix length of layer <paramref name="layer"/>.</summary>
     public int LengthOf(int layer) => LayerLengths?[layer] ?? PrefixLength;
 
-    /// <summary>A short name for tables: FT, PT-2, PT-2*, APT, token, layer.</summary>
-    [JsonIgnore]
-    public string Label => (Method, Granularity) switch
-    {
-        (PrefixMethod.FineTune, _) => "FT",
-        (PrefixMethod.PTuningV2, _) => LayerLengths is null ? "PT-2" : "PT-2*",
-        (PrefixMethod.Apt, GateGranularity.Token) => "token",
-        (PrefixMethod.Apt, GateGranularity.Layer) => "layer",
-        _ => "APT",
-    };
-
     /// <summary>Checks the fields against each other and against the backbone; the message names the field.</summary>
     public void Validate(BertConfig backbone)
     {
@@ -155,13 +144,15 @@ public sealed record PrefixConfig : IJsonOnDeserializing
             if (LayerLengths.Any(l => l < 1)) Fail($"every entry of layer_lengths must be ≥ 1 (got [{string.Join(", ", LayerLengths)}])");
             if (Projection) Fail("projection with per-layer lengths is not defined (PT-2* uses the plain prefix)");
         }
-        int shift = ShiftPositions ? MaxLength : 0;
-        if (Method != PrefixMethod.FineTune && shift >= backbone.MaxPositions)
-            Fail($"a prefix of {shift} with shifted positions leaves no room in the backbone's {backbone.MaxPositions} positions");
+        try { backbone.CheckPositions(PositionOffset, 1); }
+        catch (ArgumentException e) { Fail(e.Message); }
     }
 
     /// <summary>The longest layer prefix (the position shift with <see cref="ShiftPositions"/>).</summary>
     [JsonIgnore] public int MaxLength => LayerLengths?.Max() ?? PrefixLength;
+
+    /// <summary>Where the real tokens' positions start: P-tuning v2 shifts them by the (longest) prefix; FT has none.</summary>
+    [JsonIgnore] public int PositionOffset => ShiftPositions && Method != PrefixMethod.FineTune ? MaxLength : 0;
 
     // ---- presets: the methods of the paper ----
 
@@ -184,15 +175,25 @@ public sealed record PrefixConfig : IJsonOnDeserializing
 
     /// <summary>
     /// The shortest PT-2 prefix whose trainable parameters (prefix only) reach those of <paramref name="target"/>
-    /// (prefix and gates), with the same projection setting.
+    /// (prefix and gates, counted on the module it builds, so any gate counts), with the same projection setting.
     /// </summary>
     public static int EnlargedLength(BertConfig backbone, PrefixConfig target)
     {
-        long goal = ParameterReport.PrefixParameters(target, backbone) + ParameterReport.GateParameters(target, backbone);
-        var plain = PTuningV2() with { Projection = target.Projection, ProjectionHidden = target.ProjectionHidden };
+        long goal;
+        using (var module = PrefixModule.Create(target, backbone)!) goal = module.PrefixParameterCount + module.GateParameterCount;
         int length = 1;
-        while (ParameterReport.PrefixParameters(plain with { PrefixLength = length }, backbone) < goal) length++;
+        while (PlainPrefixParameters(backbone, length, target) < goal) length++;
         return length;
+    }
+
+    /// <summary>
+    /// A plain PT-2 prefix's parameters in closed form (building a module per length of the search would be slow on a large
+    /// backbone; ParameterCountTests hold it to the modules): 2·L·l·d, or with projection l·d + (d·r + r) + (r·L·2d + L·2d).
+    /// </summary>
+    static long PlainPrefixParameters(BertConfig backbone, int length, PrefixConfig projection)
+    {
+        long d = backbone.HiddenSize, layers = backbone.NumLayers, r = projection.ProjectionHidden;
+        return projection.Projection ? length * d + (d * r + r) + (r * layers * 2 * d + layers * 2 * d) : 2 * layers * length * d;
     }
 
     /// <summary>PT-2*: PT-2 with the per-layer lengths of <see cref="VariableLengths"/>.</summary>
@@ -222,21 +223,6 @@ public sealed record PrefixConfig : IJsonOnDeserializing
         }
         return lengths;
     }
-
-    /// <summary>
-    /// The method names of the command line and notebooks: ft, pt2, apt, token, layer, pt2plus
-    /// (<paramref name="projection"/> applies to every method but ft).
-    /// </summary>
-    public static PrefixConfig Preset(string name, BertConfig backbone, int prefixLength = 16, bool projection = false) => name.ToLowerInvariant() switch
-    {
-        "ft" => FineTune(),
-        "pt2" => PTuningV2(prefixLength) with { Projection = projection },
-        "apt" => Apt(prefixLength) with { Projection = projection },
-        "token" => Ablation(GateGranularity.Token, prefixLength) with { Projection = projection },
-        "layer" => Ablation(GateGranularity.Layer, prefixLength) with { Projection = projection },
-        "pt2plus" => PTuningV2Plus(backbone, prefixLength, projection),
-        _ => throw new ArgumentException($"unknown method '{name}' (expected ft, pt2, apt, token, layer or pt2plus; PT-2* needs a gate probe)"),
-    };
 
     // ---- JSON (the adapter files) ----
 

@@ -73,7 +73,15 @@ public sealed class PrefixModule : nn.Module, IPrefixProvider
     }
 
     /// <summary>P-tuning v2 shifts the real tokens' positions by the prefix length (the longest one for PT-2*).</summary>
-    public int PositionOffset => Config.ShiftPositions ? Config.MaxLength : 0;
+    public int PositionOffset => Config.PositionOffset;
+
+    /// <summary>Parameters of the prefix itself: the table, or the embedding and projection.</summary>
+    public long PrefixParameterCount => Count("prefix_encoder.");
+
+    /// <summary>Parameters of the gates (the token gates' W_i, b_i and the layer gates' λ): everything beside the prefix.</summary>
+    public long GateParameterCount => Count("") - PrefixParameterCount;
+
+    long Count(string name) => named_parameters().Where(p => p.name.StartsWith(name, StringComparison.Ordinal)).Sum(p => p.parameter.numel());
 
     /// <summary>The trainable parameters, by name (what an optimizer and an adapter file get).</summary>
     public IEnumerable<(string Name, Parameter Parameter)> TrainableParameters() =>

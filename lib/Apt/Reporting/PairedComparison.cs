@@ -1,4 +1,5 @@
 using System.Globalization;
+using Apt.Runs;
 using Apt.Training;
 using Microsoft.Data.Analysis;
 
@@ -74,7 +75,7 @@ public sealed record PairedComparison(string Task, string Method, string Baselin
         if (ofMethod.Count == 0 || ofBaseline.Count == 0) return null;
         int[] seeds = [.. ofMethod.Keys.Intersect(ofBaseline.Keys).Order()];
         var paired = seeds.SelectMany(s => new[] { ofMethod[s], ofBaseline[s] }).ToList();
-        return new PairedComparison(task, Methods.Label(method), Methods.Label(baseline), seeds,
+        return new PairedComparison(task, MethodCatalogue.Label(method), MethodCatalogue.Label(baseline), seeds,
             [.. seeds.Select(s => ofMethod[s].Score)], [.. seeds.Select(s => ofBaseline[s].Score)], TrainingLengthCaution(paired));
     }
 
@@ -116,7 +117,7 @@ public sealed record PairedComparison(string Task, string Method, string Baselin
         var bySeed = new Dictionary<int, SeedScore>();
         foreach (var run in runs.Where(r => r.Task == task && r.Method == method))
             if (!bySeed.TryAdd(run.Seed, run))
-                throw new InvalidOperationException($"{task}: {Methods.Label(method)} has several runs with seed {run.Seed} (a hyper-parameter grid); pair one setting per method");
+                throw new InvalidOperationException($"{task}: {MethodCatalogue.Label(method)} has several runs with seed {run.Seed} (a hyper-parameter grid); pair one setting per method");
         return bySeed;
     }
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Apt.Prefix;
+using Apt.Runs;
 using Apt.Training;
 
 namespace Apt.Reporting;
@@ -53,15 +54,15 @@ public sealed record ProbeAcrossSeeds(string Task, IReadOnlyList<(int Seed, Gate
         return sorted;
     }
 
-    /// <summary>The probes of <paramref name="method"/>'s runs on <paramref name="task"/> under <paramref name="runsFolder"/>, by seed; null when there are none.</summary>
-    public static ProbeAcrossSeeds? Read(string runsFolder, string task, string method = "apt")
+    /// <summary>The probes of <paramref name="method"/>'s (default APT's) runs on <paramref name="task"/> under <paramref name="runsFolder"/>, by seed; null when there are none.</summary>
+    public static ProbeAcrossSeeds? Read(string runsFolder, string task, string? method = null)
     {
         string folder = Path.Combine(runsFolder, task);
         if (!Directory.Exists(folder)) return null;
         var probes = Directory.EnumerateDirectories(folder)
             .Where(d => File.Exists(Path.Combine(d, Experiment.ProbeFileName)))
             .Select(d => (Config: RunFolder.Open(d).ReadConfig<ExperimentConfig>(), Path: Path.Combine(d, Experiment.ProbeFileName)))
-            .Where(run => run.Config.Method == method)
+            .Where(run => run.Config.Method == (method ?? MethodCatalogue.Apt.Name))
             .Select(run => (run.Config.Trainer.Seed, Probe: GateProbeResult.Load(run.Path)))
             .OrderBy(p => p.Seed)
             .ToList();

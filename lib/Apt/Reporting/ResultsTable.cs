@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Apt.Runs;
 using Apt.Tasks;
 using Apt.Training;
 using Microsoft.Data.Analysis;
@@ -64,7 +65,7 @@ public sealed class ResultsTable
         if (parameters is long p) _parameters[(method, task)] = p;
     }
 
-    /// <summary>The finished runs under <paramref name="runsFolder"/>, grouped by task and method (rows in <see cref="Training.Methods.Names"/> order).</summary>
+    /// <summary>The finished runs under <paramref name="runsFolder"/>, grouped by task and method (rows in <see cref="MethodCatalogue"/> order).</summary>
     public static ResultsTable FromRuns(string runsFolder)
     {
         var table = new ResultsTable();
@@ -72,7 +73,7 @@ public sealed class ResultsTable
         if (runs.Rows.Count == 0) return table;
         var groups = RunIndex.Aggregate(runs, ["task", "method"]);
         var rows = Enumerable.Range(0, (int)groups.Rows.Count)
-            .OrderBy(r => Order((string)groups.Columns["method"][r]))
+            .OrderBy(r => MethodCatalogue.Order((string)groups.Columns["method"][r]))
             .ThenBy(r => (string)groups.Columns["task"][r], StringComparer.Ordinal);
         foreach (int r in rows)
         {
@@ -80,7 +81,7 @@ public sealed class ResultsTable
             double mean = 100 * (double)groups.Columns["selectedValue.mean"][r]!;
             double? std = groups.Columns["selectedValue.std"][r] is double s ? 100 * s : null;
             long? parameters = groups.Columns.IndexOf("params.trainable.mean") >= 0 && groups.Columns["params.trainable.mean"][r] is double p ? (long)p : null;
-            table.Set(Training.Methods.Label(method), task, new ResultCell(mean, std, (int)groups.Columns["runs"][r]), parameters);
+            table.Set(MethodCatalogue.Label(method), task, new ResultCell(mean, std, (int)groups.Columns["runs"][r]), parameters);
         }
         return table;
     }
@@ -91,7 +92,7 @@ public sealed class ResultsTable
     /// </summary>
     public string? MarkCoverage(SweepSpec grid)
     {
-        var planned = grid.Expand("").GroupBy(run => (Method: Training.Methods.Label(run.Method), run.Settings.Task)).ToDictionary(g => g.Key, g => g.Count());
+        var planned = grid.Expand("").GroupBy(run => (Method: MethodCatalogue.Label(run.Method), run.Settings.Task)).ToDictionary(g => g.Key, g => g.Count());
         foreach (var ((method, task), count) in planned)
             if (this[method, task] is { } cell) _cells[(method, task)] = cell with { Of = count };
         int finished = planned.Sum(p => Math.Min(this[p.Key.Method, p.Key.Task]?.Runs ?? 0, p.Value)), total = planned.Values.Sum();
@@ -99,8 +100,6 @@ public sealed class ResultsTable
             ? $"partly finished grid '{grid.Name}': {finished} of {total} runs have results; a mean over fewer runs than the grid has for it says how many it covers, – has none yet"
             : null;
     }
-
-    static int Order(string method) => Training.Methods.Names.ToList().IndexOf(method) is int i and >= 0 ? i : int.MaxValue;
 
     /// <summary>Markdown, with a note marking stand-in data sets (never benchmark scores).</summary>
     public string ToMarkdown()

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Apt.Prefix;
+using Apt.Runs;
 using Apt.Tasks;
 using Apt.Training;
 
@@ -25,7 +26,12 @@ public sealed record StudyOutputs(ResultsTable Table, IReadOnlyList<PairedCompar
 public static class StudyReport
 {
     /// <summary>The paper's claims, each a method against a baseline: APT over PT-2 (Table 1), PT-2* over PT-2 and APT over PT-2+ (Table 4).</summary>
-    public static readonly IReadOnlyList<(string Method, string Baseline)> Claims = [("apt", "pt2"), ("pt2star", "pt2"), ("apt", "pt2plus")];
+    public static readonly IReadOnlyList<(string Method, string Baseline)> Claims =
+    [
+        (MethodCatalogue.Apt.Name, MethodCatalogue.PTuningV2.Name),
+        (MethodCatalogue.PTuningV2Star.Name, MethodCatalogue.PTuningV2.Name),
+        (MethodCatalogue.Apt.Name, MethodCatalogue.PTuningV2Plus.Name),
+    ];
 
     public static async Task<StudyOutputs> Write(string runsFolder, string outputFolder, string? dataRoot = null, bool png = true)
     {
@@ -123,10 +129,10 @@ public static class StudyReport
             .ToList();
         if (runs.Count == 0) return null;
         string key = Selection.Key("dev", runs[0].Result.SelectionMetric);
-        var curves = runs.GroupBy(r => r.Config.Method).OrderBy(g => Methods.Names.ToList().IndexOf(g.Key)).Select(g =>
+        var curves = runs.GroupBy(r => r.Config.Method).OrderBy(g => MethodCatalogue.Order(g.Key)).Select(g =>
         {
             var byEpoch = g.SelectMany(r => r.Result.Epochs).Where(e => e.Metrics.ContainsKey(key)).GroupBy(e => e.Epoch).OrderBy(e => e.Key).ToList();
-            return (Methods.Label(g.Key), byEpoch.Select(e => (double)e.Key).ToArray(), byEpoch.Select(e => 100 * e.Average(m => m.Metrics[key])).ToArray());
+            return (MethodCatalogue.Label(g.Key), byEpoch.Select(e => (double)e.Key).ToArray(), byEpoch.Select(e => 100 * e.Average(m => m.Metrics[key])).ToArray());
         }).Where(c => c.Item2.Length > 0).ToList();
         return curves.Count == 0 ? null : Charts.DevCurves(curves, key + " (%)", $"{task}: dev {runs[0].Result.SelectionMetric} per epoch (mean over seeds)");
     }

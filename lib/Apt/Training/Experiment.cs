@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Apt.Backbone;
+using Apt.Lora;
 using Apt.Prefix;
 using Apt.Tasks;
 using TorchSharp;
@@ -22,11 +23,14 @@ public sealed record ExperimentConfig
     /// <summary>Embedded backbone key ("minilm", "arctic-xs") or a Hugging Face model folder. Default "minilm".</summary>
     [JsonPropertyName("backbone")] public string Backbone { get; init; } = "minilm";
 
-    /// <summary>The method's short name: head, ft, pt2, apt, token, layer, pt2plus or pt2star (see <see cref="Methods"/>).</summary>
+    /// <summary>The method's short name (Runs.MethodCatalogue), e.g. "pt2" or "apt".</summary>
     [JsonPropertyName("method")] public string Method { get; init; } = "apt";
 
     /// <summary>The prefix method's full configuration (what the short name expands to).</summary>
     [JsonPropertyName("prefix")] public PrefixConfig Prefix { get; init; } = PrefixConfig.Apt();
+
+    /// <summary>LoRA on the frozen backbone's projections, for the LoRA method; absent (null) otherwise.</summary>
+    [JsonPropertyName("lora"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public LoraConfig? Lora { get; init; }
 
     /// <summary>Optimisation, schedule, seed and selection.</summary>
     [JsonPropertyName("trainer")] public TrainerConfig Trainer { get; init; } = new();
@@ -58,72 +62,8 @@ public sealed record ExperimentConfig
     /// <summary>The data folder, resolved.</summary>
     public string DataFolder(string dataRoot) => Data ?? Path.Combine(dataRoot, Task);
 
-    /// <summary>
-    /// Refuses a prefix and maximum length that overrun <paramref name="backbone"/>'s position table: the real tokens
-    /// start after the prefix (P-tuning v2 shifts positions by it) and, for RoBERTa, after the padding index.
-    /// </summary>
-    public void CheckFits(ITaskDefinition task, BertConfig backbone)
-    {
-        int maxLength = MaxLength ?? task.MaxLength;
-        int shift = Prefix.ShiftPositions && Prefix.Method != PrefixMethod.FineTune ? Prefix.MaxLength : 0;
-        int positions = backbone.MaxPositions - (backbone.ModelType == "roberta" ? backbone.PadTokenId + 1 : 0);
-        if (shift + maxLength > positions)
-            throw new ArgumentException($"prefix length {shift} + maximum length {maxLength} exceed the backbone's {positions} positions (P-tuning v2 shifts positions by the prefix)");
-    }
-}
-
-/// <summary>The method names of the paper's tables and how each becomes a prefix configuration.</summary>
-public static class Methods
-{
-    /// <summary>Every short name: the baselines (head-only, FT), PT-2, APT, the two single-gate ablations, PT-2+ and PT-2*.</summary>
-    public static readonly IReadOnlyList<string> Names = ["head", "ft", "pt2", "apt", "token", "layer", "pt2plus", "pt2star"];
-
-    /// <summary>How the tables label a method.</summary>
-    public static string Label(string method) => method switch
-    {
-        "head" => "head only",
-        "ft" => "FT",
-        "pt2" => "PT-2",
-        "apt" => "APT",
-        "token" => "APT (token gate only)",
-        "layer" => "APT (layer gate only)",
-        "pt2plus" => "PT-2+",
-        "pt2star" => "PT-2*",
-        _ => method,
-    };
-
-    /// <summary>
-    /// The prefix configuration of <paramref name="method"/> at base length <paramref name="prefixLength"/>.
-    /// "head" is the frozen backbone with only the head training (a prefix of length 0); "pt2star" needs a gate
-    /// probe of a trained APT run (<paramref name="probe"/>). <paramref name="projection"/>: P-tuning v2's reparameterised
-    /// prefix (only its WiC script on BERT turns it on), for the methods with a prefix of uniform length.
-    /// </summary>
-    public static PrefixConfig Prefix(string method, BertConfig backbone, int prefixLength, double dropout = 0.1, GateProbeResult? probe = null,
-        bool projection = false)
-    {
-        var config = method switch
-        {
-            "head" => PrefixConfig.PTuningV2(0),
-            "pt2star" => PrefixConfig.PTuningV2Star(probe ?? throw new ArgumentException("method pt2star needs the gate probe of a trained APT run (--probe <gate-probe.json>)"), prefixLength)
-                with { Projection = projection },
-            _ when Names.Contains(method) => PrefixConfig.Preset(method, backbone, prefixLength, projection),
-            _ => throw new ArgumentException($"unknown method '{method}' (expected one of {string.Join(", ", Names)})"),
-        };
-        return config with { Dropout = dropout };
-    }
-}
-
-/// <summary>
-/// Trainer settings that follow from the task, as P-tuning v2 runs them: SuperGLUE with linear decay and
-/// the best dev value over epochs; NER with per-epoch exponential decay (γ = 0.95) and the test F1 at the
-/// epoch of the best dev F1.
-/// </summary>
-public static class TaskProtocol
-{
-    public static TrainerConfig For(ITaskDefinition task, TrainerConfig baseline) =>
-        task.Kind == TaskKind.TokenClassification
-            ? baseline with { Schedule = LearningRateDecay.Exponential, Selection = SelectionRule.TestAtBestDev, SelectionMetric = task.SelectionMetric }
-            : baseline with { Schedule = LearningRateDecay.Linear, Selection = SelectionRule.BestDev, SelectionMetric = task.SelectionMetric };
+    /// <summary>Refuses a prefix and maximum length that overrun <paramref name="backbone"/>'s positions (the backbone's rule).</summary>
+    public void CheckFits(ITaskDefinition task, BertConfig backbone) => backbone.CheckPositions(Prefix.PositionOffset, MaxLength ?? task.MaxLength);
 }
 
 /// <summary>Where a finished experiment left its files.</summary>
@@ -138,6 +78,8 @@ public sealed class Experiment : IDisposable
 {
     /// <summary>The adapter file in a run folder (with adapter.json beside it).</summary>
     public const string AdapterFileName = "adapter.safetensors";
+    /// <summary>A LoRA run's adapter in PEFT's layout (adapter_config.json, adapter_model.safetensors), in a run folder.</summary>
+    public const string PeftLoraFolder = "peft-lora";
     /// <summary>The gate probe in a run folder (with gate-probe.csv beside it).</summary>
     public const string ProbeFileName = "gate-probe.json";
 
@@ -179,7 +121,8 @@ public sealed class Experiment : IDisposable
             var result = trainer.Run(trainable, run, trainable.Model.ParameterCounts());
             var outputs = System.Diagnostics.Stopwatch.StartNew();
             trainable.LoadSelected(run);
-            AdapterFile.Save(adapter, trainable.Model, config.Prefix, backbone.Config, backbone.Identity, trainable.Model.Head.GetType().Name);
+            AdapterFile.Save(adapter, trainable.Model, config.Prefix, backbone.Config, backbone.Identity, trainable.Model.Head.GetType().Name, config.Lora);
+            if (trainable.Model.Lora is { } lora) PeftLora.Export(lora, Path.Combine(run.Path, PeftLoraFolder), backbone.Identity.Name);
             bool gated = trainable.Model.Prefix is { } prefix && (prefix.Config.HasTokenGate || prefix.Config.HasLayerGate);
             if (gated)
             {
@@ -227,10 +170,11 @@ public sealed class Experiment : IDisposable
         random.manual_seed(config.Trainer.Seed);
         // A prefix of length 0 (the head-only baseline) is no prefix: no graph is built through the frozen backbone.
         var prefix = config.Prefix.MaxLength == 0 ? null : PrefixModule.Create(config.Prefix, backbone.Config);
+        var lora = config.Lora is null ? null : new LoraModule(config.Lora, backbone.Config);
         var head = task.CreateHead(backbone.Config, config.HeadDropout);
         backbone.Model.SetTrainable(config.Prefix.Method == PrefixMethod.FineTune);
         backbone.Model.HiddenDropout = config.HiddenDropout ?? backbone.Config.HiddenDropout; // the frozen backbone is shared by runs
-        var model = new TunedModel(backbone.Model, prefix, head);
+        var model = new TunedModel(backbone.Model, prefix, head, lora);
         model.to(TorchRuntime.Device);
         return new TaskTrainable(task, model, backbone.Tokenizer, train, dev, test, maxLength, config.EvalBatchSize);
     }

@@ -1,4 +1,5 @@
 using Apt.Backbone;
+using Apt.Lora;
 using Apt.Prefix;
 using Apt.Tasks;
 using TorchSharp.Modules;
@@ -7,8 +8,8 @@ using static TorchSharp.torch;
 namespace Apt.Training;
 
 /// <summary>
-/// The whole model of a run: the frozen backbone, the method's prefix (none for FT and head-only) and the
-/// task's head. Parameter names are "backbone.…", "prefix.…" and "head.…", which is what checkpoints and
+/// The whole model of a run: the frozen backbone, the method's prefix (none for FT, head-only and LoRA), LoRA (for
+/// LoRA) and the task's head. Parameter names are "backbone.…", "prefix.…", "head.…" and "lora.…", which is what checkpoints and
 /// adapter files hold; only the trainable ones are listed for the optimizer.
 /// </summary>
 public sealed class TunedModel : nn.Module
@@ -16,16 +17,19 @@ public sealed class TunedModel : nn.Module
     readonly BertModel backbone;
     readonly PrefixModule? prefix;
     readonly TaskHead head;
+    readonly LoraModule? lora;
 
     public BertModel Backbone => backbone;
     public PrefixModule? Prefix => prefix;
     public TaskHead Head => head;
+    public LoraModule? Lora => lora;
 
-    public TunedModel(BertModel backbone, PrefixModule? prefix, TaskHead head) : base(nameof(TunedModel))
+    public TunedModel(BertModel backbone, PrefixModule? prefix, TaskHead head, LoraModule? lora = null) : base(nameof(TunedModel))
     {
         this.backbone = backbone;
         this.prefix = prefix;
         this.head = head;
+        this.lora = lora;
         RegisterComponents();
     }
 
@@ -36,7 +40,7 @@ public sealed class TunedModel : nn.Module
     public Tensor Forward(TaskBatch batch)
     {
         var inputs = batch.Inputs;
-        var output = backbone.Forward(inputs.Ids, inputs.TypeIds, inputs.AttentionMask, prefix, firstTokenOnly: head.ReadsFirstTokenOnly);
+        var output = backbone.Forward(inputs.Ids, inputs.TypeIds, inputs.AttentionMask, prefix, firstTokenOnly: head.ReadsFirstTokenOnly, deltas: lora);
         return head.Forward(output);
     }
 
@@ -48,13 +52,15 @@ public sealed class TunedModel : nn.Module
     public IReadOnlyDictionary<string, long> ParameterCounts()
     {
         long Count(string prefixName) => named_parameters().Where(p => p.parameter.requires_grad && p.name.StartsWith(prefixName, StringComparison.Ordinal)).Sum(p => p.parameter.numel());
-        return new Dictionary<string, long>
+        var counts = new Dictionary<string, long>
         {
             ["backbone"] = backbone.parameters().Sum(p => p.numel()),
             ["backbone_trainable"] = Count("backbone."),
-            ["prefix"] = prefix is null ? 0 : ParameterReport.PrefixParameters(prefix.Config, backbone.Config),
-            ["gates"] = prefix is null ? 0 : ParameterReport.GateParameters(prefix.Config, backbone.Config),
+            ["prefix"] = prefix?.PrefixParameterCount ?? 0,
+            ["gates"] = prefix?.GateParameterCount ?? 0,
             ["head"] = Count("head."),
         };
+        if (lora is not null) counts["lora"] = lora.ParameterCount; // only where there is LoRA: other runs' records stay as they were
+        return counts;
     }
 }

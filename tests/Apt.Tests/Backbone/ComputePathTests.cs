@@ -1,5 +1,6 @@
 using Apt.Backbone;
 using Apt.Backbone.Cpu;
+using Apt.Runs;
 using Apt.Tasks;
 using Apt.Tasks.Data;
 using Apt.Tests.Tasks;
@@ -113,7 +114,7 @@ public sealed class ComputePathTests(WicStandInFixture wic, ITestOutputHelper ou
         var config = new ExperimentConfig
         {
             Task = "wordnet-wic", Data = wic.Folder, Method = method,
-            Prefix = Methods.Prefix(method, backbone.Config, prefixLength: 8, dropout: 0.1),
+            Prefix = MethodCatalogue.Get(method).Configure(new MethodInputs(backbone.Config, PrefixLength: 8, Projection: false, Probe: null)).Prefix,
             Trainer = new TrainerConfig { Seed = 5, BatchSize = Batch, LearningRate = method == "ft" ? 1e-4 : 1e-2 },
         };
         using var trainable = new Experiment(wic.Folder).Build(config, TaskRegistry.Get(config.Task), backbone);

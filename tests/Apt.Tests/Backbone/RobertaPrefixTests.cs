@@ -1,5 +1,6 @@
 using Apt.Backbone;
 using Apt.Prefix;
+using Apt.Runs;
 using Apt.Tasks;
 using Apt.Training;
 using static TorchSharp.torch;
@@ -41,7 +42,7 @@ public sealed class RobertaPrefixTests : IDisposable
         var probe = method == "pt2star" ? ProbeOfAnApt(experiment, backbone) : null;
         var config = new ExperimentConfig
         {
-            Task = "rte", Backbone = _model.Path, Method = method, Prefix = Methods.Prefix(method, backbone.Config, prefixLength: 4, probe: probe),
+            Task = "rte", Backbone = _model.Path, Method = method, Prefix = MethodCatalogue.Get(method).Configure(new MethodInputs(backbone.Config, PrefixLength: 4, Projection: false, probe)).Prefix,
             Trainer = new TrainerConfig { Seed = 1 },
         };
         using var trainable = experiment.Build(config, TaskRegistry.Get("rte"), backbone);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Apt.Backbone;
+using Apt.Runs;
 using System.Diagnostics;
 
 namespace Apt.Tests.Cli;
@@ -67,6 +68,21 @@ public sealed class CliTests
         finally { Directory.Delete(folder, recursive: true); }
     }
 
+    [Theory]
+    [InlineData("train")]
+    [InlineData("params")]
+    public void TheMethodsTheCliOffersAreTheCatalogues(string verb)
+    {
+        var (exitCode, help) = Apt(verb, "--help");
+        Assert.Equal(0, exitCode);
+        string flat = string.Join(' ', help.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries)); // help wraps lines
+        foreach (var method in MethodCatalogue.All)
+            Assert.Contains($"{method.Name} ({method.Label}: {method.Trains})", flat);
+        var (refused, error) = Apt(verb, "--method", "magic");
+        Assert.NotEqual(0, refused);
+        Assert.Contains($"unknown method 'magic' (expected one of {string.Join(", ", MethodCatalogue.Names)})", error);
+    }
+
     [Fact]
     public void ParamsPrintsTheMethodsTrainableCountsAsJson()
     {
@@ -74,6 +90,11 @@ public sealed class CliTests
         Assert.Equal(0, exitCode);
         Assert.Contains("\"gates\": 36966", output);
         Assert.Contains("\"prefix\": 73728", output);
+
+        var (loraExit, lora) = Apt("params", "--backbone", "minilm", "--method", "lora", "--lora-rank", "12", "--json");
+        Assert.Equal(0, loraExit);
+        Assert.Contains("\"lora\": 110592", lora); // 6 layers × (query, value) × 2 · 12 · 384, beside APT's 110,694
+        Assert.Contains("\"prefix\": 0", lora);
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using Apt.Backbone;
 using Apt.Prefix;
+using Apt.Runs;
 using Apt.Tasks;
 using Apt.Training;
 

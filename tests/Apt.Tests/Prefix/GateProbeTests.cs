@@ -105,10 +105,10 @@ public sealed class GateProbeTests
         // l_i ∝ |λ_i|·mean(α_i): weights 0.9, 0.8, 0.5, 0.3, 0.2, 0.005 of 2.705 → floor(96·w/Σw) = 31, 28, 17, 10, 7, 0 → at least 1.
         Assert.Equal([31, 28, 17, 10, 7, 1], lengths);
         Assert.True(lengths.Sum() < layers * length);
-        Assert.Equal("PT-2*", config.Label);
+        Assert.Equal(PrefixMethod.PTuningV2, config.Method);
 
-        var report = ParameterReport.For(config, MiniLm.Config, 0);
-        Assert.True(report.Prefix < ParameterReport.For(PrefixConfig.PTuningV2(length), MiniLm.Config, 0).Prefix);
+        var report = ParameterReport.For("PT-2*", config, MiniLm.Config, 0);
+        Assert.True(report.Prefix < ParameterReport.For("PT-2", PrefixConfig.PTuningV2(length), MiniLm.Config, 0).Prefix);
         using var module = PrefixModule.Create(config, MiniLm.Config)!;
         Assert.Equal(report.Prefix, module.TrainableParameters().Sum(p => p.Parameter.numel()));
         Assert.Equal(31, module.PositionOffset); // shifted by the longest layer prefix

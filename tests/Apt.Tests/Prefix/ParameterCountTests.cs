@@ -36,14 +36,14 @@ public sealed class ParameterCountTests
         using var projected = PrefixModule.Create(PrefixConfig.PTuningV2(l) with { Projection = true }, config)!;
         Assert.Equal(l * d + (d * r + r) + (r * L * 2 * d + L * 2 * d), Count(projected, "")); // Embedding(l,d) → Linear(d,r) → Linear(r,2Ld)
 
-        var report = ParameterReport.For(PrefixConfig.Apt(l), config, headParameters: d * 2 + 2);
+        var report = ParameterReport.For("APT", PrefixConfig.Apt(l), config, headParameters: d * 2 + 2);
         Assert.Equal((73_728L, 36_966L, 770L, 0L), (report.Prefix, report.Gates, report.Head, report.BackboneTrainable));
         Assert.Equal(73_728 + 36_966 + 770, report.Trainable);
         long backbone = MiniLm.Model.parameters().Sum(p => p.numel());
         Assert.Equal(backbone, report.Backbone);
         Assert.Equal(22_713_216, backbone);
         Assert.Equal((73_728 + 36_966 + 770) / (double)backbone, report.ShareOfBackbone, 12);
-        var ft = ParameterReport.For(PrefixConfig.FineTune(), config, headParameters: 770);
+        var ft = ParameterReport.For("FT", PrefixConfig.FineTune(), config, headParameters: 770);
         Assert.Equal((0L, 0L, backbone), (ft.Prefix, ft.Gates, ft.BackboneTrainable));
         Assert.Null(PrefixModule.Create(PrefixConfig.FineTune(), config));
     }
@@ -57,9 +57,9 @@ public sealed class ParameterCountTests
     [InlineData("apt", true)]
     public void TheReportCountsWhatTheModuleCreates(string method, bool projection)
     {
-        var config = PrefixConfig.Preset(method, MiniLm.Config, l, projection);
+        var config = Configure(method, MiniLm.Config, l, projection);
         using var module = PrefixModule.Create(config, MiniLm.Config)!;
-        var report = ParameterReport.For(config, MiniLm.Config, headParameters: 0);
+        var report = ParameterReport.For(method, config, MiniLm.Config, headParameters: 0);
         Assert.Equal(Count(module, "prefix_encoder"), report.Prefix);
         Assert.Equal(Count(module, "token_gates") + Count(module, "layer_gate"), report.Gates);
     }
@@ -73,5 +73,20 @@ public sealed class ParameterCountTests
         Assert.True(2L * L * length * d >= apt);
         Assert.True(2L * L * (length - 1) * d < apt);
         Assert.Equal(25, PrefixConfig.PTuningV2Plus(MiniLm.Config, l).PrefixLength);
+    }
+
+    [Fact]
+    public void WithProjectionTheSearchsClosedFormAgreesWithTheModules()
+    {
+        static long Trained(PrefixConfig config)
+        {
+            using var module = PrefixModule.Create(config, MiniLm.Config)!;
+            return module.PrefixParameterCount + module.GateParameterCount;
+        }
+        var apt = PrefixConfig.Apt(l) with { Projection = true };
+        int length = PrefixConfig.EnlargedLength(MiniLm.Config, apt);
+        var plus = PrefixConfig.PTuningV2(length) with { Projection = true };
+        Assert.True(Trained(plus) >= Trained(apt), $"PT-2+ at {length} trains fewer parameters than APT");
+        Assert.True(Trained(plus with { PrefixLength = length - 1 }) < Trained(apt), $"PT-2+ at {length - 1} already reaches APT");
     }
 }

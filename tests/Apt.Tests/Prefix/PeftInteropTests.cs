@@ -51,7 +51,7 @@ public sealed class PeftInteropTests
 
             using var imported = PeftPrefixTuning.Import(folder, backbone.Config);
             imported.eval();
-            Assert.Equal("PT-2", imported.Config.Label);
+            Assert.Equal((PrefixMethod.PTuningV2, null), (imported.Config.Method, imported.Config.LayerLengths));
             Assert.Equal(16, imported.PositionOffset);
             using var batch = MiniLmBatch(Sentences);
             using var scope = NewDisposeScope();
@@ -76,7 +76,7 @@ public sealed class PeftInteropTests
     [InlineData("layer")]
     public void GatedAdaptersRefuseExportBecausePeftCannotExpressGates(string method)
     {
-        using var prefix = PrefixModule.Create(PrefixConfig.Preset(method, TinyConfig, 4), TinyConfig)!;
+        using var prefix = PrefixModule.Create(Configure(method, TinyConfig, 4), TinyConfig)!;
         string folder = Path.Combine(Path.GetTempPath(), $"apt-peft-refused-{Guid.NewGuid():N}");
         var error = Assert.Throws<ArgumentException>(() => PeftPrefixTuning.Export(prefix, folder, "tiny"));
         Assert.Contains("cannot express APT's token- and layer-level gates", error.Message);

@@ -13,7 +13,7 @@ public sealed class PrefixConfigTests
     [InlineData("lengths-per-layer-count", "layer_lengths has 3 entries but the backbone has 2 layers")]
     [InlineData("zero-layer-length", "every entry of layer_lengths must be ≥ 1")]
     [InlineData("projection-with-lengths", "projection with per-layer lengths")]
-    [InlineData("too-long", "no room")]
+    [InlineData("too-long", "prefix config: prefix length 64 + 1 tokens exceed the backbone's")]
     [InlineData("dropout", "dropout")]
     public void InconsistentConfigsAreRefusedWithTheFieldNamed(string case_, string expected)
     {

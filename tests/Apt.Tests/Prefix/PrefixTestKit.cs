@@ -1,5 +1,6 @@
 using Apt.Backbone;
 using Apt.Prefix;
+using Apt.Runs;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,6 +13,10 @@ internal static class PrefixTestKit
     static readonly Lazy<PretrainedBackbone> _miniLm = new(() => PretrainedBackbone.Load("minilm"));
 
     /// <summary>The real all-MiniLM-L6-v2, loaded once for the test run (never modified by these tests).</summary>
+    /// <summary>The prefix configuration the catalogue builds for <paramref name="method"/> (no probe: not PT-2*).</summary>
+    public static PrefixConfig Configure(string method, BertConfig backbone, int prefixLength, bool projection = false) =>
+        MethodCatalogue.Get(method).Configure(new MethodInputs(backbone, prefixLength, projection, Probe: null)).Prefix;
+
     public static PretrainedBackbone MiniLm => _miniLm.Value;
 
     public static readonly BertConfig TinyConfig = new()

@@ -24,7 +24,7 @@ public sealed class PrefixTrainingTests(ITestOutputHelper output)
     {
         var backbone = miniLm ? MiniLm.Model : Tiny(seed: 5);
         int layers = backbone.Config.NumLayers;
-        var config = PrefixConfig.Preset(method, backbone.Config, prefixLength: 16, projection);
+        var config = Configure(method, backbone.Config, prefixLength: 16, projection);
         manual_seed(5);
         var prefix = PrefixModule.Create(config, backbone.Config)!;
         var model = new PooledClassifier(backbone, prefix, labels: 2); // may hold the shared MiniLM: not disposed

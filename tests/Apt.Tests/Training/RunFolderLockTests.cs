@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Apt.Runs;
 using Apt.Training;
 
 namespace Apt.Tests.Training;

@@ -1,3 +1,4 @@
+using Apt.Runs;
 using Apt.Training;
 using Microsoft.Data.Analysis;
 

@@ -1,3 +1,4 @@
+using Apt.Runs;
 using Apt.Tasks;
 using Apt.Training;
 
@@ -117,14 +118,14 @@ public sealed class SweepTests : IDisposable
         Assert.Equal(4, Runs(StudyPlan.SearchFolder, "pt2").Length);
         Assert.Equal(4, Runs(StudyPlan.SearchFolder, "apt").Length);
         var apt = choices.Single(c => c.Method == "apt");
-        Assert.Equal([SweepRun.FolderName("pt2star", apt.PrefixLength, 1e-2, 1), SweepRun.FolderName("pt2star", apt.PrefixLength, 3e-2, 1)], Runs(StudyPlan.SearchFolder, "pt2star"));
+        Assert.Equal([Recipe.FolderName("pt2star", new RunPoint(1e-2, apt.PrefixLength, 1)), Recipe.FolderName("pt2star", new RunPoint(3e-2, apt.PrefixLength, 1))], Runs(StudyPlan.SearchFolder, "pt2star"));
         foreach (var choice in choices)
         {
             // The choice is the best dev score of the method's search runs, read back from their result.json.
             double best = Directory.EnumerateDirectories(Path.Combine(root, StudyPlan.SearchFolder, "rte"), choice.Method + "-l*")
                 .Max(d => RunFolder.Open(d).ReadResult().SelectedMetrics["dev.accuracy"]);
             Assert.Equal(best, choice.Dev);
-            Assert.Equal([SweepRun.FolderName(choice.Method, choice.PrefixLength, choice.LearningRate, 2), SweepRun.FolderName(choice.Method, choice.PrefixLength, choice.LearningRate, 3)],
+            Assert.Equal([Recipe.FolderName(choice.Method, new RunPoint(choice.LearningRate, choice.PrefixLength, 2)), Recipe.FolderName(choice.Method, new RunPoint(choice.LearningRate, choice.PrefixLength, 3))],
                 Runs(StudyPlan.SeedsFolder, choice.Method));
         }
         Assert.True(File.Exists(Path.Combine(root, StudyPlan.ChoicesFile)));
@@ -153,7 +154,7 @@ public sealed class SweepTests : IDisposable
         var spec = new SweepSpec { Name = "study", Methods = ["pt2", "apt"], Tasks = [grid], Study = new StudyBlock { SearchSeeds = [1], Seeds = [2] } };
         var plan = StudyPlan.Of(spec, "test")!;
         string root = Path.Combine(_root, "shared-study"), seeds = Path.Combine(root, StudyPlan.SeedsFolder, "rte");
-        string held = Path.Combine(seeds, SweepRun.FolderName("pt2", 2, 1e-2, 2)), other = Path.Combine(seeds, SweepRun.FolderName("apt", 2, 1e-2, 2));
+        string held = Path.Combine(seeds, Recipe.FolderName("pt2", new RunPoint(1e-2, 2, 2))), other = Path.Combine(seeds, Recipe.FolderName("apt", new RunPoint(1e-2, 2, 2)));
 
         using (var otherProcess = RunFolderLock.Acquire(held, new RunLockOptions()))
         using (var experiment = new Experiment(DataRoot(spec)))

@@ -1,46 +1,24 @@
-using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Apt.Backbone;
-using Apt.Prefix;
 using Apt.Tasks;
+using Apt.Training;
 
-namespace Apt.Training;
+namespace Apt.Runs;
 
-/// <summary>Per-task settings of a sweep; lists are grid axes (every combination runs).</summary>
-public sealed record SweepTask
+/// <summary>
+/// Per-task entry of a sweep: the run settings (<see cref="RunSettings"/>, the same fields `apt train` takes as options)
+/// and the grid axes (every combination runs).
+/// </summary>
+public sealed record SweepTask : RunSettings
 {
     /// <summary>Task registry key.</summary>
     [JsonPropertyName("task")] public string Task { get; init; } = "";
-    /// <summary>Folder of the task's files; default &lt;data root&gt;/&lt;task&gt;.</summary>
-    [JsonPropertyName("data")] public string? Data { get; init; }
-    [JsonPropertyName("epochs")] public int Epochs { get; init; } = 3;
-    [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 32;
     /// <summary>Grid axis: peak learning rates.</summary>
     [JsonPropertyName("learning_rates")] public double[] LearningRates { get; init; } = [1e-2];
     /// <summary>Grid axis: prefix lengths (the base length for PT-2+ and PT-2*).</summary>
     [JsonPropertyName("prefix_lengths")] public int[] PrefixLengths { get; init; } = [16];
-    /// <summary>The run's dropout: the prefix's, the head's and (see <see cref="DropoutInBackbone"/>) the backbone's hidden dropout.</summary>
-    [JsonPropertyName("dropout")] public double Dropout { get; init; } = 0.1;
-    /// <summary>Whether <see cref="Dropout"/> is also the frozen backbone's hidden dropout (P-tuning v2's one value); default true.</summary>
-    [JsonPropertyName("dropout_in_backbone")] public bool DropoutInBackbone { get; init; } = true;
-    /// <summary>AdamW's weight decay (<see cref="TrainerConfig.WeightDecay"/>); default 0, as P-tuning v2.</summary>
-    [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; }
-    /// <summary>P-tuning v2's reparameterised prefix (<see cref="PrefixConfig.Projection"/>); its scripts turn it on for WiC on BERT only.</summary>
-    [JsonPropertyName("projection")] public bool Projection { get; init; }
-    /// <summary>How the prefix starts (<see cref="PrefixConfig.Init"/>): "InitializerRange" (P-tuning v2's, the default) or "StandardNormal" (PEFT's).</summary>
-    [JsonPropertyName("prefix_init")] public PrefixInit PrefixInit { get; init; }
-    [JsonPropertyName("warmup")] public double Warmup { get; init; }
-    /// <summary>Sort examples by length within groups of this many batches (<see cref="TrainerConfig.LengthGrouping"/>); 0 = random batches.</summary>
-    [JsonPropertyName("length_grouping")] public int LengthGrouping { get; init; }
-    [JsonPropertyName("max_length")] public int? MaxLength { get; init; }
-    [JsonPropertyName("train_examples")] public int? TrainExamples { get; init; }
-    [JsonPropertyName("eval_examples")] public int? EvalExamples { get; init; }
-    /// <summary>Learning rate of full fine-tuning (FT trains 22M+ weights: P-tuning v2's prefix rates would wreck it).</summary>
-    [JsonPropertyName("ft_learning_rate")] public double FineTuneLearningRate { get; init; } = 2e-5;
-    /// <summary>Stop after this many epochs without a better dev score (<see cref="TrainerConfig.EarlyStoppingPatience"/>); default none.</summary>
-    [JsonPropertyName("early_stopping_patience")] public int? EarlyStoppingPatience { get; init; }
     /// <summary>Seeds for this task; default the sweep's.</summary>
     [JsonPropertyName("seeds")] public int[]? Seeds { get; init; }
 }
@@ -57,7 +35,7 @@ public sealed record SweepSpec
     [JsonPropertyName("description")] public string Description { get; init; } = "";
     /// <summary>Embedded key or Hugging Face folder; `--backbone` overrides it.</summary>
     [JsonPropertyName("backbone")] public string Backbone { get; init; } = "minilm";
-    [JsonPropertyName("methods")] public string[] Methods { get; init; } = ["pt2", "apt"];
+    [JsonPropertyName("methods")] public string[] Methods { get; init; } = [MethodCatalogue.PTuningV2.Name, MethodCatalogue.Apt.Name];
     [JsonPropertyName("seeds")] public int[] Seeds { get; init; } = [11];
     [JsonPropertyName("tasks")] public SweepTask[] Tasks { get; init; } = [];
     /// <summary>When present, the sweep is a study (<see cref="StudyPlan"/>): a search on dev, then these seeds at each method's best setting.</summary>
@@ -68,7 +46,7 @@ public sealed record SweepSpec
         ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, Converters = { new JsonStringEnumConverter() },
     };
 
-    /// <summary>Built-in sweeps (lib/Apt/Training/Presets/*.json): quickstart, full-grid and P-tuning v2's settings per backbone.</summary>
+    /// <summary>Built-in sweeps (lib/Apt/Runs/Presets/*.json): quickstart, full-grid and P-tuning v2's settings per backbone.</summary>
     public static IReadOnlyList<string> Presets =>
         [.. typeof(SweepSpec).Assembly.GetManifestResourceNames().Where(n => n.StartsWith(PresetPrefix, StringComparison.Ordinal)).Select(n => n[PresetPrefix.Length..^".json".Length]).Order()];
 
@@ -113,8 +91,8 @@ public sealed record SweepSpec
                 "folder runs/<name> and the Slurm job's name, so it may hold only letters, digits, '.', '_' and '-' (at most 64, " +
                 "not starting with '.' or '-')");
         foreach (string method in spec.Methods)
-            if (!Training.Methods.Names.Contains(method))
-                throw new InvalidDataException($"{source}: unknown method '{method}' (expected {string.Join(", ", Training.Methods.Names)})");
+            if (MethodCatalogue.Find(method) is null)
+                throw new InvalidDataException($"{source}: unknown method '{method}' (expected {string.Join(", ", MethodCatalogue.Names)})");
         foreach (var task in spec.Tasks)
         {
             if (!TaskRegistry.Names.Contains(task.Task))
@@ -124,8 +102,8 @@ public sealed record SweepSpec
             if (task.Dropout is not (>= 0 and < 1) || !(task.WeightDecay >= 0 && double.IsFinite(task.WeightDecay)))
                 throw new InvalidDataException($"{source}: task '{task.Task}' needs dropout in [0, 1) and weight_decay ≥ 0 (got {task.Dropout}, {task.WeightDecay})");
         }
-        if (spec.Methods.Contains("pt2star") && !spec.Methods.Contains("apt"))
-            throw new InvalidDataException($"{source}: pt2star derives its prefix lengths from APT's gate probe, so the sweep must also run apt");
+        if (spec.Methods.FirstOrDefault(m => MethodCatalogue.Get(m).NeedsProbe) is { } probed && !spec.Methods.Contains(MethodCatalogue.Apt.Name))
+            throw new InvalidDataException($"{source}: {probed} derives its prefix lengths from APT's gate probe, so the sweep must also run {MethodCatalogue.Apt.Name}");
         StudyPlan.Of(spec, source); // checks the study block, if any
         return spec;
     }
@@ -141,17 +119,13 @@ public sealed record SweepSpec
     public IReadOnlyList<SweepRun> Expand(string runsRoot, string? backbone = null)
     {
         var runs = new List<SweepRun>();
-        var order = Methods.OrderBy(m => m == "pt2star" ? 1 : 0).ToList();
+        var order = Methods.OrderBy(m => MethodCatalogue.Get(m).NeedsProbe ? 1 : 0).ToList();
         foreach (var task in Tasks)
             foreach (double lr in task.LearningRates)
                 foreach (int length in task.PrefixLengths)
                     foreach (string method in order)
                         foreach (int seed in task.Seeds ?? Seeds)
-                        {
-                            string folder = Path.Combine(runsRoot, task.Task, SweepRun.FolderName(method, length, lr, seed));
-                            string? probeFrom = method == "pt2star" ? Path.Combine(runsRoot, task.Task, SweepRun.FolderName("apt", length, lr, seed), Experiment.ProbeFileName) : null;
-                            runs.Add(new SweepRun(task, method, seed, lr, length, backbone ?? Backbone, folder, probeFrom));
-                        }
+                            runs.Add(SweepRun.At(runsRoot, task, method, new RunPoint(lr, length, seed), backbone ?? Backbone));
         return runs;
     }
 }
@@ -161,29 +135,22 @@ public sealed record SweepRun(SweepTask Settings, string Method, int Seed, doubl
 {
     public bool IsFinished => File.Exists(Path.Combine(Folder, "result.json"));
 
-    /// <summary>A run folder's name: the method and its coordinates, e.g. <c>apt-l16-lr0.02-seed1</c>.</summary>
-    public static string FolderName(string method, int prefixLength, double learningRate, int seed) =>
-        string.Create(CultureInfo.InvariantCulture, $"{method}-l{prefixLength}-lr{learningRate:G}-seed{seed}");
+    /// <summary>The grid coordinates.</summary>
+    public RunPoint Point => new(LearningRate, PrefixLength, Seed);
 
-    /// <summary>The run's experiment config (PT-2* reads its APT probe now, so call it after that run finished).</summary>
-    public ExperimentConfig Configure(BertConfig backbone)
+    /// <summary>
+    /// The cell of <paramref name="method"/> at <paramref name="point"/> under <paramref name="runsRoot"/>, in the recipe's
+    /// folder; a method built from a gate probe reads that of the APT cell at <paramref name="aptPoint"/> (default: the same point).
+    /// </summary>
+    public static SweepRun At(string runsRoot, SweepTask task, string method, RunPoint point, string backbone, RunPoint? aptPoint = null)
     {
-        var task = TaskRegistry.Get(Settings.Task);
-        var probe = ProbeFrom is null ? null : GateProbeResult.Load(ProbeFrom);
-        var prefix = Methods.Prefix(Method, backbone, PrefixLength, Settings.Dropout, probe, Settings.Projection) with { Init = Settings.PrefixInit };
-        double lr = prefix.Method == PrefixMethod.FineTune ? Settings.FineTuneLearningRate : LearningRate;
-        var trainer = TaskProtocol.For(task, new TrainerConfig
-        {
-            Epochs = Settings.Epochs, BatchSize = Settings.BatchSize, LearningRate = lr, WarmupRatio = Settings.Warmup, Seed = Seed,
-            LengthGrouping = Settings.LengthGrouping, EarlyStoppingPatience = Settings.EarlyStoppingPatience, WeightDecay = Settings.WeightDecay,
-        });
-        return new ExperimentConfig
-        {
-            Task = task.Name, Data = Settings.Data, Backbone = Backbone, Method = Method, Prefix = prefix, Trainer = trainer,
-            MaxLength = Settings.MaxLength, TrainExamples = Settings.TrainExamples, EvalExamples = Settings.EvalExamples, HeadDropout = Settings.Dropout,
-            HiddenDropout = Settings.DropoutInBackbone ? Settings.Dropout : null,
-        };
+        string? probe = MethodCatalogue.Get(method).NeedsProbe
+            ? Path.Combine(Recipe.Folder(runsRoot, task.Task, MethodCatalogue.Apt.Name, aptPoint ?? point), Experiment.ProbeFileName) : null;
+        return new SweepRun(task, method, point.Seed, point.LearningRate, point.PrefixLength, backbone, Recipe.Folder(runsRoot, task.Task, method, point), probe);
     }
+
+    /// <summary>The run's experiment config by the recipe (PT-2* reads its APT probe now, so call it after that run finished).</summary>
+    public ExperimentConfig Configure(BertConfig backbone) => Recipe.Configure(Settings.Task, Method, Backbone, Settings, Point, backbone, ProbeFrom);
 }
 
 /// <summary>

@@ -2,8 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Apt.Training;
 
-namespace Apt.Training;
+namespace Apt.Runs;
 
 /// <summary>Who holds a run folder's lock: enough for a person to find the process, and for a claimant to tell a stale lock.</summary>
 public sealed record LockHolder

@@ -1,8 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Apt.Training;
 using Microsoft.Data.Analysis;
 
-namespace Apt.Training;
+namespace Apt.Runs;
 
 /// <summary>
 /// The finished runs under a folder as a <see cref="DataFrame"/>, and their aggregation over seeds.

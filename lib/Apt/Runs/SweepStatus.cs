@@ -1,6 +1,7 @@
 using System.Text.Json;
+using Apt.Training;
 
-namespace Apt.Training;
+namespace Apt.Runs;
 
 /// <summary>Where a cell of a sweep stands.</summary>
 public enum CellState { Finished, Running, Failed, NotStarted }

@@ -2,8 +2,9 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Apt.Tasks.Data;
+using Apt.Training;
 
-namespace Apt.Training;
+namespace Apt.Runs;
 
 /// <summary>
 /// The "study" block of a sweep file (see the preset <c>study.json</c>): instead of running the whole grid for every
@@ -65,8 +66,9 @@ public sealed record StudyPlan(SweepSpec Spec, StudyBlock Block)
         if (spec.Study is not { } block) return null;
         if (block.SearchSeeds.Length == 0 || block.Seeds.Length == 0)
             throw new InvalidDataException($"{source}: a study needs non-empty \"search_seeds\" and \"seeds\"");
-        if (spec.Methods.Any(FollowsApt) && !spec.Methods.Contains("apt"))
-            throw new InvalidDataException($"{source}: pt2plus and pt2star take APT's chosen prefix length, so the study must also run apt");
+        if (spec.Methods.Any(FollowsApt) && !spec.Methods.Contains(MethodCatalogue.Apt.Name))
+            throw new InvalidDataException(
+                $"{source}: {string.Join(" and ", spec.Methods.Where(FollowsApt))} take APT's chosen prefix length, so the study must also run {MethodCatalogue.Apt.Name}");
         return new StudyPlan(spec, block);
     }
 
@@ -91,7 +93,7 @@ public sealed record StudyPlan(SweepSpec Spec, StudyBlock Block)
     public string DataRoot(string dataRoot) => Block.StandIns is { } sizes ? Path.Combine(dataRoot, sizes.Folder) : dataRoot;
 
     /// <summary>Methods defined relative to APT's setting (they search only the learning rate, at APT's prefix length).</summary>
-    static bool FollowsApt(string method) => method is "pt2plus" or "pt2star";
+    internal static bool FollowsApt(string method) => MethodCatalogue.Get(method).FollowsApt;
 
     /// <summary>Every run of the search over the grid (PT-2+ and PT-2* need <paramref name="aptChoice"/> for their task; before it is known they are left out).</summary>
     public IReadOnlyList<SweepRun> SearchRuns(string root, string backbone, IReadOnlyDictionary<string, StudyChoice> aptChoice)
@@ -102,12 +104,13 @@ public sealed record StudyPlan(SweepSpec Spec, StudyBlock Block)
             foreach (double lr in task.LearningRates)
                 foreach (string method in Spec.Methods)
                 {
-                    int[] lengths = method == "head" ? [task.PrefixLengths[0]] // no prefix: the length axis does not apply
+                    if (MethodCatalogue.Get(method).OwnLearningRate is not null && lr != task.LearningRates[0]) continue; // the axis does not apply
+                    int[] lengths = !MethodCatalogue.Get(method).UsesPrefixLength ? [task.PrefixLengths[0]] // the length axis does not apply
                         : FollowsApt(method) ? aptChoice.TryGetValue(task.Task, out var apt) ? [apt.PrefixLength] : []
                         : task.PrefixLengths;
                     foreach (int length in lengths)
                         foreach (int seed in Block.SearchSeeds)
-                            runs.Add(Point(searchRoot, task, method, seed, lr, length, backbone, method == "pt2star" ? aptChoice[task.Task] : null));
+                            runs.Add(Point(searchRoot, task, method, seed, lr, length, backbone, FollowsApt(method) ? aptChoice[task.Task] : null));
                 }
         return runs;
     }
@@ -118,10 +121,10 @@ public sealed record StudyPlan(SweepSpec Spec, StudyBlock Block)
         string seedsRoot = Path.Combine(root, SeedsFolder);
         var runs = new List<SweepRun>();
         foreach (var task in Spec.Tasks)
-            foreach (string method in Spec.Methods.OrderBy(m => m == "pt2star" ? 1 : 0))
+            foreach (string method in Spec.Methods.OrderBy(m => MethodCatalogue.Get(m).NeedsProbe ? 1 : 0))
             {
                 var choice = choices.Single(c => c.Task == task.Task && c.Method == method);
-                var apt = method == "pt2star" ? choices.Single(c => c.Task == task.Task && c.Method == "apt") : null;
+                var apt = FollowsApt(method) ? choices.Single(c => c.Task == task.Task && c.Method == MethodCatalogue.Apt.Name) : null;
                 foreach (int seed in Block.Seeds)
                     runs.Add(Point(seedsRoot, task, method, seed, choice.LearningRate, choice.PrefixLength, backbone, apt));
             }
@@ -155,13 +158,9 @@ public sealed record StudyPlan(SweepSpec Spec, StudyBlock Block)
     public static void SaveChoices(string root, IReadOnlyList<StudyChoice> choices) =>
         AtomicFile.WriteAllText(Path.Combine(root, ChoicesFile), JsonSerializer.Serialize(choices, Json) + "\n");
 
-    static SweepRun Point(string runsRoot, SweepTask task, string method, int seed, double lr, int length, string backbone, StudyChoice? aptForProbe)
-    {
-        string folder = Path.Combine(runsRoot, task.Task, SweepRun.FolderName(method, length, lr, seed));
-        string? probe = aptForProbe is null ? null
-            : Path.Combine(runsRoot, task.Task, SweepRun.FolderName("apt", aptForProbe.PrefixLength, aptForProbe.LearningRate, seed), Experiment.ProbeFileName);
-        return new SweepRun(task, method, seed, lr, length, backbone, folder, probe);
-    }
+    /// <summary>A run of the study; a method built from a gate probe reads the APT run of its seed at APT's chosen setting.</summary>
+    static SweepRun Point(string runsRoot, SweepTask task, string method, int seed, double lr, int length, string backbone, StudyChoice? apt) =>
+        SweepRun.At(runsRoot, task, method, new RunPoint(lr, length, seed), backbone, apt is null ? null : new RunPoint(apt.LearningRate, apt.PrefixLength, seed));
 }
 
 /// <summary>
@@ -184,12 +183,12 @@ public static class StudyRunner
 
         var independent = plan.SearchRuns(root, backbone, new Dictionary<string, StudyChoice>());
         RunAll(independent);
-        var aptChoice = StudyPlan.Choose(finished, new HashSet<string> { "apt" }).ToDictionary(c => c.Task);
-        RunAll(plan.SearchRuns(root, backbone, aptChoice).Where(r => r.Method is "pt2plus" or "pt2star"));
+        var aptChoice = StudyPlan.Choose(finished, new HashSet<string> { MethodCatalogue.Apt.Name }).ToDictionary(c => c.Task);
+        RunAll(plan.SearchRuns(root, backbone, aptChoice).Where(r => StudyPlan.FollowsApt(r.Method)));
         var choices = StudyPlan.Choose(finished);
         StudyPlan.SaveChoices(root, choices);
         foreach (var choice in choices)
-            log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{choice.Task} {Methods.Label(choice.Method)}: l = {choice.PrefixLength}, lr = {choice.LearningRate:G} (dev {choice.Metric} {100 * choice.Dev:F1})"));
+            log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{choice.Task} {MethodCatalogue.Label(choice.Method)}: l = {choice.PrefixLength}, lr = {choice.LearningRate:G} (dev {choice.Metric} {100 * choice.Dev:F1})"));
         RunAll(plan.SeedRuns(root, backbone, choices));
         return choices;
     }
