@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 
 namespace Apt.Bench;
 
-/// <summary>Runs every figure of issue 8 on the embedded MiniLM in one process (plus its children).</summary>
+/// <summary>Runs every figure of the performance benchmark on the embedded MiniLM in one process (plus its children).</summary>
 public static class Benchmarks
 {
     const string BackboneName = "minilm";

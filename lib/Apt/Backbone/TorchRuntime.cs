@@ -34,7 +34,7 @@ public static class TorchRuntime
     /// The OpenMP wait policy libtorch's thread pool gets unless the environment sets one: PASSIVE, so that
     /// threads waiting at the end of a parallel region sleep (after <see cref="DefaultSpinCount"/>'s short spin)
     /// instead of spinning on. On cores shared with other processes a spinning thread holds a core its partner needs. Measured on this project's 2 shared cores
-    /// (issue 8, load average 5–8): MiniLM's forward at batch 1 × 128 took 63–79 ms instead of 176–230 ms, and
+    /// (the benchmark, load average 5–8): MiniLM's forward at batch 1 × 128 took 63–79 ms instead of 176–230 ms, and
     /// an APT training step at 32 × 128 3.3 s instead of 7.3 s.
     /// </summary>
     public const string DefaultOmpWaitPolicy = "PASSIVE";

@@ -114,7 +114,7 @@ public sealed record TrainerConfig
 
     /// <summary>
     /// Run a full garbage collection every this many steps (0 = never): TorchSharp frees native memory from
-    /// finalizers too, and without it process memory was seen to grow step after step (issue 8).
+    /// finalizers too, and without it process memory was seen to grow step after step.
     /// </summary>
     public int CollectGarbageEverySteps { get; init; } = 1;
 

@@ -6,7 +6,7 @@ namespace Apt.Tests.Bench;
 
 /// <summary>
 /// The benchmark's measurement code end to end in its quick mode (tiny shapes, child processes included):
-/// every figure of issue 8 is present and a finite number. Speed itself is checked by running the
+/// every figure of the performance benchmark is present and a finite number. Speed itself is checked by running the
 /// benchmark, not here.
 /// </summary>
 public sealed class BenchSmokeTests(ITestOutputHelper output)

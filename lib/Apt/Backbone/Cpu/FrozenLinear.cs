@@ -12,7 +12,7 @@ namespace Apt.Backbone.Cpu;
 /// the weights are frozen the stacked weight is kept instead of stacked at every call, and products that take no
 /// gradient, up to <see cref="MklPackedGemm.PackedRowLimit"/> rows, run on the weight prepacked into oneMKL's GEMM
 /// layout (<c>cblas_sgemm_pack</c>), as ONNX Runtime prepacks its weights once. Measured on MiniLM's evaluation
-/// forward (the bench's "eval" child, issue 8), stacked at every call → kept and packed: 1 × 128 18.40, 18.57,
+/// forward (the bench's "eval" child), stacked at every call → kept and packed: 1 × 128 18.40, 18.57,
 /// 18.31 → 16.90, 17.12, 16.98 ms; 32 × 128 (not packed) unchanged, 496.6, 504.9 → 503.9, 508.2 ms. The modules
 /// keep their parameters and Hugging Face's names; nothing here is saved.
 /// <para>

@@ -16,7 +16,7 @@ namespace Apt.Backbone.Cpu;
 /// reads the incoming gradient once, giving the raw prefix's gradient (summed over the batch) and the gate's.
 /// Measured over MiniLM's six layers at batch 32, forward and backward (a collection between runs, as the trainer
 /// does): prefix 16 3.5–3.7 ms composed, 1.3 ms here; prefix 128 34.0–35.7 ms composed, 11.1–11.8 ms here. Its growth
-/// with the prefix was, after attention's, the largest in the (f) prefix scan (issue 8).
+/// with the prefix was, after attention's, the largest in the (f) prefix scan of the benchmark.
 /// CPU and float32 only (<see cref="ComputePath.UsesFastCpu"/>); elsewhere the composed form runs, with the same values.
 /// </summary>
 public sealed class GatedPrefixDropout : SingleTensorFunction<GatedPrefixDropout>

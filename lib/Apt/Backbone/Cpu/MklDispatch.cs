@@ -10,7 +10,7 @@ namespace Apt.Backbone.Cpu;
 /// AVX-512 (and most of AVX2's blocking), whatever cpuid reports. Replacing that function's body with "return 1"
 /// makes MKL dispatch by the CPU's features as it does on Intel (the MKL_DEBUG_CPU_TYPE=5 of older MKLs, which
 /// 2024.0 no longer reads). Measured on this project's AMD EPYC (Zen 4, AVX-512), 2 threads, alternating processes
-/// (issue 8): 2048³ 176–180 → 208–222 GFLOP/s; MiniLM's linear shapes at 4,096 rows 175–189 → 188–216, at 128 rows
+/// (the benchmark): 2048³ 176–180 → 208–222 GFLOP/s; MiniLM's linear shapes at 4,096 rows 175–189 → 188–216, at 128 rows
 /// 148–159 → 189–215; attention's batched product (384 × 144 × 32 × 144) 99–102 → 141–151 GFLOP/s.
 /// MKL keeps its choice from its first GEMM on, so <see cref="TorchRuntime"/> calls this as libtorch loads.
 /// Done only on Linux x64, when the function answers 0 and the CPU has AVX2 and FMA; set
