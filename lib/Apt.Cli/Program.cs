@@ -18,7 +18,8 @@ app.Configure(config =>
     config.AddCommand<QuickstartCommand>("quickstart").WithDescription("The main job: build the stand-in data, train head-only, PT-2 and APT on MiniLM over 3 seeds, print the table and the verdicts.");
     config.AddCommand<SweepCommand>("sweep").WithDescription("Run a grid of tasks × methods × seeds × hyper-parameters from a JSON file or a preset; finished runs are skipped.");
     config.AddCommand<ReportCommand>("report").WithDescription("The results table (Markdown, CSV) and charts (HTML, PNG) of a runs folder.");
-    config.AddCommand<TrainCommand>("train").WithDescription($"Train one task with one method into a run folder (resumable with --resume). Methods: {MethodCatalogue.Describe()}.");
+    config.AddCommand<TrainCommand>("train").WithDescription(
+        $"Train one task with one method into a run folder (resumable with --resume). Methods: {MethodCatalogue.Describe()}.");
     config.AddCommand<EvalCommand>("eval").WithDescription("Score a finished run's selected model on its dev or test split.");
     config.AddCommand<ProbeCommand>("probe").WithDescription("Record a gated run's α and λ over the dev split (JSON and CSV).");
     config.AddBranch("data", data =>
@@ -33,6 +34,8 @@ app.Configure(config =>
         score.SetDescription("Score predictions against gold files.");
         score.AddCommand<ScoreNerCommand>("ner").WithDescription("Span precision, recall and F1 (seqeval default mode), overall and per type, of two CoNLL column files.");
     });
-    config.AddCommand<ParamsCommand>("params").WithDescription($"Count a method's trainable parameters (prefix, gates, LoRA, head) and their share of the backbone. Methods: {MethodCatalogue.Describe()}.");
+    config.AddCommand<ParamsCommand>("params").WithDescription(
+        "Count a method's trainable parameters (prefix, gates, LoRA, head) and their share of the backbone. " +
+        $"Methods: {MethodCatalogue.Describe()}.");
 });
 return CliErrors.Run(() => app.Run(args));

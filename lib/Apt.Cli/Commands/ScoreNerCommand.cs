@@ -40,7 +40,8 @@ public sealed class ScoreNerCommand : Command<ScoreNerCommand.Settings>
         var report = SpanMetric.Score(gold.Select((g, i) => (g.Tags, predicted[i].Tags)));
         var table = new Table().AddColumns("type", "precision", "recall", "F1", "gold", "predicted", "correct");
         foreach (var (type, score) in report.PerType.Append(new("overall (micro)", report.Overall)))
-            table.AddRow(Markup.Escape(type), $"{100 * score.Precision:F2}", $"{100 * score.Recall:F2}", $"{100 * score.F1:F2}", // a tag is data, not markup
+            table.AddRow(Markup.Escape(type), // a tag is data, not markup
+                $"{100 * score.Precision:F2}", $"{100 * score.Recall:F2}", $"{100 * score.F1:F2}",
                 score.Gold.ToString(), score.Predicted.ToString(), score.Correct.ToString());
         AnsiConsole.Write(table);
         return 0;

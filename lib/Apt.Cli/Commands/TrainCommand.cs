@@ -205,7 +205,10 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
             return 0;
         }
         var result = outcome.Result;
-        AnsiConsole.MarkupLineInterpolated($"[bold]{config.Task}[/] {MethodCatalogue.Label(config.Method)}: {result.SelectionMetric} {result.SelectedValue:F4} at epoch {result.SelectedEpoch} ({result.Selection}), {result.WallSeconds:F0} s, {result.ParameterCounts["trainable"]:N0} trainable parameters");
+        AnsiConsole.MarkupLineInterpolated($"""
+            [bold]{config.Task}[/] {MethodCatalogue.Label(config.Method)}: {result.SelectionMetric} {result.SelectedValue:F4} at epoch {
+                result.SelectedEpoch} ({result.Selection}), {result.WallSeconds:F0} s, {result.ParameterCounts["trainable"]:N0} trainable parameters
+            """);
         AnsiConsole.MarkupLineInterpolated($"run folder: {outcome.RunFolder}");
         if (TaskRegistry.Get(config.Task).IsStandIn)
             AnsiConsole.MarkupLine("[grey]stand-in data built here: not a benchmark score[/]");

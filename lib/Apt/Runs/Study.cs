@@ -188,7 +188,9 @@ public static class StudyRunner
         var choices = StudyPlan.Choose(finished);
         StudyPlan.SaveChoices(root, choices);
         foreach (var choice in choices)
-            log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{choice.Task} {MethodCatalogue.Label(choice.Method)}: l = {choice.PrefixLength}, lr = {choice.LearningRate:G} (dev {choice.Metric} {100 * choice.Dev:F1})"));
+            log?.Invoke(string.Create(CultureInfo.InvariantCulture,
+                $"{choice.Task} {MethodCatalogue.Label(choice.Method)}: l = {choice.PrefixLength}, lr = {choice.LearningRate:G} " +
+                $"(dev {choice.Metric} {100 * choice.Dev:F1})"));
         RunAll(plan.SeedRuns(root, backbone, choices));
         return choices;
     }

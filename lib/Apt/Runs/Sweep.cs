@@ -100,7 +100,8 @@ public sealed record SweepSpec
             if (task.LearningRates.Length == 0 || task.PrefixLengths.Length == 0 || task.Epochs < 1 || task.BatchSize < 1)
                 throw new InvalidDataException($"{source}: task '{task.Task}' needs epochs ≥ 1, batch_size ≥ 1, and non-empty learning_rates and prefix_lengths");
             if (task.Dropout is not (>= 0 and < 1) || !(task.WeightDecay >= 0 && double.IsFinite(task.WeightDecay)))
-                throw new InvalidDataException($"{source}: task '{task.Task}' needs dropout in [0, 1) and weight_decay ≥ 0 (got {task.Dropout}, {task.WeightDecay})");
+                throw new InvalidDataException(
+                    $"{source}: task '{task.Task}' needs dropout in [0, 1) and weight_decay ≥ 0 (got {task.Dropout}, {task.WeightDecay})");
         }
         if (spec.Methods.FirstOrDefault(m => MethodCatalogue.Get(m).NeedsProbe) is { } probed && !spec.Methods.Contains(MethodCatalogue.Apt.Name))
             throw new InvalidDataException($"{source}: {probed} derives its prefix lengths from APT's gate probe, so the sweep must also run {MethodCatalogue.Apt.Name}");
