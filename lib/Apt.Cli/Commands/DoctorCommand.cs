@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`apt doctor`: what the kit will run on, and a remedy for each problem found.</summary>
+/// <summary>`aptnb doctor`: what the kit will run on, and a remedy for each problem found.</summary>
 public sealed class DoctorCommand : Command<DoctorCommand.Settings>
 {
     public sealed class Settings : ComputeSettings

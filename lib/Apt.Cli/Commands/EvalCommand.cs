@@ -6,7 +6,7 @@ using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`apt eval --run runs/…`: a finished run's model at its selected epoch, scored on a split.</summary>
+/// <summary>`aptnb eval --run runs/…`: a finished run's model at its selected epoch, scored on a split.</summary>
 public sealed class EvalCommand : Command<EvalCommand.Settings>
 {
     public sealed class Settings : ComputeSettings

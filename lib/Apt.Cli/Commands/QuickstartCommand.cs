@@ -11,7 +11,7 @@ using Spectre.Console.Cli;
 namespace Apt.Cli.Commands;
 
 /// <summary>
-/// `apt quickstart`, the README's main job: builds the stand-in data if missing, trains the quickstart sweep
+/// `aptnb quickstart`, the README's main job: builds the stand-in data if missing, trains the quickstart sweep
 /// (head only, PT-2 and APT on MiniLM for wordnet-wic and brown-ner over 3 seeds), prints the results table
 /// with the majority-class baseline and the APT-vs-PT-2 verdicts, and writes the gate-probe heatmaps.
 /// </summary>
@@ -45,7 +45,7 @@ public sealed class QuickstartCommand : AsyncCommand<QuickstartCommand.Settings>
         var outputs = await profile.Time("table and heatmaps", () => StudyReport.Write(settings.Runs, settings.Runs, settings.DataRoot));
         StudyConsole.Print(outputs);
         if (outputs.Comparisons.Any(c => c.Verdict is "undecided" or "not judged" || c.Training is not null))
-            AnsiConsole.MarkupLine("[yellow]The quickstart is sized to show the kit, not to decide between methods. For a comparison with power (the same search per method on dev, 6 paired seeds trained until dev plateaus, larger dev and test sets): [bold]apt sweep --preset study[/].[/]");
+            AnsiConsole.MarkupLine("[yellow]The quickstart is sized to show the kit, not to decide between methods. For a comparison with power (the same search per method on dev, 6 paired seeds trained until dev plateaus, larger dev and test sets): [bold]aptnb sweep --preset study[/].[/]");
         AnsiConsole.MarkupLineInterpolated($"wall time {clock.Elapsed:mm\\:ss}. Run folders (config, metrics, adapter, gate probe): {Path.GetFullPath(settings.Runs)}");
         AnsiConsole.MarkupLine("where the time went (this process; the build before it is not counted):");
         foreach (var (phase, elapsed) in profile.Totals)

@@ -6,8 +6,8 @@ using Spectre.Console.Cli;
 namespace Apt.Cli.Commands;
 
 /// <summary>
-/// `apt report --runs runs/quickstart`: the paper's table from run records, as Markdown, CSV and charts;
-/// `apt report --bench out.json`: the benchmark's scaling scans as charts.
+/// `aptnb report --runs runs/quickstart`: the paper's table from run records, as Markdown, CSV and charts;
+/// `aptnb report --bench out.json`: the benchmark's scaling scans as charts.
 /// </summary>
 public sealed class ReportCommand : AsyncCommand<ReportCommand.Settings>
 {
@@ -28,7 +28,7 @@ public sealed class ReportCommand : AsyncCommand<ReportCommand.Settings>
         public string DataRoot { get; init; } = "data";
 
         [CommandOption("--bench")]
-        [Description("An apt bench --json file: chart its scaling scans (step time over sequence and prefix length) instead of a runs table.")]
+        [Description("An Apt.Bench --json file: chart its scaling scans (step time over sequence and prefix length) instead of a runs table.")]
         public string? Bench { get; init; }
 
         [CommandOption("--no-png")]

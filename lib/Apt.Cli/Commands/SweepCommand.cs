@@ -10,7 +10,7 @@ using Spectre.Console.Cli;
 namespace Apt.Cli.Commands;
 
 /// <summary>
-/// `apt sweep --preset full-grid` or `apt sweep grid.json`: every run of a grid, one after another (finished runs are
+/// `aptnb sweep --preset full-grid` or `aptnb sweep grid.json`: every run of a grid, one after another (finished runs are
 /// skipped); `--slurm` writes (and `--submit` submits) a Slurm job array with one task per cell instead; `--cell N` is
 /// what one task runs; `--status` shows every cell. Sweeps sharing a runs folder never train a cell twice (run.lock).
 /// </summary>
@@ -137,7 +137,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
             // One line per run this process trained: with several sweeps (or array tasks) on one runs folder, who trained what.
             foreach (var outcome in outcomes)
                 AnsiConsole.MarkupLineInterpolated($"{(skipped.Contains(outcome.RunFolder) ? "already finished" : "trained")} {outcome.RunFolder}");
-            AnsiConsole.MarkupLineInterpolated($"done: {outcomes.Count - skipped.Count} trained here, {skipped.Count} already finished. Report: apt report --runs {runs}");
+            AnsiConsole.MarkupLineInterpolated($"done: {outcomes.Count - skipped.Count} trained here, {skipped.Count} already finished. Report: aptnb report --runs {runs}");
             return 0;
         }
         catch (RunFolderBusyException busy)
@@ -150,7 +150,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
     static int ShowStatus(Settings settings, string runs, RunLockOptions locks)
     {
         var spec = (settings.Preset ?? settings.File) is { } source ? SweepSpec.Load(source) : SweepSpec.SavedIn(runs)
-            ?? throw new FileNotFoundException($"{Path.Combine(runs, SweepSpec.FileName)} not found: {runs} holds no sweep's grid; give it too: apt sweep <grid> --status {runs}");
+            ?? throw new FileNotFoundException($"{Path.Combine(runs, SweepSpec.FileName)} not found: {runs} holds no sweep's grid; give it too: aptnb sweep <grid> --status {runs}");
         if (settings.Backbone is { } backbone) spec = spec with { Backbone = backbone };
         var cells = SweepStatus.Of(spec, runs, locks);
         var table = new Table().AddColumn("cell").AddColumn("run").AddColumn("state").AddColumn("detail");
@@ -181,7 +181,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
         AnsiConsole.MarkupLineInterpolated($"done in {clock.Elapsed:hh\\:mm\\:ss}. Choices: {Path.Combine(runs, StudyPlan.ChoicesFile)}.");
         string seeds = Path.Combine(runs, StudyPlan.SeedsFolder), data = study.DataRoot(settings.DataRoot);
         StudyConsole.Print(await StudyReport.Write(seeds, seeds, data));
-        AnsiConsole.MarkupLineInterpolated($"The same report again: apt report --runs {seeds} --data-root {data}");
+        AnsiConsole.MarkupLineInterpolated($"The same report again: aptnb report --runs {seeds} --data-root {data}");
         return 0;
     }
 
@@ -201,7 +201,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
         var cells = Enumerable.Range(0, points.Count).Where(i => !points[i].IsFinished).ToList();
         if (cells.Count == 0)
         {
-            AnsiConsole.MarkupLineInterpolated($"every cell of {spec.Name} is finished: nothing to submit. Report: apt report --runs {runs}");
+            AnsiConsole.MarkupLineInterpolated($"every cell of {spec.Name} is finished: nothing to submit. Report: aptnb report --runs {runs}");
             return 0;
         }
         string grid = spec.SaveIn(runsRoot);
@@ -221,7 +221,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
             return 0;
         }
         string job = SlurmArray.Submit(script);
-        AnsiConsole.MarkupLineInterpolated($"submitted job array {job}; logs in {SlurmArray.LogFolder(runsRoot)}; progress: apt sweep --status {runs}");
+        AnsiConsole.MarkupLineInterpolated($"submitted job array {job}; logs in {SlurmArray.LogFolder(runsRoot)}; progress: aptnb sweep --status {runs}");
         return 0;
     }
 

@@ -10,7 +10,7 @@ using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`apt train --task wordnet-wic --method apt`: one run, written to a run folder; `--resume` continues one.</summary>
+/// <summary>`aptnb train --task wordnet-wic --method apt`: one run, written to a run folder; `--resume` continues one.</summary>
 public sealed class TrainCommand : Command<TrainCommand.Settings>
 {
     public sealed class Settings : ComputeSettings
@@ -196,7 +196,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         var (config, folder) = settings.Resume is { } resume
             ? (RunFolder.Open(resume).ReadConfig<ExperimentConfig>(), resume)
             : Configure(settings, experiment.Frozen(settings.Backbone).Config);
-        // One process trains a run folder at a time, as in sweeps: a second `apt train` into it is refused at once.
+        // One process trains a run folder at a time, as in sweeps: a second `aptnb train` into it is refused at once.
         using var claim = RunFolderLock.Acquire(folder, new RunLockOptions { Wait = TimeSpan.Zero, Notice = Console.Error.WriteLine });
         var outcome = TrainingConsole.Show(experiment, () => experiment.Run(config, folder));
         if (settings.Json)

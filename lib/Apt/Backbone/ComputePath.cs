@@ -60,7 +60,7 @@ public static class ComputePath
         return new Restore(() => _choice = before);
     }
 
-    /// <summary>The path tensors on <paramref name="device"/> take, and why: what <c>apt doctor</c> prints.</summary>
+    /// <summary>The path tensors on <paramref name="device"/> take, and why: what <c>aptnb doctor</c> prints.</summary>
     public static string Describe(Device device)
     {
         if (device.type != DeviceType.CPU) return $"reference (libtorch only: {device.type} tensors always take it)";

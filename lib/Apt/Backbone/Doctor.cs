@@ -7,7 +7,7 @@ namespace Apt.Backbone;
 /// <summary>One line of the environment check.</summary>
 public sealed record Finding(string Check, string Value, bool Ok, string Remedy = "");
 
-/// <summary>What `apt doctor` reports.</summary>
+/// <summary>What `aptnb doctor` reports.</summary>
 public sealed record DoctorReport(IReadOnlyList<Finding> Findings)
 {
     public bool Healthy => Findings.All(f => f.Ok);

@@ -5,7 +5,7 @@ namespace Apt.Notebooks;
 
 /// <summary>
 /// Training from a notebook cell: one live progress display per run (updated in place, not a wall of log
-/// lines), and the run folders on disk as with the `apt` command, so a notebook and the CLI share results.
+/// lines), and the run folders on disk as with the `aptnb` command, so a notebook and the CLI share results.
 /// </summary>
 public static class NotebookTraining
 {

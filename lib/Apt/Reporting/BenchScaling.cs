@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Apt.Reporting;
 
 /// <summary>
-/// One scaling scan of <c>apt bench --json</c> (figure f): the step time and the FLOP model's step GFLOP at
+/// One scaling scan of <c>Apt.Bench --json</c> (figure f): the step time and the FLOP model's step GFLOP at
 /// each point of an axis (sequence length or prefix length), with the fitted growth exponents.
 /// </summary>
 public sealed record BenchScaling(string Axis, string XMeaning, double[] X, double[] MeasuredMs, double[] StepGflop, double MeasuredExponent, double FlopExponent)
@@ -11,12 +11,12 @@ public sealed record BenchScaling(string Axis, string XMeaning, double[] X, doub
     /// <summary>The scans of a benchmark JSON file; errors name the file and what was expected.</summary>
     public static IReadOnlyList<BenchScaling> Read(string benchJsonPath)
     {
-        if (!File.Exists(benchJsonPath)) throw new FileNotFoundException($"{benchJsonPath}: no such benchmark file (write one with apt bench --json <file>)", benchJsonPath);
+        if (!File.Exists(benchJsonPath)) throw new FileNotFoundException($"{benchJsonPath}: no such benchmark file (write one with Apt.Bench --json <file>)", benchJsonPath);
         try
         {
             using var document = JsonDocument.Parse(File.ReadAllText(benchJsonPath));
             if (!document.RootElement.TryGetProperty("scaling", out var scans) || scans.ValueKind != JsonValueKind.Array)
-                throw new InvalidDataException($"{benchJsonPath}: expected an apt bench --json file with a \"scaling\" array");
+                throw new InvalidDataException($"{benchJsonPath}: expected an Apt.Bench --json file with a \"scaling\" array");
             return [.. scans.EnumerateArray().Select((scan, i) => Scan(scan, $"{benchJsonPath}: scaling[{i}]"))];
         }
         catch (JsonException e)

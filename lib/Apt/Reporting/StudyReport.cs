@@ -80,7 +80,7 @@ public static class StudyReport
     }
 
     /// <summary>
-    /// <c>apt report --bench</c>: the scaling scans of a benchmark JSON file as charts (measured step time beside
+    /// <c>aptnb report --bench</c>: the scaling scans of a benchmark JSON file as charts (measured step time beside
     /// the FLOP model's) in <paramref name="outputFolder"/>/charts; returns the files written and any notes.
     /// </summary>
     public static async Task<(IReadOnlyList<string> Files, IReadOnlyList<string> Notes)> WriteBenchCharts(string benchJsonPath, string outputFolder, bool png = true)

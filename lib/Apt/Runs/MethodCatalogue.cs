@@ -57,7 +57,7 @@ public sealed record MethodEntry(string Name, string Label, string Trains, Func<
 }
 
 /// <summary>
-/// Every method of the kit, in the order of the paper's tables. The CLI's help, `apt params`, sweeps, studies, reports
+/// Every method of the kit, in the order of the paper's tables. The CLI's help, `aptnb params`, sweeps, studies, reports
 /// and notebooks read method names here and nowhere else.
 /// </summary>
 public static class MethodCatalogue
@@ -74,7 +74,7 @@ public static class MethodCatalogue
     public static readonly MethodEntry PTuningV2 = new("pt2", "PT-2", "the prefix and the head",
         m => PrefixConfig.PTuningV2(m.PrefixLength) with { Projection = m.Projection });
 
-    /// <summary>The method `apt train` and `apt params` run unless told otherwise: APT.</summary>
+    /// <summary>The method `aptnb train` and `aptnb params` run unless told otherwise: APT.</summary>
     public const string DefaultName = "apt";
 
     /// <summary>APT, the paper's method: both gates.</summary>

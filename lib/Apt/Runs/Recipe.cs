@@ -9,7 +9,7 @@ using Apt.Training;
 namespace Apt.Runs;
 
 /// <summary>
-/// Everything that shapes a run beside its task, method, backbone and grid point. `apt train` reads it from its
+/// Everything that shapes a run beside its task, method, backbone and grid point. `aptnb train` reads it from its
 /// options, a sweep from each task's entry (<see cref="SweepTask"/> extends it, so the JSON names are the sweep
 /// file's). Defaults are P-tuning v2's recipe (../shared/reference/ptuning-v2.md).
 /// </summary>
@@ -84,8 +84,8 @@ public sealed record RunPoint(double LearningRate, int PrefixLength, int Seed);
 
 /// <summary>
 /// The one recipe from (task, method, backbone, settings, point) to a run: its <see cref="ExperimentConfig"/> and its
-/// run folder. `apt train`, a sweep's cell, a study's run and the notebooks all build their runs here, so a sweep's
-/// cell trained again with `apt train` and the same settings is the same run in the same folder.
+/// run folder. `aptnb train`, a sweep's cell, a study's run and the notebooks all build their runs here, so a sweep's
+/// cell trained again with `aptnb train` and the same settings is the same run in the same folder.
 /// </summary>
 public static class Recipe
 {

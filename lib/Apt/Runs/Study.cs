@@ -50,7 +50,7 @@ public sealed record StudyChoice(
 /// <summary>
 /// A study: a sweep spec with a <see cref="StudyBlock"/>. Its runs live under two roots: <c>search/</c> (every
 /// setting over the search seeds) and <c>seeds/</c> (each method at its best setting over the study's seeds), and
-/// <c>choices.json</c> records what the search chose. <c>apt report --runs &lt;root&gt;/seeds</c> reports the study.
+/// <c>choices.json</c> records what the search chose. <c>aptnb report --runs &lt;root&gt;/seeds</c> reports the study.
 /// PT-2+ and PT-2* are defined from APT (its parameter count, its gate probe), so they search the learning rate at
 /// APT's chosen prefix length, and each PT-2* run takes the probe of the APT run of its own seed at APT's setting.
 /// </summary>

@@ -8,7 +8,7 @@ using Apt.Training;
 namespace Apt.Runs;
 
 /// <summary>
-/// Per-task entry of a sweep: the run settings (<see cref="RunSettings"/>, the same fields `apt train` takes as options)
+/// Per-task entry of a sweep: the run settings (<see cref="RunSettings"/>, the same fields `aptnb train` takes as options)
 /// and the grid axes (every combination runs).
 /// </summary>
 public sealed record SweepTask : RunSettings
@@ -52,7 +52,7 @@ public sealed record SweepSpec
 
     const string PresetPrefix = "Apt.Presets.";
 
-    /// <summary>The grid a sweep leaves in its runs folder: what `apt sweep --status` and `apt report` compare the run folders with, and what an array's tasks run.</summary>
+    /// <summary>The grid a sweep leaves in its runs folder: what `aptnb sweep --status` and `aptnb report` compare the run folders with, and what an array's tasks run.</summary>
     public const string FileName = "sweep.json";
 
     /// <summary>Writes this grid to <paramref name="runsRoot"/>/sweep.json (atomically); returns the file.</summary>
@@ -162,7 +162,7 @@ public sealed record SweepRun(SweepTask Settings, string Method, int Seed, doubl
 /// </summary>
 public static class SweepRunner
 {
-    /// <summary>A run's failure, written to its folder when it throws and removed once it finishes (what `apt sweep --status` shows).</summary>
+    /// <summary>A run's failure, written to its folder when it throws and removed once it finishes (what `aptnb sweep --status` shows).</summary>
     public const string FailureFileName = "failure.json";
 
     /// <summary>Runs every point of <paramref name="spec"/>; <paramref name="skipped"/> hears of each finished run left alone.</summary>

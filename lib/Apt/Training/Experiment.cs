@@ -10,7 +10,7 @@ namespace Apt.Training;
 
 /// <summary>
 /// One run of the paper's grid: a task on a backbone with a method, under a trainer config. Serialised as
-/// the run's config.json, so a run folder says exactly what produced it and `apt train --resume` rebuilds it.
+/// the run's config.json, so a run folder says exactly what produced it and `aptnb train --resume` rebuilds it.
 /// </summary>
 public sealed record ExperimentConfig
 {
@@ -147,7 +147,7 @@ public sealed class Experiment : IDisposable
     {
         TorchRuntime.EnsureLoaded();
         var run = RunFolder.Open(runFolder);
-        if (!run.IsFinished) throw new InvalidDataException($"{runFolder}: the run has not finished (no result.json); resume it with apt train --resume {runFolder}");
+        if (!run.IsFinished) throw new InvalidDataException($"{runFolder}: the run has not finished (no result.json); resume it with aptnb train --resume {runFolder}");
         var config = run.ReadConfig<ExperimentConfig>();
         if (config.Prefix.Method == PrefixMethod.FineTune)
             throw new ArgumentException($"{runFolder}: a full fine-tuning run changes the backbone; open its adapter file with AdapterFile.Load on a fresh backbone instead");

@@ -93,7 +93,7 @@ public sealed class RunFolder
     public RunResult ReadResult()
     {
         if (!IsFinished) throw new FileNotFoundException($"{ResultPath} not found: the run has not finished", ResultPath);
-        string remedy = $"delete it and resume the run (apt train --resume {Path}) to rebuild it from the last checkpoint";
+        string remedy = $"delete it and resume the run (aptnb train --resume {Path}) to rebuild it from the last checkpoint";
         RunResult? result;
         try { result = JsonSerializer.Deserialize<RunResult>(File.ReadAllText(ResultPath), TrainingJson.Indented); }
         catch (JsonException e) { throw new InvalidDataException($"{ResultPath}: line {e.LineNumber + 1}: not a run result ({Reason(e)}); {remedy}", e); }

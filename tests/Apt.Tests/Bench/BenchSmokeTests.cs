@@ -64,7 +64,7 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
         Assert.All(report.Targets, t => Assert.True(double.IsFinite(t.Value), t.Name));
         Assert.Equal(["≤ 0.95", "≤ 1.00"], report.Targets.Where(t => t.Name.StartsWith("(d)")).Select(t => t.Goal));
 
-        // apt report --bench reads the scans back from the JSON and charts measured time beside the FLOP model's.
+        // aptnb report --bench reads the scans back from the JSON and charts measured time beside the FLOP model's.
         string folder = Directory.CreateTempSubdirectory("apt-bench-report-").FullName;
         string file = Path.Combine(folder, "bench.json");
         File.WriteAllText(file, report.ToJson());

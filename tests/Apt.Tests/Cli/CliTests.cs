@@ -135,7 +135,7 @@ public sealed class CliTests
             File.WriteAllLines(bad, [good, "this line is not JSON"]);
             string log = Path.Combine(folder, "apt.log");
 
-            // As a user types it: `apt data inspect ... > apt.log 2>&1`, with no terminal width in the environment.
+            // As a user types it: `aptnb data inspect ... > apt.log 2>&1`, with no terminal width in the environment.
             var start = new ProcessStartInfo("bash") { WorkingDirectory = TestPaths.RepoRoot };
             foreach (string arg in new[] { "-c", "dotnet \"$0\" data inspect --task boolq --path \"$1\" > \"$2\" 2>&1", CliDll, bad, log })
                 start.ArgumentList.Add(arg);
@@ -157,7 +157,7 @@ public sealed class CliTests
     }
 
     /// <summary>
-    /// `apt sweep` on a study file: the search, the seeds at each method's choice, then the study's report printed with the
+    /// `aptnb sweep` on a study file: the search, the seeds at each method's choice, then the study's report printed with the
     /// paired comparison and APT's probe across seeds (here on the RTE fixture, one step per run).
     /// </summary>
     [Fact]
@@ -182,7 +182,7 @@ public sealed class CliTests
             Assert.True(exitCode == 0, output);
             Assert.Contains("APT − PT-2 =", output);
             Assert.Contains("rte, APT's gate probe over 2 seeds (2, 3), per layer from the bottom", output);
-            Assert.Contains("The same report again: apt report --runs", output);
+            Assert.Contains("The same report again: aptnb report --runs", output);
             Assert.True(File.Exists(Path.Combine(runs, "seeds", "results.md")));
         }
         finally

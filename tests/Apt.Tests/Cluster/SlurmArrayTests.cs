@@ -5,7 +5,7 @@ using Apt.Training;
 namespace Apt.Tests.Cluster;
 
 /// <summary>
-/// `apt sweep --slurm --submit` on a real one-node Slurm cluster (<see cref="OneNodeSlurm"/>): the grid runs as a job
+/// `aptnb sweep --slurm --submit` on a real one-node Slurm cluster (<see cref="OneNodeSlurm"/>): the grid runs as a job
 /// array, one task per cell, and ends equal to the serial sweep; a cancelled task's cell resumes when resubmitted.
 /// </summary>
 [Collection(nameof(OneNodeSlurm))]
@@ -66,7 +66,7 @@ public sealed partial class SlurmArrayTests(OneNodeSlurm cluster)
         TinyGrid.AssertSameRun(Path.Combine(serial, Path.GetRelativePath(array, cell.Path)), cell.Path);
     }
 
-    /// <summary>`apt sweep --slurm --submit` of the grid's unfinished cells; returns the array's job id.</summary>
+    /// <summary>`aptnb sweep --slurm --submit` of the grid's unfinished cells; returns the array's job id.</summary>
     string Submit(TinyGrid grid, string runs)
     {
         string output = grid.Run(cluster.Environment, "sweep", grid.File, "--runs", runs, "--data-root", grid.DataRoot,
@@ -79,7 +79,7 @@ public sealed partial class SlurmArrayTests(OneNodeSlurm cluster)
     [GeneratedRegex(@"submitted job array (\d+)")]
     private static partial Regex SubmittedJob();
 
-    /// <summary>`apt report` of <paramref name="runs"/>: its results.md and results.csv.</summary>
+    /// <summary>`aptnb report` of <paramref name="runs"/>: its results.md and results.csv.</summary>
     static string Report(TinyGrid grid, string runs)
     {
         string output = Path.Combine(runs, "report");

@@ -50,7 +50,7 @@ public sealed partial class LinkCheckTests
             See [the method](docs/method.md#pt-2), ![fig](docs/fig.png "title"), [web](https://example.org/a.md),
             [here](#notebooks), [mail](mailto:someone@example.org) and <docs/angle.md>.
             Code: `lib/Apt/Prefix/PrefixModule.cs`, `lib/Apt/bin/Release/net10.0/Apt.dll`, `runs/quickstart/`,
-            `apt sweep --preset full-grid`, `data/<task>/`, `tests/Apt.Tests/Prefix`.
+            `aptnb sweep --preset full-grid`, `data/<task>/`, `tests/Apt.Tests/Prefix`.
 
             ```bash
             bash build/not-checked-inside-a-fence.sh   # `lib/inside/fence.cs`

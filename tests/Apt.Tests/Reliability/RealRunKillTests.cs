@@ -7,7 +7,7 @@ using Apt.Training;
 namespace Apt.Tests.Reliability;
 
 /// <summary>
-/// `apt train` of APT on the embedded MiniLM and a small wordnet-wic slice, SIGKILLed inside a training step and
+/// `aptnb train` of APT on the embedded MiniLM and a small wordnet-wic slice, SIGKILLed inside a training step and
 /// inside a checkpoint write (by the test-only <see cref="CrashPoint"/>, so the place is exact), then resumed with
 /// `--resume`: the run folder ends up as an uninterrupted run's — metrics.jsonl, the adapter, the gate probe and the
 /// selected tensors byte for byte, result.json too but for its wall time (which counts the sessions' own seconds).

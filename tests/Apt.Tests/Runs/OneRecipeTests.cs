@@ -6,7 +6,7 @@ using Apt.Training;
 namespace Apt.Tests.Runs;
 
 /// <summary>
-/// One recipe: `apt train` given a sweep cell's settings trains that cell's run, in the folder the sweep names.
+/// One recipe: `aptnb train` given a sweep cell's settings trains that cell's run, in the folder the sweep names.
 /// </summary>
 public sealed class OneRecipeTests
 {
@@ -34,7 +34,7 @@ public sealed class OneRecipeTests
             grid.Run(null, [.. args]);
 
             string name = Path.GetRelativePath(sweep, cell.Folder), trained = Path.Combine(train, name);
-            Assert.True(Directory.Exists(trained), $"apt train did not write the sweep's folder name {name}");
+            Assert.True(Directory.Exists(trained), $"aptnb train did not write the sweep's folder name {name}");
             Assert.Equal(File.ReadAllText(RunFolder.Open(cell.Folder).ConfigPath), File.ReadAllText(RunFolder.Open(trained).ConfigPath));
             TinyGrid.AssertSameRun(cell.Folder, trained);
         }

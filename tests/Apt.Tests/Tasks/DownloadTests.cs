@@ -8,7 +8,7 @@ using Apt.Tasks.Data;
 namespace Apt.Tests.Tasks;
 
 /// <summary>
-/// `apt data download` against an HTTP server on 127.0.0.1 serving archives of the hand-written fixtures:
+/// `aptnb data download` against an HTTP server on 127.0.0.1 serving archives of the hand-written fixtures:
 /// a whole download, a cut connection resumed with a Range request, a wrong checksum, a path-escaping
 /// archive and an unreachable host.
 /// </summary>

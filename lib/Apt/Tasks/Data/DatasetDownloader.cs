@@ -25,7 +25,7 @@ public static class DatasetCatalog
 
     public static DatasetSource Get(string name) =>
         All.FirstOrDefault(s => s.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new ArgumentException($"no download known for '{name}' (known: {string.Join(", ", All.Select(s => s.Name))}; the stand-ins are made by 'apt data build')");
+        ?? throw new ArgumentException($"no download known for '{name}' (known: {string.Join(", ", All.Select(s => s.Name))}; the stand-ins are made by 'aptnb data build')");
 }
 
 /// <summary>Options of <see cref="DatasetDownloader.Download"/>.</summary>
@@ -79,7 +79,7 @@ public static class DatasetDownloader
             {
                 throw new DataUnavailableException(
                     $"cannot reach {uri.Host} ({e.Message}); this machine looks offline. Download {url} elsewhere and run " +
-                    $"'apt data download {source.Name} --url <file or mirror URL>', or unpack it into {Path.Combine(dataRoot, source.Name)} yourself.", e);
+                    $"'aptnb data download {source.Name} --url <file or mirror URL>', or unpack it into {Path.Combine(dataRoot, source.Name)} yourself.", e);
             }
             catch (Exception e) when (e is IOException and not DataUnavailableException or TaskCanceledException)
             {
