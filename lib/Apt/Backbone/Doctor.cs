@@ -36,6 +36,7 @@ public static class Doctor
                     : $"{check.Path} lacks {TorchRuntime.RequiredGlibcxx}; {(weak ? "the requirement is marked weak in " + native : "libLibTorchSharp.so is not patched")}",
                 check.Defines || weak, "run 'dotnet build' in the repository: build/LibTorchSharp.targets patches the library"));
         }
+        if (native is not null) findings.Add(CxxRuntimeNeeds.Examine(Path.GetDirectoryName(native)!, libstdcxx?.Path));
 
         try
         {

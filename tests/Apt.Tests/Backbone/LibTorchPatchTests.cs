@@ -64,4 +64,50 @@ public sealed class LibTorchPatchTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public void TheCxxRuntimeVersionsBeyondDebian12AreListed()
+    {
+        string path = PristineLibrary();
+        try
+        {
+            var requirement = Assert.Single(ElfVersionNeed.Requirements(path), r => r.Version == TorchRuntime.RequiredGlibcxx);
+            Assert.Equal("libstdc++.so.6", requirement.Library);
+            Assert.False(requirement.Weak);
+            var need = Assert.Single(CxxRuntimeNeeds.BeyondDebian12(Path.GetDirectoryName(path)!));
+            Assert.Equal(new CxxRuntimeNeeds.Need("libLibTorchSharp.so", TorchRuntime.RequiredGlibcxx, Weak: false), need);
+            // Without that version in the system's libstdc++, doctor names it and says the load will fail.
+            string noCxx = Path.GetTempFileName();
+            var finding = CxxRuntimeNeeds.Examine(Path.GetDirectoryName(path)!, noCxx);
+            File.Delete(noCxx);
+            Assert.False(finding.Ok);
+            Assert.Contains("GLIBCXX_3.4.32 (libLibTorchSharp.so, the system lacks it)", finding.Value);
+            Assert.Contains("lacks GLIBCXX_3.4.32", finding.Remedy);
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(path)!, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("GLIBCXX_3.4.32", true)]
+    [InlineData("GLIBCXX_3.4.31", true)]
+    [InlineData("GLIBCXX_3.4.30", false)]
+    [InlineData("GLIBCXX_3.4.9", false)]
+    [InlineData("CXXABI_1.3.15", true)]
+    [InlineData("CXXABI_1.3.13", false)]
+    [InlineData("CXXABI_TM_1", false)]
+    [InlineData("GLIBC_2.38", false)]
+    public void VersionsAreComparedWithinTheirFamily(string version, bool beyond) =>
+        Assert.Equal(beyond, CxxRuntimeNeeds.IsBeyondDebian12(version));
+
+    [Fact]
+    public void DoctorListsWhatTheBuildsNativeLibrariesNeed()
+    {
+        var finding = Assert.Single(Doctor.Examine().Findings, f => f.Check == "C++ runtime");
+        Assert.True(finding.Ok, finding.Value);
+        Assert.StartsWith("beyond Debian 12's GLIBCXX_3.4.30, CXXABI_1.3.13: ", finding.Value);
+        Assert.Contains($"{TorchRuntime.RequiredGlibcxx} (libLibTorchSharp.so, ", finding.Value);
+    }
 }
