@@ -18,6 +18,9 @@ public static class StudyConsole
         foreach (var comparison in outputs.Comparisons) AnsiConsole.MarkupLineInterpolated($"[bold]{comparison}[/]");
         foreach (string probe in outputs.Probes) AnsiConsole.MarkupLineInterpolated($"{probe}");
         foreach (string note in outputs.Notes) AnsiConsole.MarkupLineInterpolated($"[yellow]{note}[/]");
-        AnsiConsole.MarkupLineInterpolated($"table: {outputs.Markdown}, {outputs.Csv}; charts: {outputs.Charts.Count} files in {Path.GetDirectoryName(outputs.Charts.FirstOrDefault() ?? outputs.Markdown)}");
+        AnsiConsole.MarkupLineInterpolated($"report (table, verdicts, charts; opens offline): [bold]{outputs.Page}[/]");
+        AnsiConsole.MarkupLineInterpolated($"table: {outputs.Markdown}, {outputs.Csv}");
+        if (outputs.Charts.Count > 0)
+            AnsiConsole.MarkupLineInterpolated($"PNG charts: {outputs.Charts.Count} files in {Path.GetDirectoryName(outputs.Charts[0])}");
     }
 }

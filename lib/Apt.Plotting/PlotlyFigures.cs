@@ -12,7 +12,8 @@ namespace Apt.Plotting;
 /// <summary>
 /// Turns a <see cref="FigureSpec"/> into a Plotly.NET chart in the kit's style and renders it. plotly.js is always
 /// inlined (never a CDN link): the kit's machines and many users' have no internet.
-/// The string members (<see cref="HtmlPage"/>, <see cref="HtmlFragment"/>, <see cref="FigureJson"/>, <see cref="PngAsync"/>)
+/// The string members (<see cref="HtmlPage"/>, <see cref="HtmlFragment"/>, <see cref="FigureJson"/>,
+/// <see cref="PlotlyJavaScript"/>, <see cref="PngAsync"/>)
 /// take the spec as JSON and return strings or bytes only, so a caller in another load context can bind them as delegates.
 /// </summary>
 public static class PlotlyFigures
@@ -44,6 +45,9 @@ public static class PlotlyFigures
     /// <summary>A &lt;div&gt; with plotly.js inlined and the chart, as a notebook output shows it (each output stands alone).</summary>
     public static string HtmlFragment(string specJson) =>
         $"<div><script type=\"text/javascript\">{PlotlyJs.Value}</script>{GenericChart.toChartHTML(Build(FigureSpec.FromJson(specJson)))}</div>";
+
+    /// <summary>plotly.js itself, for a page that carries it once and draws many figures (<see cref="FigureJson"/>).</summary>
+    public static string PlotlyJavaScript() => PlotlyJs.Value;
 
     /// <summary>The figure as plotly.js reads it: {"data": [...], "layout": {...}}.</summary>
     public static string FigureJson(string specJson) => GenericChart.toFigureJson(Build(FigureSpec.FromJson(specJson)));

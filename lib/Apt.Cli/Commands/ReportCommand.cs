@@ -19,7 +19,7 @@ public sealed class ReportCommand : AsyncCommand<ReportCommand.Settings>
         public string Runs { get; init; } = "runs";
 
         [CommandOption("--out")]
-        [Description("Where to write results.md, results.csv and charts/ (default: the runs folder, or the benchmark file's folder).")]
+        [Description("Where to write report.html, results.md, results.csv and charts/ (default: the runs folder, or the benchmark file's folder).")]
         public string? Out { get; init; }
 
         [CommandOption("--data-root")]
@@ -32,7 +32,7 @@ public sealed class ReportCommand : AsyncCommand<ReportCommand.Settings>
         public string? Bench { get; init; }
 
         [CommandOption("--no-png")]
-        [Description("Write HTML charts only.")]
+        [Description("No PNG charts: the report page only (it has every chart).")]
         public bool NoPng { get; init; }
     }
 

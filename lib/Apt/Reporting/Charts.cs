@@ -8,8 +8,8 @@ namespace Apt.Reporting;
 /// <param name="Losses">Loss at each step (same length as <paramref name="Steps"/>).</param>
 public sealed record LossSeries(string Name, IReadOnlyList<int> Steps, IReadOnlyList<double> Losses);
 
-/// <summary>One bar of an ablation chart: a metric's mean over seeds and its standard deviation (the error bar).</summary>
-public sealed record MeanStd(string Category, double Mean, double Std);
+/// <summary>One bar of an ablation chart: a metric's mean over seeds and its standard deviation (the error bar; null for one run).</summary>
+public sealed record MeanStd(string Category, double Mean, double? Std);
 
 /// <summary>
 /// The kit's charts. Each checks its input, describes the chart as a <see cref="FigureSpec"/> and returns a <see cref="Chart"/>
@@ -38,12 +38,15 @@ public static class Charts
         return new Chart(new FigureSpec(title, XTitle: "epoch", YTitle: metric, [.. curves.Select(c => new LineTrace(c.Method, c.Epochs, c.Scores))]));
     }
 
-    /// <summary>Ablation bars: one bar per category at its mean, with ± one standard deviation as the error bar.</summary>
+    /// <summary>
+    /// Ablation bars: one bar per category at its mean, with ± one standard deviation as the error bar, labelled as the
+    /// results table writes a cell (<see cref="ResultCell.MeanStdText"/>).
+    /// </summary>
     public static Chart MeanStdBars(IReadOnlyList<MeanStd> bars, string metric, string title)
     {
         if (bars.Count == 0) throw new ArgumentException("MeanStdBars needs at least one bar.", nameof(bars));
         var column = new BarTrace(metric, [.. bars.Select(b => b.Category)], [.. bars.Select(b => b.Mean)],
-            ErrorHalfWidths: [.. bars.Select(b => b.Std)], Texts: [.. bars.Select(b => $"{b.Mean:0.###} ± {b.Std:0.###}")]);
+            ErrorHalfWidths: [.. bars.Select(b => b.Std ?? 0)], Texts: [.. bars.Select(b => ResultCell.MeanStdText(b.Mean, b.Std))]);
         return new Chart(new FigureSpec(title, XTitle: "", YTitle: metric, [column]));
     }
 

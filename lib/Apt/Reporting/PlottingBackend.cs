@@ -21,6 +21,7 @@ internal sealed record PlottingBackend(
     Func<string, string> HtmlPage,
     Func<string, string> HtmlFragment,
     Func<string, string> FigureJson,
+    Func<string> PlotlyJavaScript,
     Func<string, int, int, string, string[], Task<byte[]>> PngAsync,
     bool Isolated)
 {
@@ -78,6 +79,7 @@ internal sealed record PlottingBackend(
             Method<Func<string, string>>(nameof(PlotlyFigures.HtmlPage)),
             Method<Func<string, string>>(nameof(PlotlyFigures.HtmlFragment)),
             Method<Func<string, string>>(nameof(PlotlyFigures.FigureJson)),
+            Method<Func<string>>(nameof(PlotlyFigures.PlotlyJavaScript)),
             Method<Func<string, int, int, string, string[], Task<byte[]>>>(nameof(PlotlyFigures.PngAsync)),
             isolated);
     }

@@ -17,12 +17,18 @@ public sealed record ResultCell(double Mean, double? Std, int Runs, int? Of = nu
     /// <summary>Half the width of the 95 % confidence interval of <see cref="Mean"/>; null for a single run.</summary>
     public double? ConfidenceHalfWidth => SeedStatistics.ConfidenceHalfWidth(Std, Runs);
 
-    public override string ToString() => (Std, ConfidenceHalfWidth) switch
-    {
-        (double s, double h) => string.Create(CultureInfo.InvariantCulture, $"{Mean:F1} ± {s:F1} [{Mean - h:F1}, {Mean + h:F1}]"),
-        (double s, null) => string.Create(CultureInfo.InvariantCulture, $"{Mean:F1} ± {s:F1}"),
-        _ => string.Create(CultureInfo.InvariantCulture, $"{Mean:F1}"),
-    } + (Of is int of && Runs < of ? $" ({Runs} of {of} runs)" : "");
+    public override string ToString() =>
+        MeanStdText(Mean, Std)
+        + (ConfidenceHalfWidth is double h ? string.Create(CultureInfo.InvariantCulture, $" [{Mean - h:F1}, {Mean + h:F1}]") : "")
+        + (Of is int of && Runs < of ? $" ({Runs} of {of} runs)" : "");
+
+    /// <summary>
+    /// "62.3 ± 1.0" (one decimal, scores in %), or "62.3" without a spread: the table's rounding, which the bar labels
+    /// of <see cref="Charts.MeanStdBars"/> share so that a chart never prints more digits than the table beside it.
+    /// </summary>
+    public static string MeanStdText(double mean, double? std) => std is double s
+        ? string.Create(CultureInfo.InvariantCulture, $"{mean:F1} ± {s:F1}")
+        : mean.ToString("F1", CultureInfo.InvariantCulture);
 }
 
 /// <summary>
@@ -110,8 +116,27 @@ public sealed class ResultsTable
         foreach (string method in _methods)
             text.AppendLine($"| {method} | {string.Join(" | ", _tasks.Select(t => this[method, t]?.ToString() ?? "–"))} | {ParameterText(method)} |");
         if (_tasks.Any(IsStandIn))
-            text.AppendLine().AppendLine("\\* stand-in data built here from public corpora (WordNet, Brown): not benchmark scores.");
+            text.AppendLine().AppendLine("\\* " + StandInNote);
         return text.ToString();
+    }
+
+    /// <summary>An HTML table for <see cref="ReportPage"/>, the same cells and note as <see cref="ToMarkdown"/>.</summary>
+    public string ToHtml()
+    {
+        static string Cell(string tag, string text, string? css = null) =>
+            $"<{tag}{(css is null ? "" : $" class=\"{css}\"")}>{ReportPage.Encode(text)}</{tag}>";
+        var html = new StringBuilder("<table>\n<tr>").Append(Cell("th", "method"));
+        foreach (string task in _tasks) html.Append(Cell("th", IsStandIn(task) ? task + "*" : task));
+        html.Append(Cell("th", "trainable params")).Append("</tr>\n");
+        foreach (string method in _methods)
+        {
+            html.Append("<tr>").Append(Cell("td", method));
+            foreach (string task in _tasks) html.Append(Cell("td", this[method, task]?.ToString() ?? "–", "number"));
+            html.Append(Cell("td", ParameterText(method), "number")).Append("</tr>\n");
+        }
+        html.Append("</table>\n");
+        if (_tasks.Any(IsStandIn)) html.Append(Cell("p", "* " + StandInNote));
+        return html.ToString();
     }
 
     /// <summary>CSV: one row per method and task.</summary>
@@ -127,8 +152,10 @@ public sealed class ResultsTable
 
     /// <summary>A bar chart per task of every method's mean ± std.</summary>
     public Chart ToChart(string task) =>
-        Charts.MeanStdBars([.. _methods.Where(m => this[m, task] is not null).Select(m => new MeanStd(m, this[m, task]!.Mean, this[m, task]!.Std ?? 0))],
+        Charts.MeanStdBars([.. _methods.Where(m => this[m, task] is not null).Select(m => new MeanStd(m, this[m, task]!.Mean, this[m, task]!.Std))],
             "score (%)", $"{task}{(IsStandIn(task) ? " (stand-in data)" : "")}");
+
+    const string StandInNote = "stand-in data built here from public corpora (WordNet, Brown): not benchmark scores.";
 
     static bool IsStandIn(string task) => TaskRegistry.Names.Contains(task) && TaskRegistry.Get(task).IsStandIn;
     static string Header(string task) => IsStandIn(task) ? task + "\\*" : task;

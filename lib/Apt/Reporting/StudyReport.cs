@@ -13,15 +13,19 @@ namespace Apt.Reporting;
 /// <param name="Probes">Per task with gated runs, APT's gate probe summarised across seeds (<see cref="ProbeAcrossSeeds.Summary"/>).</param>
 /// <param name="Markdown">Path of results.md.</param>
 /// <param name="Csv">Path of results.csv.</param>
-/// <param name="Charts">Paths of the charts written (HTML, and PNG where chromium runs).</param>
+/// <param name="Page">Path of report.html: the table, verdicts, probes, notes and every chart in one offline page.</param>
+/// <param name="Charts">Paths of the PNG charts written (none without chromium or with png off).</param>
 /// <param name="Notes">What the report could not do or the reader should know (coverage, skipped PNGs, pairs not compared).</param>
-public sealed record StudyOutputs(ResultsTable Table, IReadOnlyList<PairedComparison> Comparisons, IReadOnlyList<string> Probes, string Markdown, string Csv, IReadOnlyList<string> Charts, IReadOnlyList<string> Notes);
+public sealed record StudyOutputs(ResultsTable Table, IReadOnlyList<PairedComparison> Comparisons, IReadOnlyList<string> Probes,
+    string Markdown, string Csv, string Page, IReadOnlyList<string> Charts, IReadOnlyList<string> Notes);
 
 /// <summary>
 /// The report of a sweep: the results table (with the majority-class baseline when asked), the paper's claims as
 /// paired comparisons over seeds (<see cref="Claims"/>), and charts — a bar chart per task and, per task, APT's gate
 /// probe: α per seed (sorted within each layer) and, across seeds, per-layer |λ|·mean α and λ with their spread
-/// (<see cref="ProbeAcrossSeeds"/>) — as self-contained HTML and, where chromium is available, PNG.
+/// (<see cref="ProbeAcrossSeeds"/>). All of it goes into one offline page (<see cref="ReportPage"/>); the charts also
+/// into PNG files where chromium is available, for papers and slides. No HTML file per chart: each would carry
+/// plotly.js again, and the page already has every chart interactive.
 /// </summary>
 public static class StudyReport
 {
@@ -75,13 +79,24 @@ public static class StudyReport
             if (DevCurves(runsFolder, task) is { } curves) charts.Add((curves, $"dev-curve-{task}"));
         }
         charts.AddRange(probes.SelectMany(ProbeCharts));
-        var written = await SaveCharts(charts, Path.Combine(outputFolder, "charts"), png, notes);
-        return new StudyOutputs(table, comparisons, [.. probes.Select(p => p.Summary())], markdown, csv, written, notes);
+        var written = await SavePngs(charts, Path.Combine(outputFolder, "charts"), png, notes);
+
+        string page = Path.Combine(outputFolder, "report.html");
+        var report = new ReportPage($"Report of {Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(runsFolder)))}")
+            .Heading("Results")
+            .Paragraph("Scores in %, mean ± std [95 % confidence interval of the mean] over seeds.")
+            .Html(table.ToHtml());
+        if (comparisons.Count > 0) report.Heading("Verdicts").List(comparisons.Select(c => c.Sentence));
+        if (probes.Count > 0) report.Heading("Gate probes").List(probes.Select(p => p.Summary()));
+        if (notes.Count > 0) report.Heading("Notes").List(notes);
+        AddCharts(report, charts).Save(page);
+        return new StudyOutputs(table, comparisons, [.. probes.Select(p => p.Summary())], markdown, csv, page, written, notes);
     }
 
     /// <summary>
     /// <c>aptnb report --bench</c>: the scaling scans of a benchmark JSON file as charts (measured step time beside
-    /// the FLOP model's) in <paramref name="outputFolder"/>/charts; returns the files written and any notes.
+    /// the FLOP model's) on one page, bench-scaling.html in <paramref name="outputFolder"/>, and as PNGs in its charts
+    /// folder; returns the files written (the page first) and any notes.
     /// </summary>
     public static async Task<(IReadOnlyList<string> Files, IReadOnlyList<string> Notes)> WriteBenchCharts(string benchJsonPath, string outputFolder, bool png = true)
     {
@@ -89,31 +104,38 @@ public static class StudyReport
             .Select(scan => (Charts.Scaling(scan), "bench-scaling-" + string.Join("-", scan.Axis.Split(' ', StringSplitOptions.RemoveEmptyEntries))))
             .ToList();
         var notes = new List<string>();
-        var written = await SaveCharts(charts, Path.Combine(outputFolder, "charts"), png, notes);
-        return (written, notes);
+        var written = await SavePngs(charts, Path.Combine(outputFolder, "charts"), png, notes);
+        string page = Path.Combine(outputFolder, "bench-scaling.html");
+        var report = new ReportPage($"Scaling scans of {Path.GetFileName(benchJsonPath)}").List(notes);
+        AddCharts(report, charts).Save(page);
+        return ([page, .. written], notes);
     }
 
-    /// <summary>Saves each chart as self-contained HTML and, while chromium is found, PNG; a missing chromium becomes one note.</summary>
-    static async Task<List<string>> SaveCharts(IEnumerable<(Chart Chart, string Name)> charts, string chartFolder, bool png, List<string> notes)
+    static ReportPage AddCharts(ReportPage page, IReadOnlyList<(Chart Chart, string Name)> charts)
+    {
+        if (charts.Count > 0) page.Heading("Charts");
+        foreach (var (chart, _) in charts) page.Chart(chart);
+        return page;
+    }
+
+    /// <summary>Saves each chart as PNG while chromium is found; a missing chromium becomes one note.</summary>
+    static async Task<List<string>> SavePngs(IEnumerable<(Chart Chart, string Name)> charts, string chartFolder, bool png, List<string> notes)
     {
         var written = new List<string>();
+        if (!png) return written;
         Directory.CreateDirectory(chartFolder);
         foreach (var (chart, name) in charts)
         {
-            string html = Path.Combine(chartFolder, name + ".html");
-            chart.SaveHtml(html);
-            written.Add(html);
-            if (!png) continue;
+            string image = Path.Combine(chartFolder, name + ".png");
             try
             {
-                string image = Path.ChangeExtension(html, ".png");
                 await chart.SavePngAsync(image);
                 written.Add(image);
             }
             catch (FileNotFoundException e)
             {
                 notes.Add($"PNG charts skipped: {e.Message}");
-                png = false;
+                break;
             }
         }
         return written;

@@ -133,8 +133,10 @@ public sealed class SweepTests : IDisposable
         // Its report: one setting per method, so every claim pairs the two seeds; the dev curve and per-seed probes are drawn.
         var report = await Apt.Reporting.StudyReport.Write(Path.Combine(root, StudyPlan.SeedsFolder), Path.Combine(root, "report"), png: false);
         Assert.Equal([2, 3], report.Comparisons.Single(c => c.Method == "APT" && c.Baseline == "PT-2").Seeds);
-        Assert.Contains(report.Charts, c => c.EndsWith("dev-curve-rte.html"));
-        Assert.Contains(report.Charts, c => c.EndsWith("gates-alpha-rte-seed3.html"));
+        Assert.Empty(report.Charts); // no PNGs asked for
+        string page = File.ReadAllText(report.Page);
+        Assert.Contains("rte: dev accuracy per epoch", page);
+        Assert.Contains("rte: token gate α of APT, seed 3", page);
 
         using var again = new Experiment(DataRoot(spec));
         long steps = 0;
