@@ -29,7 +29,7 @@ public static class CliErrors
         }
         catch (CommandAppException e)
         {
-            Print($"{e.Message} (see 'apt <verb> --help')");
+            Print($"{e.Message} (see 'aptnb <verb> --help')");
             return BadInput;
         }
         catch (TorchLoadException e)
