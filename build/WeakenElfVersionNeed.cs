@@ -159,7 +159,8 @@ public static class ElfVersionNeed
 
     static byte[] Read(FileStream stream, long offset, int count)
     {
-        if (offset < 0 || offset + count > stream.Length) throw new InvalidDataException("ELF header points past the end of the file");
+        if (offset < 0 || offset + count > stream.Length)
+            throw new InvalidDataException("ELF header points past the end of the file");
         var buffer = new byte[count];
         stream.Position = offset;
         for (int read = 0; read < count; )

@@ -19,7 +19,8 @@ public sealed class ReportCommand : AsyncCommand<ReportCommand.Settings>
         public string Runs { get; init; } = "runs";
 
         [CommandOption("--out")]
-        [Description("Where to write report.html, results.md, results.csv and charts/ (default: the runs folder, or the benchmark file's folder).")]
+        [Description("Where to write report.html, results.md, results.csv and charts/ " +
+            "(default: the runs folder, or the benchmark file's folder).")]
         public string? Out { get; init; }
 
         [CommandOption("--data-root")]

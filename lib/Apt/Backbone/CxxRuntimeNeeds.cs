@@ -56,13 +56,15 @@ public static class CxxRuntimeNeeds
     }
 
     /// <summary>
-    /// Doctor's line: the needs beyond Debian 12, each with its library and whether it is weak or the system's libstdc++
-    /// (<paramref name="systemLibStdCxx"/>, null when none was found) defines it; healthy when every need is one or the other.
+    /// Doctor's line: the needs beyond Debian 12, each with its library and whether it is weak or the system's
+    /// libstdc++ (<paramref name="systemLibStdCxx"/>, null when none was found) defines it; healthy when every need is
+    /// one or the other.
     /// </summary>
     public static Finding Examine(string nativeFolder, string? systemLibStdCxx)
     {
         var needs = BeyondDebian12(nativeFolder);
-        bool Met(Need need) => need.Weak || systemLibStdCxx is not null && ElfVersionNeed.Defines(systemLibStdCxx, need.Version);
+        bool Met(Need need) =>
+            need.Weak || systemLibStdCxx is not null && ElfVersionNeed.Defines(systemLibStdCxx, need.Version);
         string listed = needs.Count == 0
             ? "none"
             : string.Join("; ", needs.Select(n => string.Create(CultureInfo.InvariantCulture,

@@ -8,7 +8,7 @@ namespace Apt.Reporting;
 /// <param name="Losses">Loss at each step (same length as <paramref name="Steps"/>).</param>
 public sealed record LossSeries(string Name, IReadOnlyList<int> Steps, IReadOnlyList<double> Losses);
 
-/// <summary>One bar of an ablation chart: a metric's mean over seeds and its standard deviation (the error bar; null for one run).</summary>
+/// <summary>One bar of an ablation chart: a metric's mean over seeds and its standard deviation (the error bar; null: one run).</summary>
 public sealed record MeanStd(string Category, double Mean, double? Std);
 
 /// <summary>
@@ -46,7 +46,8 @@ public static class Charts
     {
         if (bars.Count == 0) throw new ArgumentException("MeanStdBars needs at least one bar.", nameof(bars));
         var column = new BarTrace(metric, [.. bars.Select(b => b.Category)], [.. bars.Select(b => b.Mean)],
-            ErrorHalfWidths: [.. bars.Select(b => b.Std ?? 0)], Texts: [.. bars.Select(b => ResultCell.MeanStdText(b.Mean, b.Std))]);
+            ErrorHalfWidths: [.. bars.Select(b => b.Std ?? 0)],
+            Texts: [.. bars.Select(b => ResultCell.MeanStdText(b.Mean, b.Std))]);
         return new Chart(new FigureSpec(title, XTitle: "", YTitle: metric, [column]));
     }
 

@@ -30,7 +30,8 @@ public sealed class ReportPage(string title)
     public ReportPage List(IEnumerable<string> items)
     {
         var list = items.ToList();
-        if (list.Count > 0) _body.AppendLine("<ul>").AppendJoin("", list.Select(i => $"<li>{Encode(i)}</li>\n")).AppendLine("</ul>");
+        if (list.Count > 0)
+            _body.AppendLine("<ul>").AppendJoin("", list.Select(i => $"<li>{Encode(i)}</li>\n")).AppendLine("</ul>");
         return this;
     }
 
@@ -59,7 +60,7 @@ public sealed class ReportPage(string title)
         .AppendLine("<html lang=\"en\"><head><meta charset=\"utf-8\">")
         .Append("<title>").Append(Encode(title)).AppendLine("</title>")
         .AppendLine("<style>")
-        .AppendLine("body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1000px; padding: 0 1em; color: #222; }")
+        .AppendLine("body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1000px; padding: 0 1em; }")
         .AppendLine("table { border-collapse: collapse; } th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; }")
         .AppendLine("td.number { text-align: right; font-variant-numeric: tabular-nums; }")
         .AppendLine($".{ChartClass} {{ width: 100%; height: 480px; margin: 1em 0; }}")

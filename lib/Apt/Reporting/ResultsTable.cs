@@ -152,7 +152,8 @@ public sealed class ResultsTable
 
     /// <summary>A bar chart per task of every method's mean ± std.</summary>
     public Chart ToChart(string task) =>
-        Charts.MeanStdBars([.. _methods.Where(m => this[m, task] is not null).Select(m => new MeanStd(m, this[m, task]!.Mean, this[m, task]!.Std))],
+        Charts.MeanStdBars(
+            [.. _methods.Where(m => this[m, task] is not null).Select(m => new MeanStd(m, this[m, task]!.Mean, this[m, task]!.Std))],
             "score (%)", $"{task}{(IsStandIn(task) ? " (stand-in data)" : "")}");
 
     const string StandInNote = "stand-in data built here from public corpora (WordNet, Brown): not benchmark scores.";

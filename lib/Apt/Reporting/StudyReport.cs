@@ -82,7 +82,8 @@ public static class StudyReport
         var written = await SavePngs(charts, Path.Combine(outputFolder, "charts"), png, notes);
 
         string page = Path.Combine(outputFolder, "report.html");
-        var report = new ReportPage($"Report of {Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(runsFolder)))}")
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(runsFolder)));
+        var report = new ReportPage($"Report of {name}")
             .Heading("Results")
             .Paragraph("Scores in %, mean ± std [95 % confidence interval of the mean] over seeds.")
             .Html(table.ToHtml());
@@ -90,7 +91,8 @@ public static class StudyReport
         if (probes.Count > 0) report.Heading("Gate probes").List(probes.Select(p => p.Summary()));
         if (notes.Count > 0) report.Heading("Notes").List(notes);
         AddCharts(report, charts).Save(page);
-        return new StudyOutputs(table, comparisons, [.. probes.Select(p => p.Summary())], markdown, csv, page, written, notes);
+        return new StudyOutputs(table, comparisons, [.. probes.Select(p => p.Summary())], markdown, csv, page, written,
+            notes);
     }
 
     /// <summary>
@@ -119,7 +121,8 @@ public static class StudyReport
     }
 
     /// <summary>Saves each chart as PNG while chromium is found; a missing chromium becomes one note.</summary>
-    static async Task<List<string>> SavePngs(IEnumerable<(Chart Chart, string Name)> charts, string chartFolder, bool png, List<string> notes)
+    static async Task<List<string>> SavePngs(IEnumerable<(Chart Chart, string Name)> charts, string chartFolder, bool png,
+        List<string> notes)
     {
         var written = new List<string>();
         if (!png) return written;

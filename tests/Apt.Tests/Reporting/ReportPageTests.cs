@@ -53,7 +53,8 @@ public sealed class ReportPageTests
     {
         var table = Table();
         using var figure = JsonDocument.Parse(table.ToChart("wordnet-wic").ToFigureJson());
-        string[] labels = [.. figure.RootElement.GetProperty("data")[0].GetProperty("text").EnumerateArray().Select(t => t.GetString()!)];
+        var texts = figure.RootElement.GetProperty("data")[0].GetProperty("text");
+        string[] labels = [.. texts.EnumerateArray().Select(t => t.GetString()!)];
         Assert.Equal(["62.3 ± 1.0", "64.0 ± 1.0", "50.0"], labels);
         foreach (var (method, label) in table.Methods.Zip(labels))
             Assert.StartsWith(label, table[method, "wordnet-wic"]!.ToString());
