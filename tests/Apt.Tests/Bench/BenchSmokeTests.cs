@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Apt.Bench;
 using Xunit.Abstractions;
 
@@ -12,7 +13,7 @@ namespace Apt.Tests.Bench;
 public sealed class BenchSmokeTests(ITestOutputHelper output)
 {
     [Fact]
-    public void QuickRunReportsEveryFigureAsAFiniteNumber()
+    public async Task QuickRunReportsEveryFigureAsAFiniteNumber()
     {
         var settings = BenchSettings.Smoke;
         var report = Benchmarks.Run(settings);
@@ -76,6 +77,9 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
         var figure = JsonNode.Parse(Apt.Reporting.Charts.Scaling(scans[0]).ToFigureJson())!;
         Assert.Equal(["measured", "∝ FLOPs (from the first point)"], figure["data"]!.AsArray().Select(t => t!["name"]!.GetValue<string>()));
         Assert.Equal(scans[0].MeasuredMs[0], figure["data"]![1]!["y"]![0]!.GetValue<double>(), 6);
+        var (files, _) = await Apt.Reporting.StudyReport.WriteBenchCharts(file, folder, png: false);
+        Assert.Equal([Path.Combine(folder, "bench-scaling.html")], files); // both scans on one page
+        Assert.Equal(2, Regex.Matches(File.ReadAllText(files[0]), "Plotly\\.newPlot\\(\"chart-").Count);
 
         // The doc's table is regenerated from the JSON; the hand-written text around it stays.
         string doc = Path.Combine(folder, "performance.md");
