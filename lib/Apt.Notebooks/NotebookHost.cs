@@ -1,0 +1,32 @@
+using Apt.Reporting;
+using Microsoft.Data.Analysis;
+using Microsoft.DotNet.Interactive.Formatting;
+
+namespace Apt.Notebooks;
+
+/// <summary>
+/// <see cref="Show"/> in a .NET Interactive kernel: charts as interactive Plotly outputs (plotly.js inlined, so they
+/// work offline), tables as HTML tables, HTML as markup and progress as one bar updated in place. A notebook's first
+/// cell installs it; its terminal twin installs <see cref="TerminalHost"/> instead.
+/// </summary>
+public sealed class NotebookHost : IShowHost
+{
+    const string Html = HtmlFormatter.MimeType;
+
+    /// <summary>Makes <see cref="Show"/> draw in the notebook, and a chart that a cell returns show as a chart too.</summary>
+    public static void Use()
+    {
+        Formatter.Register<Chart>((chart, writer) => writer.Write(chart.ToHtmlFragment()), Html);
+        Show.Host = new NotebookHost();
+    }
+
+    public void Chart(Chart chart) => chart.ToHtmlFragment().DisplayAs(Html);
+
+    public void Table<T>(IEnumerable<T> rows) => rows.DisplayTable();
+
+    public void Table(DataFrame frame) => frame.ToDisplayString(Html).DisplayAs(Html);
+
+    void IShowHost.Html(string html) => html.DisplayAs(Html);
+
+    public IProgressView Progress(string title) => ProgressDisplay.Show(title);
+}
