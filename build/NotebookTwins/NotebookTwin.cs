@@ -23,7 +23,7 @@ public static class NotebookTwin
     /// <summary>Where a twin writes its charts and HTML, relative to the notebooks folder (git-ignored).</summary>
     public static string OutputFolder(string name) => $"../artifacts/notebooks/twins/{name}";
 
-    /// <summary>The twin of the notebook <paramref name="name"/> (file name without extension) whose .ipynb JSON is given.</summary>
+    /// <summary>The twin of the notebook <paramref name="name"/> (no extension), given its .ipynb JSON.</summary>
     /// <exception cref="InvalidDataException">A cell holds a notebook-only line that has no terminal form.</exception>
     public static string Generate(string notebookJson, string name)
     {
@@ -53,13 +53,15 @@ public static class NotebookTwin
                 }
                 else if (code.StartsWith("#r ", StringComparison.Ordinal) || code.StartsWith("#!", StringComparison.Ordinal)
                     || code.StartsWith("#i ", StringComparison.Ordinal))
-                    throw new InvalidDataException($"{name}.ipynb, cell {index}: '{code}' is notebook-only and has no terminal form; " +
+                    throw new InvalidDataException(
+                        $"{name}.ipynb, cell {index}: '{code}' is notebook-only and has no terminal form; " +
                         "reference the library with the first cell's #r and show things through Show.");
                 else body.Append(line).Append('\n');
             }
         }
         if (!referenced || !hosted)
-            throw new InvalidDataException($"{name}.ipynb: the first code cell must hold `{NotebookReference}` and `{NotebookHostCall}`.");
+            throw new InvalidDataException(
+                $"{name}.ipynb: the first code cell must hold `{NotebookReference}` and `{NotebookHostCall}`.");
 
         return "#:project ../lib/Apt/Apt.csproj\n" +
             // File-based apps default to native AOT, whose analyzers would flag the library's reflection (JSON, Plotly).

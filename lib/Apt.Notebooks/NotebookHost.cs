@@ -13,7 +13,7 @@ public sealed class NotebookHost : IShowHost
 {
     const string Html = HtmlFormatter.MimeType;
 
-    /// <summary>Makes <see cref="Show"/> draw in the notebook, and a chart that a cell returns show as a chart too.</summary>
+    /// <summary>Makes <see cref="Show"/> draw in the notebook, and a chart a cell returns show as a chart.</summary>
     public static void Use()
     {
         Formatter.Register<Chart>((chart, writer) => writer.Write(chart.ToHtmlFragment()), Html);

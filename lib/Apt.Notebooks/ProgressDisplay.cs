@@ -54,7 +54,8 @@ public sealed class ProgressDisplay : IProgressView
     public static string Render(string title, TrainingProgress? progress, bool done = false)
     {
         double percent = done ? 100 : 100 * (progress?.Fraction ?? 0);
-        string status = done ? "done" : progress is null ? "starting…" : string.Format(CultureInfo.InvariantCulture, "{0:0}%", percent);
+        string status = done ? "done"
+            : progress is null ? "starting…" : string.Format(CultureInfo.InvariantCulture, "{0:0}%", percent);
         return string.Format(CultureInfo.InvariantCulture,
             "<div class=\"apt-progress\" style=\"font-family:sans-serif;font-size:13px;max-width:640px\">" +
             "<div><b>{0}</b> — {1}</div>" +

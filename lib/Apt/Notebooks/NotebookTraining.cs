@@ -20,7 +20,8 @@ public static class NotebookTraining
             if (!views.TryGetValue(config, out var view))
                 views[config] = view = Show.Progress(
                     $"{config.Task} · {MethodCatalogue.Label(config.Method)} · seed {config.Trainer.Seed}");
-            view.Report(new TrainingProgress((int)p.Step, (int)p.TotalSteps, p.Epoch, p.Epochs, p.Loss, p.ExamplesPerSecond, p.Eta));
+            view.Report(new TrainingProgress(
+                (int)p.Step, (int)p.TotalSteps, p.Epoch, p.Epochs, p.Loss, p.ExamplesPerSecond, p.Eta));
         };
         experiment.EpochCompleted += (config, epoch) =>
         {

@@ -101,7 +101,8 @@ public sealed partial class TerminalHost : IShowHost
             _ => v.ToString() ?? "",
         }).ToList()).ToList();
         var widths = columns.Select((c, i) => text.Select(r => r[i].Length).Append(c.Length).Max()).ToList();
-        string Line(IEnumerable<string> values) => "| " + string.Join(" | ", values.Select((v, i) => v.PadRight(widths[i]))) + " |";
+        string Line(IEnumerable<string> values) =>
+            "| " + string.Join(" | ", values.Select((v, i) => v.PadRight(widths[i]))) + " |";
         Console.WriteLine(Line(columns));
         Console.WriteLine(Line(widths.Select(w => new string('-', w))));
         foreach (var row in text) Console.WriteLine(Line(row));

@@ -20,7 +20,7 @@ public sealed record TrainingProgress(
     /// <summary>Fraction done, in [0, 1].</summary>
     public double Fraction => TotalSteps <= 0 ? 0 : Math.Clamp((double)Step / TotalSteps, 0, 1);
 
-    /// <summary>The numbers as one line (step, epoch, loss, throughput, ETA unless done, note), for a bar or a terminal.</summary>
+    /// <summary>The numbers as one line (step, epoch, loss, throughput, ETA unless done, note).</summary>
     public string Facts(bool done = false)
     {
         var inv = CultureInfo.InvariantCulture;

@@ -3,10 +3,11 @@ using Apt.NotebookTwins;
 
 namespace Apt.Tests.Notebooks;
 
-/// <summary>The notebooks' terminal twins (notebooks/*.cs) are generated from the notebooks and kept in step with them.</summary>
+/// <summary>The notebooks' terminal twins (notebooks/*.cs): generated from the notebooks, kept in step with them.</summary>
 public class NotebookTwinTests
 {
-    static IEnumerable<string> Notebooks => Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "notebooks"), "*.ipynb").Order();
+    static IEnumerable<string> Notebooks =>
+        Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "notebooks"), "*.ipynb").Order();
 
     [Fact]
     public void Every_notebook_has_a_twin_generated_from_its_current_cells()
@@ -45,7 +46,8 @@ public class NotebookTwinTests
         Assert.DoesNotContain("#r ", twin);
         Assert.DoesNotContain("NotebookHost", twin);
         Assert.Contains("// " + sources[0].Split('\n')[0], twin); // the title, as a comment
-        var positions = sources.Skip(2).Select(s => twin.IndexOf(s.Split('\n')[0].TrimEnd(), StringComparison.Ordinal)).ToList();
+        var positions = sources.Skip(2)
+            .Select(s => twin.IndexOf(s.Split('\n')[0].TrimEnd(), StringComparison.Ordinal)).ToList();
         Assert.All(positions, p => Assert.True(p > 0));
         Assert.Equal(positions.Order(), positions);
     }
