@@ -39,16 +39,16 @@ public sealed partial class TerminalHost : IShowHost
 
     public void Chart(Chart chart)
     {
-        string stem = NextFile(chart.Title);
+        string stem = NextFile(chart.Title), name = Path.GetFileName(stem);
         chart.SaveHtml(stem + ".html");
         try
         {
             chart.SavePngAsync(stem + ".png").GetAwaiter().GetResult();
-            Console.WriteLine($"chart '{chart.Title}': {stem}.html, {stem}.png");
+            Console.WriteLine($"chart '{chart.Title}': {name}.html, {name}.png");
         }
         catch (FileNotFoundException missingBrowser)
         {
-            Console.WriteLine($"chart '{chart.Title}': {stem}.html (no PNG: {missingBrowser.Message})");
+            Console.WriteLine($"chart '{chart.Title}': {name}.html (no PNG: {missingBrowser.Message})");
         }
     }
 
@@ -69,7 +69,7 @@ public sealed partial class TerminalHost : IShowHost
         AtomicFile.WriteAllText(path, $"<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>{html}</body></html>");
         string text = WebUtility.HtmlDecode(Tags().Replace(Breaks().Replace(html, "\n"), ""));
         Console.WriteLine(Spaces().Replace(text, " ").Trim());
-        Console.WriteLine($"(as HTML: {path})");
+        Console.WriteLine($"(as HTML: {Path.GetFileName(path)})");
     }
 
     public IProgressView Progress(string title) => new LineProgress(title);
