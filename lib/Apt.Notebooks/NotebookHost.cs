@@ -11,22 +11,22 @@ namespace Apt.Notebooks;
 /// </summary>
 public sealed class NotebookHost : IShowHost
 {
-    const string Html = HtmlFormatter.MimeType;
+    const string HtmlMime = HtmlFormatter.MimeType;
 
     /// <summary>Makes <see cref="Show"/> draw in the notebook, and a chart a cell returns show as a chart.</summary>
     public static void Use()
     {
-        Formatter.Register<Chart>((chart, writer) => writer.Write(chart.ToHtmlFragment()), Html);
+        Formatter.Register<Chart>((chart, writer) => writer.Write(chart.ToHtmlFragment()), HtmlMime);
         Show.Host = new NotebookHost();
     }
 
-    public void Chart(Chart chart) => chart.ToHtmlFragment().DisplayAs(Html);
+    public void Chart(Chart chart) => chart.ToHtmlFragment().DisplayAs(HtmlMime);
 
     public void Table<T>(IEnumerable<T> rows) => rows.DisplayTable();
 
-    public void Table(DataFrame frame) => frame.ToDisplayString(Html).DisplayAs(Html);
+    public void Table(DataFrame frame) => frame.ToDisplayString(HtmlMime).DisplayAs(HtmlMime);
 
-    void IShowHost.Html(string html) => html.DisplayAs(Html);
+    public void Html(string html) => html.DisplayAs(HtmlMime);
 
     public IProgressView Progress(string title) => ProgressDisplay.Show(title);
 }
