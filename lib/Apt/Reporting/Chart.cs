@@ -1,15 +1,13 @@
 using Apt.Plotting;
-using Microsoft.DotNet.Interactive.Formatting;
 
 namespace Apt.Reporting;
 
 /// <summary>
-/// A Plotly chart as the kit hands it out (made by <see cref="Charts"/>): shown as an interactive chart when a notebook cell
-/// returns or displays it, saved as one self-contained HTML file, exported to PNG through a local chromium.
+/// A Plotly chart as the kit hands it out (made by <see cref="Charts"/>): shown as an interactive chart in a notebook
+/// (Apt.Notebooks formats it), saved as one self-contained HTML file, exported to PNG through a local chromium.
 /// It holds its figure as plain data and renders through <see cref="PlottingBackend"/>, which runs Plotly.NET wherever
 /// it loads cleanly, also inside a notebook kernel whose own FSharp.Core is older than Plotly.NET's.
 /// </summary>
-[TypeFormatterSource(typeof(ChartFormatterSource))]
 public sealed class Chart
 {
     readonly string _specJson;
@@ -46,14 +44,4 @@ public sealed class Chart
         PlottingBackend.Current.PngAsync(_specJson, width, height, browserPath, browserArguments);
 
     public override string ToString() => $"Chart '{Title}'";
-}
-
-/// <summary>How .NET Interactive shows a <see cref="Chart"/>: found through the type's attribute, so no kernel extension is needed.</summary>
-public sealed class ChartFormatterSource : ITypeFormatterSource
-{
-    public IEnumerable<ITypeFormatter> CreateTypeFormatters() =>
-    [
-        new HtmlFormatter<Chart>((chart, context) => { context.Writer.Write(chart.ToHtmlFragment()); return true; }),
-        new PlainTextFormatter<Chart>((chart, context) => { context.Writer.Write(chart.ToString()); return true; }),
-    ];
 }
