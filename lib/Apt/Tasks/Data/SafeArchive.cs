@@ -38,7 +38,7 @@ public static class SafeArchive
         }
         else
         {
-            using var gzip = new GZipStream(File.OpenRead(archive), CompressionMode.Decompress);
+            using var gzip = new GZipStream(InputFile.Open(archive), CompressionMode.Decompress);
             using var reader = new TarReader(gzip);
             while (reader.GetNextEntry() is { } entry)
                 if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile && entry.DataStream is { } data)
@@ -49,7 +49,7 @@ public static class SafeArchive
 
     static bool IsZip(string archive)
     {
-        using var stream = File.OpenRead(archive);
+        using var stream = InputFile.Open(archive);
         Span<byte> magic = stackalloc byte[2];
         return stream.Read(magic) == 2 && magic[0] == (byte)'P' && magic[1] == (byte)'K';
     }
@@ -72,7 +72,7 @@ public static class SafeArchive
         var entries = new List<(string Name, TarEntryType Type)>();
         try
         {
-            using var gzip = new GZipStream(File.OpenRead(archive), CompressionMode.Decompress);
+            using var gzip = new GZipStream(InputFile.Open(archive), CompressionMode.Decompress);
             using var reader = new TarReader(gzip);
             while (reader.GetNextEntry() is { } entry) entries.Add((entry.Name, entry.EntryType));
         }
