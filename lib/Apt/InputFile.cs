@@ -19,6 +19,8 @@ public static class InputFile
     /// <summary>The default of <see cref="MaxBytes"/>: 1 GiB, far above any data file of the paper's tasks.</summary>
     public const long DefaultMaxBytes = 1L << 30;
 
+    const string MemoryLimit = $"for a file the kit reads into memory (set {MaxMegabytesVariable} to raise it)";
+
     /// <summary>The largest file read into memory (data files, vocabularies, JSON): <see cref="MaxMegabytesVariable"/> or 1 GiB.</summary>
     public static long MaxBytes { get; } =
         long.TryParse(Environment.GetEnvironmentVariable(MaxMegabytesVariable), NumberStyles.None, CultureInfo.InvariantCulture, out long mb)
@@ -26,9 +28,9 @@ public static class InputFile
 
     /// <summary>
     /// Opens <paramref name="path"/> for reading once it is known to be a regular file of at most
-    /// <paramref name="maxBytes"/> bytes.
+    /// <paramref name="maxBytes"/> bytes; a larger one is refused with <paramref name="limit"/>, the limit's name.
     /// </summary>
-    public static FileStream Open(string path, long maxBytes = long.MaxValue)
+    public static FileStream Open(string path, long maxBytes = long.MaxValue, string limit = MemoryLimit)
     {
         CheckRegular(path);
         FileStream stream;
@@ -38,8 +40,7 @@ public static class InputFile
         {
             stream.Dispose();
             throw new InvalidDataException(
-                $"{path}: {Size(new FileInfo(path).Length)}, over the {Size(maxBytes)} limit for a file the kit reads into memory " +
-                $"(set {MaxMegabytesVariable} to raise it)");
+                $"{path}: {Size(new FileInfo(path).Length)}, over the {Size(maxBytes)} limit {limit}");
         }
         return stream;
     }
