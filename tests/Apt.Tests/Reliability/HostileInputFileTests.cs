@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Text.RegularExpressions;
 using Apt.Backbone;
 using Apt.Runs;
 using Apt.Tasks;
@@ -161,6 +162,27 @@ public sealed class HostileInputFileTests(ITestOutputHelper output) : IDisposabl
                      "(saved by another method, prefix length or backbone?). " +
                      $"Wrong shapes (1): {name}: file [{string.Join(", ", wider)}], model [{string.Join(", ", parameter.shape)}].",
             error.Message);
+    }
+
+    /// <summary>
+    /// A static check of lib/: no file is opened for reading except through <see cref="InputFile"/>, whose checks
+    /// would otherwise be skipped by the one reader that forgot them. The kernel's own /proc files are allowed, and
+    /// Apt.Bench, which reads only what it wrote itself.
+    /// </summary>
+    [Fact]
+    public void EveryFileTheLibraryReadsOpensThroughInputFile()
+    {
+        var read = new Regex(@"\b(?:File\.(?:ReadAll\w*|ReadLines|OpenRead|OpenText|Open)|ZipFile\.Open\w*)\(");
+        var offenders = new List<string>();
+        foreach (string path in Directory.EnumerateFiles(Path.Combine(TestPaths.RepoRoot, "lib"), "*.cs", SearchOption.AllDirectories))
+        {
+            string relative = Path.GetRelativePath(TestPaths.RepoRoot, path).Replace('\\', '/');
+            if (relative.Contains("/obj/") || relative.Contains("/bin/") || relative.StartsWith("lib/Apt.Bench/") || relative == "lib/Apt/InputFile.cs") continue;
+            foreach (var (line, number) in File.ReadLines(path).Select((l, i) => (l, i + 1)))
+                if (read.IsMatch(line) && !line.Contains("\"/proc/", StringComparison.Ordinal))
+                    offenders.Add($"{relative}:{number}: {line.Trim()}");
+        }
+        Assert.True(offenders.Count == 0, "files opened without InputFile:\n" + string.Join("\n", offenders));
     }
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
