@@ -21,10 +21,10 @@ public static class InputFile
 
     const string MemoryLimit = $"for a file the kit reads into memory (set {MaxMegabytesVariable} to raise it)";
 
-    /// <summary>The largest file read into memory (data files, vocabularies, JSON): <see cref="MaxMegabytesVariable"/> or 1 GiB.</summary>
+    /// <summary>The largest file read into memory (data, vocabularies, JSON): <see cref="MaxMegabytesVariable"/> or 1 GiB.</summary>
     public static long MaxBytes { get; } =
-        long.TryParse(Environment.GetEnvironmentVariable(MaxMegabytesVariable), NumberStyles.None, CultureInfo.InvariantCulture, out long mb)
-        && mb > 0 ? mb << 20 : DefaultMaxBytes;
+        long.TryParse(Environment.GetEnvironmentVariable(MaxMegabytesVariable), NumberStyles.None,
+            CultureInfo.InvariantCulture, out long mb) && mb > 0 ? mb << 20 : DefaultMaxBytes;
 
     /// <summary>
     /// Opens <paramref name="path"/> for reading once it is known to be a regular file of at most
@@ -34,13 +34,16 @@ public static class InputFile
     {
         CheckRegular(path);
         FileStream stream;
-        try { stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan); }
+        try
+        {
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        }
         catch (FileNotFoundException e) { throw new FileNotFoundException($"{path}: no such file", path, e); }
-        if (stream.Length > maxBytes)
+        long length = stream.Length;
+        if (length > maxBytes)
         {
             stream.Dispose();
-            throw new InvalidDataException(
-                $"{path}: {Size(new FileInfo(path).Length)}, over the {Size(maxBytes)} limit {limit}");
+            throw new InvalidDataException($"{path}: {Size(length)}, over the {Size(maxBytes)} limit {limit}");
         }
         return stream;
     }
@@ -50,14 +53,15 @@ public static class InputFile
     {
         using var stream = Open(path, MaxBytes);
         if (stream.Length > Array.MaxLength)
-            throw new InvalidDataException($"{path}: {Size(stream.Length)}, more than one array can hold ({Size(Array.MaxLength)})");
+            throw new InvalidDataException(
+                $"{path}: {Size(stream.Length)}, more than one array can hold ({Size(Array.MaxLength)})");
         byte[] bytes = new byte[stream.Length];
         try { stream.ReadExactly(bytes); }
         catch (EndOfStreamException e) { throw new IOException($"{path}: the file shrank while it was read", e); }
         return bytes;
     }
 
-    /// <summary>The whole file as text (UTF-8 unless a byte-order mark says otherwise), at most <see cref="MaxBytes"/>.</summary>
+    /// <summary>The whole file as text (UTF-8, or what its byte-order mark says), at most <see cref="MaxBytes"/>.</summary>
     public static string ReadAllText(string path)
     {
         using var reader = new StreamReader(Open(path, MaxBytes), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
@@ -87,7 +91,7 @@ public static class InputFile
         _ => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1073741824.0:0.0} GiB"),
     };
 
-    /// <summary>Refuses a path that exists but is not a regular file (after symbolic links), from its type alone.</summary>
+    /// <summary>Refuses a path that is not a regular file (after symbolic links), from its type alone.</summary>
     static void CheckRegular(string path)
     {
         if (Directory.Exists(path)) throw new InvalidDataException($"{path}: a directory, expected a regular file");
@@ -103,10 +107,14 @@ public static class InputFile
             int other => $"a file of type 0o{Convert.ToString(other >> 12, 8)}",
         };
         if (kind is not null)
-            throw new InvalidDataException($"{path}: {kind}, not a regular file (the kit reads only regular files: a device is endless and a FIFO blocks)");
+            throw new InvalidDataException(
+                $"{path}: {kind}, not a regular file (the kit reads only regular files: a device is endless and a FIFO blocks)");
     }
 
-    /// <summary>The S_IFMT bits of the file's mode from Linux's statx (its buffer has one layout on every architecture); null when unknown.</summary>
+    /// <summary>
+    /// The S_IFMT bits of the file's mode from Linux's statx (whose buffer has one layout on every architecture);
+    /// null when unknown.
+    /// </summary>
     static int? FileType(string path)
     {
         const int AtFdCwd = -100, StatxType = 0x1, ModeOffset = 28;
@@ -123,5 +131,6 @@ public static class InputFile
     }
 
     [DllImport("libc", EntryPoint = "statx", SetLastError = true)]
-    static extern int Statx(int directory, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, byte[] buffer);
+    static extern int Statx(
+        int directory, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, byte[] buffer);
 }

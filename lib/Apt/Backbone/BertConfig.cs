@@ -97,8 +97,8 @@ public sealed record BertConfig
         Expect("max_position_embeddings", MaxPositions, "embeddings.position_embeddings.weight", 0);
         Expect("type_vocab_size", TypeVocabSize, "embeddings.token_type_embeddings.weight", 0);
         Expect("intermediate_size", IntermediateSize, "encoder.layer.0.intermediate.dense.weight", 0);
-        int layers = shapes.Keys.Select(k => k.Split('.')).Where(p => p.Length > 2 && p[0] == "encoder" && p[1] == "layer")
-            .Select(p => p[2]).Distinct().Count();
+        int layers = shapes.Keys.Select(k => k.Split('.'))
+            .Where(p => p.Length > 2 && p[0] == "encoder" && p[1] == "layer").Select(p => p[2]).Distinct().Count();
         if (layers != NumLayers) wrong.Add($"num_hidden_layers {NumLayers}, but the weights hold {layers} layers");
         if (wrong.Count > 0)
             throw new InvalidDataException($"{source} does not match {weights}: {string.Join("; ", wrong)}");

@@ -105,9 +105,9 @@ public sealed class PretrainedBackbone : IDisposable
             throw new FileNotFoundException($"{folder}: the model folder has no vocab.txt", vocabPath);
         var (tokenizer, saveTokenizer) = config.ModelType == "roberta" ? ByteLevelBpe(folder, config, configPath)
             : FolderWordPiece(vocabPath, LowerCase(folder), config, configPath);
-        config.CheckSizes(SafeTensors.ReadHeader(weightsPath).Tensors
-            .Where(t => Checkpoint.EncoderName(t.Name) is not null).ToDictionary(t => Checkpoint.EncoderName(t.Name)!, t => t.Shape),
-            configPath, weightsPath);
+        var shapes = SafeTensors.ReadHeader(weightsPath).Tensors
+            .Select(t => (Name: Checkpoint.EncoderName(t.Name), t.Shape)).Where(t => t.Name is not null);
+        config.CheckSizes(shapes.ToDictionary(t => t.Name!, t => t.Shape), configPath, weightsPath);
         var weights = Checkpoint.Normalise(SafeTensors.Read(weightsPath, out _));
         config = config with { HasPooler = weights.ContainsKey("pooler.dense.weight") };
         var model = new BertModel(config);
@@ -119,7 +119,8 @@ public sealed class PretrainedBackbone : IDisposable
         {
             foreach (var tensor in weights.Values) tensor.Dispose();
         }
-        var identity = new BackboneIdentity(Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')), Path.GetFullPath(folder), InputFile.Sha256(weightsPath));
+        var identity = new BackboneIdentity(Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')), Path.GetFullPath(folder),
+            InputFile.Sha256(weightsPath));
         ReleaseLoadingBuffers();
         return new PretrainedBackbone(model, tokenizer, saveTokenizer, identity);
     }
@@ -192,13 +193,13 @@ public static class Checkpoint
         return result;
     }
 
-    /// <summary>A checkpoint key's name in the encoder, or null for what the encoder does not hold (heads, the position-id buffer).</summary>
+    /// <summary>A checkpoint key's name in the encoder, or null for what it does not hold (heads, the position-id buffer).</summary>
     public static string? EncoderName(string key)
     {
         string? family = new[] { "bert.", "roberta." }.FirstOrDefault(p => key.StartsWith(p, StringComparison.Ordinal));
         string name = family is null ? key : key[family.Length..];
-        bool dropped = name.StartsWith("cls.", StringComparison.Ordinal) || name.StartsWith("lm_head.", StringComparison.Ordinal)
-            || name == "embeddings.position_ids";
+        bool dropped = name.StartsWith("cls.", StringComparison.Ordinal)
+            || name.StartsWith("lm_head.", StringComparison.Ordinal) || name == "embeddings.position_ids";
         return dropped ? null : name;
     }
 

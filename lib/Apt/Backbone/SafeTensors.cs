@@ -60,7 +60,7 @@ public static class SafeTensors
         return tensors;
     }
 
-    /// <summary>The tensors' names, dtypes, shapes and byte ranges and the metadata, from the header alone (nothing allocated).</summary>
+    /// <summary>The tensors' names, dtypes, shapes and byte ranges and the metadata, from the header alone.</summary>
     public static SafeTensorsHeader ReadHeader(string path)
     {
         using var stream = InputFile.Open(path);
@@ -72,18 +72,22 @@ public static class SafeTensors
         long size = stream.Length;
         Span<byte> prefix = stackalloc byte[8];
         if (size < 8 || stream.Read(prefix) < 8)
-            throw new InvalidDataException($"{path}: {size} bytes, too short to be a safetensors file (expected an 8-byte header length first)");
+            throw new InvalidDataException(
+                $"{path}: {size} bytes, too short to be a safetensors file (expected an 8-byte header length first)");
         long headerLength = BinaryPrimitives.ReadInt64LittleEndian(prefix);
         if (headerLength <= 0 || headerLength > size - 8)
-            throw new InvalidDataException($"{path}: the header length {headerLength} does not fit the file's {size} bytes (expected 1..{size - 8}; truncated or not a safetensors file?)");
+            throw new InvalidDataException($"{path}: the header length {headerLength} does not fit the file's {size} bytes " +
+                                           $"(expected 1..{size - 8}; truncated or not a safetensors file?)");
         if (headerLength > MaxHeaderBytes)
-            throw new InvalidDataException($"{path}: the header length {headerLength} exceeds the format's limit of {MaxHeaderBytes} bytes");
+            throw new InvalidDataException(
+                $"{path}: the header length {headerLength} exceeds the format's limit of {MaxHeaderBytes} bytes");
         byte[] json = new byte[headerLength];
         stream.ReadExactly(json);
         JsonObject header;
         try
         {
-            header = JsonNode.Parse(json) as JsonObject ?? throw new InvalidDataException($"{path}: the header is not a JSON object");
+            header = JsonNode.Parse(json) as JsonObject
+                ?? throw new InvalidDataException($"{path}: the header is not a JSON object");
             _ = header.Count; // JsonObject builds its dictionary lazily: a duplicate name throws here, not later
         }
         catch (Exception e) when (e is JsonException or ArgumentException) { throw new InvalidDataException($"{path}: the header is not valid JSON ({e.Message.Split(" LineNumber")[0].TrimEnd('.', ' ')})", e); }
@@ -111,7 +115,10 @@ public static class SafeTensors
             using var part = flat.narrow(0, first, Math.Min(perChunk, flat.shape[0] - first));
             var bytes = buffer.AsSpan(0, (int)(part.numel() * elementSize));
             try { stream.ReadExactly(bytes); }
-            catch (EndOfStreamException e) { throw new InvalidDataException($"{path}: the file ended while its tensors were read (it shrank?)", e); }
+            catch (EndOfStreamException e)
+            {
+                throw new InvalidDataException($"{path}: the file ended while its tensors were read (it shrank?)", e);
+            }
             bytes.CopyTo(part.bytes);
         }
     }
@@ -203,8 +210,12 @@ public static class SafeTensors
     }
 }
 
-/// <summary>One tensor's header entry, checked: a known dtype, non-negative dimensions, and a byte range inside the data that the shape fills exactly.</summary>
+/// <summary>
+/// One tensor's header entry, checked: a known dtype, non-negative dimensions, and a byte range inside the data that
+/// the shape fills exactly.
+/// </summary>
 public sealed record TensorEntry(string Name, ScalarType Type, long[] Shape, long Begin, long End);
 
-/// <summary>A safetensors file's header: its tensors, its metadata and where the data section starts in the file.</summary>
-public sealed record SafeTensorsHeader(IReadOnlyList<TensorEntry> Tensors, Dictionary<string, string> Metadata, long DataStart);
+/// <summary>A safetensors file's header: its tensors, its metadata and where the data section starts.</summary>
+public sealed record SafeTensorsHeader(
+    IReadOnlyList<TensorEntry> Tensors, Dictionary<string, string> Metadata, long DataStart);

@@ -146,7 +146,8 @@ public sealed class HostileInputFileTests(ITestOutputHelper output) : IDisposabl
         var config = new ExperimentConfig
         {
             Task = "rte", Backbone = model, Method = "pt2", MaxLength = 32,
-            Prefix = MethodCatalogue.Get("pt2").Configure(new MethodInputs(backbone.Config, PrefixLength: 4, Projection: false, Probe: null)).Prefix,
+            Prefix = MethodCatalogue.Get("pt2")
+                .Configure(new MethodInputs(backbone.Config, PrefixLength: 4, Projection: false, Probe: null)).Prefix,
             Trainer = new TrainerConfig { Seed = 1 },
         };
         using var trainable = new Experiment(data).Build(config, TaskRegistry.Get("rte"), backbone);
@@ -177,7 +178,8 @@ public sealed class HostileInputFileTests(ITestOutputHelper output) : IDisposabl
         foreach (string path in Directory.EnumerateFiles(Path.Combine(TestPaths.RepoRoot, "lib"), "*.cs", SearchOption.AllDirectories))
         {
             string relative = Path.GetRelativePath(TestPaths.RepoRoot, path).Replace('\\', '/');
-            if (relative.Contains("/obj/") || relative.Contains("/bin/") || relative.StartsWith("lib/Apt.Bench/") || relative == "lib/Apt/InputFile.cs") continue;
+            if (relative.Contains("/obj/") || relative.Contains("/bin/") || relative.StartsWith("lib/Apt.Bench/")
+                || relative == "lib/Apt/InputFile.cs") continue;
             foreach (var (line, number) in File.ReadLines(path).Select((l, i) => (l, i + 1)))
                 if (read.IsMatch(line) && !line.Contains("\"/proc/", StringComparison.Ordinal))
                     offenders.Add($"{relative}:{number}: {line.Trim()}");

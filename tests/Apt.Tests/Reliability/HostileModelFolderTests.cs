@@ -162,7 +162,8 @@ public sealed class HostileModelFolderTests : IDisposable
             for (int i = 0; i < 20; i++) shapes[$"bert.extra.{i:D2}.weight"] = [2];
             return shapes;
         });
-        AssertRefused("model.safetensors", "Missing keys (1): embeddings.LayerNorm.weight.", "Unexpected keys (20): extra.00.weight", "… and 8 more");
+        AssertRefused("model.safetensors", "Missing keys (1): embeddings.LayerNorm.weight.", "Unexpected keys (20): extra.00.weight",
+            "… and 8 more");
     }
 
     [Fact]

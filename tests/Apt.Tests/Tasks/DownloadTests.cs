@@ -159,8 +159,10 @@ public sealed class DownloadTests : IDisposable
         byte[] bomb = _archives["bomb.zip"];
         Assert.True(bomb.Length < 64 << 10, $"{bomb.Length} bytes"); // 8 MiB of zeros deflate to a few KiB
         var error = Assert.Throws<InvalidDataException>(() =>
-            DatasetDownloader.Download("boolq", _scratch.Folder, new DownloadOptions { Url = _base + "bomb.zip", MaxExtractedBytes = 1 << 20 }));
-        Assert.Equal($"{Path.Combine(_scratch.Folder, ".cache", "downloads", "boolq-bomb.zip")}: extracting it would write more than 1.0 MiB " +
+            DatasetDownloader.Download("boolq", _scratch.Folder,
+                new DownloadOptions { Url = _base + "bomb.zip", MaxExtractedBytes = 1 << 20 }));
+        string archive = Path.Combine(_scratch.Folder, ".cache", "downloads", "boolq-bomb.zip");
+        Assert.Equal($"{archive}: extracting it would write more than 1.0 MiB " +
                      "(the extraction limit, --max-extract-mb); refused, and nothing was kept", error.Message);
         Assert.False(Directory.Exists(Path.Combine(_scratch.Folder, "boolq")));
         Assert.False(Directory.Exists(Path.Combine(_scratch.Folder, "boolq.extracting")));
@@ -171,8 +173,8 @@ public sealed class DownloadTests : IDisposable
     {
         var error = Assert.Throws<InvalidDataException>(() =>
             DatasetDownloader.Download("boolq", _scratch.Folder, new DownloadOptions { BaseUrl = _base, MaxDownloadBytes = 1 << 10 }));
-        Assert.Equal($"{_base}BoolQ.zip: {InputFile.Size(_archives["BoolQ.zip"].Length)}, over the download limit of 1.0 KiB (--max-download-mb)",
-            error.Message);
+        string size = InputFile.Size(_archives["BoolQ.zip"].Length);
+        Assert.Equal($"{_base}BoolQ.zip: {size}, over the download limit of 1.0 KiB (--max-download-mb)", error.Message);
         Assert.False(File.Exists(Cached(_scratch.Folder)));
     }
 
@@ -182,8 +184,10 @@ public sealed class DownloadTests : IDisposable
         string cache = Path.Combine(_scratch.Folder, ".cache", "downloads");
         Directory.CreateDirectory(cache);
         File.CreateSymbolicLink(Cached(_scratch.Folder) + ".part", "/dev/full"); // every write fails with ENOSPC
-        var error = Assert.Throws<IOException>(() => DatasetDownloader.Download("boolq", _scratch.Folder, new DownloadOptions { BaseUrl = _base }));
-        Assert.Matches($"^{Regex.Escape(Cached(_scratch.Folder))}\\.part: the disk is full after \\d+ bytes; free space there and run again to resume$",
+        var error = Assert.Throws<IOException>(() =>
+            DatasetDownloader.Download("boolq", _scratch.Folder, new DownloadOptions { BaseUrl = _base }));
+        Assert.Matches(
+            $"^{Regex.Escape(Cached(_scratch.Folder))}\\.part: the disk is full after \\d+ bytes; free space there and run again to resume$",
             error.Message);
     }
 
@@ -192,7 +196,8 @@ public sealed class DownloadTests : IDisposable
     {
         var error = Assert.Throws<ArgumentException>(() =>
             DatasetDownloader.Download("boolq", _scratch.Folder, new DownloadOptions { Url = "ftp://127.0.0.1/BoolQ.zip" }));
-        Assert.Equal("ftp://127.0.0.1/BoolQ.zip: ftp:// is not supported (expected an http:// or https:// URL or a local archive file); " +
+        Assert.Equal("ftp://127.0.0.1/BoolQ.zip: ftp:// is not supported " +
+                     "(expected an http:// or https:// URL or a local archive file); " +
                      "fetch it with another tool and pass --url <file>", error.Message);
     }
 
@@ -210,7 +215,8 @@ public sealed class DownloadTests : IDisposable
         });
         var options = new DownloadOptions { Url = server.Url + "BoolQ.zip", Attempts = 1 };
         var error = Assert.Throws<DataUnavailableException>(() => DatasetDownloader.Download("boolq", _scratch.Folder, options));
-        Assert.StartsWith($"{options.Url}: the download stayed incomplete after 1 attempt(s) (last: the reply ended after {half} bytes " +
+        Assert.StartsWith($"{options.Url}: the download stayed incomplete after 1 attempt(s) " +
+                          $"(last: the reply ended after {half} bytes " +
                           "with no Content-Length, and the archive is not whole (", error.Message);
         Assert.EndsWith($"; {half} bytes kept in {Cached(_scratch.Folder)}.part; run again to resume)", error.Message);
         Assert.False(File.Exists(Cached(_scratch.Folder)));
@@ -237,8 +243,9 @@ public sealed class DownloadTests : IDisposable
         var error = Assert.Throws<DataUnavailableException>(() => DatasetDownloader.Download("boolq", _scratch.Folder, options));
         stalled.Cancel();
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
-        Assert.Equal($"{options.Url}: the download stayed incomplete after 1 attempt(s) (last: the server sent nothing for 1 s after 1000 bytes " +
-                     $"(the read deadline, --read-timeout); 1000 bytes kept in {Cached(_scratch.Folder)}.part; run again to resume)", error.Message);
+        Assert.Equal($"{options.Url}: the download stayed incomplete after 1 attempt(s) " +
+                     "(last: the server sent nothing for 1 s after 1000 bytes (the read deadline, --read-timeout); " +
+                     $"1000 bytes kept in {Cached(_scratch.Folder)}.part; run again to resume)", error.Message);
         Assert.False(File.Exists(Cached(_scratch.Folder)));
     }
 
@@ -247,7 +254,8 @@ public sealed class DownloadTests : IDisposable
     {
         using var server = new RawServer((_, stream) => Reply(stream, "SSH-2.0-OpenSSH_9.6\r\n", []));
         string url = server.Url + "BoolQ.zip";
-        var error = Assert.Throws<InvalidDataException>(() => DatasetDownloader.Download("boolq", _scratch.Folder, new DownloadOptions { Url = url }));
+        var error = Assert.Throws<InvalidDataException>(() =>
+            DatasetDownloader.Download("boolq", _scratch.Folder, new DownloadOptions { Url = url }));
         Assert.StartsWith($"{url}: the reply is not HTTP (", error.Message);
         Assert.EndsWith("); is this the address of a web server?", error.Message);
         Assert.False(File.Exists(Cached(_scratch.Folder)));
@@ -260,7 +268,8 @@ public sealed class DownloadTests : IDisposable
         string url = server.Url + "BoolQ.zip";
         var error = Assert.Throws<DataUnavailableException>(() =>
             DatasetDownloader.Download("boolq", _scratch.Folder, new DownloadOptions { Url = url, Attempts = 2 }));
-        Assert.Equal($"{url}: the download stayed incomplete after 2 attempt(s) (last: the server closed the connection without a reply; " +
+        Assert.Equal($"{url}: the download stayed incomplete after 2 attempt(s) " +
+                     "(last: the server closed the connection without a reply; " +
                      $"0 bytes kept in {Cached(_scratch.Folder)}.part; run again to resume)", error.Message);
     }
 

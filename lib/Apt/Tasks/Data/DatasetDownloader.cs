@@ -40,7 +40,7 @@ public sealed record DownloadOptions
     public int Attempts { get; init; } = 4;
     /// <summary>How long a request may wait for the reply's headers.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(2);
-    /// <summary>How long one read of the body may wait for data: a server that stalls mid-body ends the attempt.</summary>
+    /// <summary>How long one read of the body may wait for data: a stall mid-body ends the attempt.</summary>
     public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>The most bytes an archive may have (SuperGLUE's largest, ReCoRD, has 51 MB).</summary>
     public long MaxDownloadBytes { get; init; } = DefaultMaxDownloadBytes;
@@ -69,7 +69,8 @@ public static class DatasetDownloader
         var uri = new Uri(url);
         if (!uri.IsFile && uri.Scheme is not ("http" or "https"))
             throw new ArgumentException(
-                $"{url}: {uri.Scheme}:// is not supported (expected an http:// or https:// URL or a local archive file); " +
+                $"{url}: {uri.Scheme}:// is not supported " +
+                "(expected an http:// or https:// URL or a local archive file); " +
                 "fetch it with another tool and pass --url <file>");
         string cache = Path.Combine(dataRoot, ".cache", "downloads");
         Directory.CreateDirectory(cache);
@@ -95,25 +96,30 @@ public static class DatasetDownloader
             }
             catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.InvalidResponse)
             {
-                throw new InvalidDataException($"{url}: the reply is not HTTP ({e.Message.TrimEnd('.')}); is this the address of a web server?", e);
+                throw new InvalidDataException(
+                    $"{url}: the reply is not HTTP ({e.Message.TrimEnd('.')}); is this the address of a web server?", e);
             }
             catch (IOException e) when (SafeArchive.IsDiskFull(e))
             {
-                throw new IOException($"{partial}: the disk is full after {Length(partial)} bytes; free space there and run again to resume", e);
+                throw new IOException(
+                    $"{partial}: the disk is full after {Length(partial)} bytes; free space there and run again to resume", e);
             }
-            catch (Exception e) when (e is HttpRequestException or IOException and not DataUnavailableException or TaskCanceledException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException
+                                      or IOException and not DataUnavailableException)
             {
                 // A cut or stalled connection: the partial file stays and the next attempt resumes it.
                 interrupted = e switch
                 {
                     TaskCanceledException => $"no reply within {options.Timeout.TotalSeconds:0.#} s",
-                    HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded } => "the server closed the connection without a reply",
+                    HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded } =>
+                        "the server closed the connection without a reply",
                     _ => e.Message.TrimEnd('.'),
                 };
             }
             if (!File.Exists(archive) && attempts >= options.Attempts)
                 throw new DataUnavailableException(
-                    $"{url}: the download stayed incomplete after {attempts} attempt(s) (last: {interrupted}; {Length(partial)} bytes kept in {partial}; run again to resume)");
+                    $"{url}: the download stayed incomplete after {attempts} attempt(s) (last: {interrupted}; " +
+                    $"{Length(partial)} bytes kept in {partial}; run again to resume)");
         }
         string sha = InputFile.Sha256(archive);
         if (options.Sha256 is not null && !sha.Equals(options.Sha256, StringComparison.OrdinalIgnoreCase))
@@ -143,9 +149,9 @@ public static class DatasetDownloader
     }
 
     /// <summary>
-    /// One request: resumes <paramref name="partial"/> if it has bytes; true when the file is complete, which the archive
-    /// itself must confirm (a body cut off without a Content-Length ends like a whole one). Each read waits at most
-    /// <see cref="DownloadOptions.ReadTimeout"/>, and the file may not grow past <see cref="DownloadOptions.MaxDownloadBytes"/>.
+    /// One request: resumes <paramref name="partial"/> if it has bytes; true when the file is complete, which the
+    /// archive itself must confirm (a body cut off without a Content-Length ends like a whole one). Each read waits at
+    /// most <see cref="DownloadOptions.ReadTimeout"/>; the file may not grow past <see cref="DownloadOptions.MaxDownloadBytes"/>.
     /// </summary>
     static bool Fetch(HttpClient client, Uri uri, string partial, DownloadOptions options)
     {
@@ -163,7 +169,8 @@ public static class DatasetDownloader
         if (have > 0 && !resumed) have = 0; // the server ignored the range: take the whole file again
         long? total = resumed ? response.Content.Headers.ContentRange?.Length : response.Content.Headers.ContentLength;
         string tooLarge = $"over the download limit of {InputFile.Size(options.MaxDownloadBytes)} (--max-download-mb)";
-        if (total > options.MaxDownloadBytes) throw new InvalidDataException($"{uri}: {InputFile.Size(total.Value)}, {tooLarge}");
+        if (total > options.MaxDownloadBytes)
+            throw new InvalidDataException($"{uri}: {InputFile.Size(total.Value)}, {tooLarge}");
         using (var output = new FileStream(partial, resumed ? FileMode.Append : FileMode.Create, FileAccess.Write))
         using (var input = response.Content.ReadAsStream())
         {
@@ -174,7 +181,9 @@ public static class DatasetDownloader
                 {
                     output.Dispose();
                     File.Delete(partial);
-                    throw new InvalidDataException($"{uri}: more than {InputFile.Size(options.MaxDownloadBytes)} sent, {tooLarge}; the partial download was deleted");
+                    throw new InvalidDataException(
+                        $"{uri}: more than {InputFile.Size(options.MaxDownloadBytes)} sent, {tooLarge}; " +
+                        "the partial download was deleted");
                 }
                 output.Write(buffer, 0, read);
             }
@@ -183,7 +192,9 @@ public static class DatasetDownloader
         if (total is not null && length != total)
             throw new IOException($"received {length} of {total} bytes");
         if (SafeArchive.Incomplete(partial, options.MaxExtractedBytes) is not { } reason) return true;
-        if (total is null) throw new IOException($"the reply ended after {length} bytes with no Content-Length, and the archive is not whole ({reason})");
+        if (total is null)
+            throw new IOException(
+                $"the reply ended after {length} bytes with no Content-Length, and the archive is not whole ({reason})");
         File.Delete(partial);
         throw new InvalidDataException($"{uri}: the archive is damaged ({reason}); the download was deleted");
     }
@@ -198,7 +209,9 @@ public static class DatasetDownloader
         }
         catch (OperationCanceledException e) when (timer.IsCancellationRequested)
         {
-            throw new IOException($"the server sent nothing for {deadline.TotalSeconds:0.#} s after {received} bytes (the read deadline, --read-timeout)", e);
+            throw new IOException(
+                $"the server sent nothing for {deadline.TotalSeconds:0.#} s after {received} bytes " +
+                "(the read deadline, --read-timeout)", e);
         }
     }
 }

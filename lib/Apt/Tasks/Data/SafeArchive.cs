@@ -73,7 +73,9 @@ public static class SafeArchive
         }
         catch (IOException e) when (IsDiskFull(e))
         {
-            throw new IOException($"{archive}: the disk is full after {InputFile.Size(total)} extracted to {target}; nothing was kept. Free space and run again", e);
+            throw new IOException(
+                $"{archive}: the disk is full after {InputFile.Size(total)} extracted to {target}; nothing was kept. " +
+                "Free space and run again", e);
         }
         finally
         {
@@ -82,8 +84,9 @@ public static class SafeArchive
         return written;
     }
 
-    /// <summary>Whether <paramref name="e"/> says the disk is full (ENOSPC on Unix, ERROR_DISK_FULL or ERROR_HANDLE_DISK_FULL on Windows).</summary>
-    public static bool IsDiskFull(IOException e) => e.HResult is 28 or unchecked((int)0x80070070) or unchecked((int)0x80070027);
+    /// <summary>Whether <paramref name="e"/> says the disk is full (ENOSPC; on Windows ERROR_DISK_FULL, ERROR_HANDLE_DISK_FULL).</summary>
+    public static bool IsDiskFull(IOException e) =>
+        e.HResult is 28 or unchecked((int)0x80070070) or unchecked((int)0x80070027);
 
     /// <summary>
     /// Why <paramref name="archive"/> is not a whole archive, read from the archive itself, or null when it is: a zip's
@@ -115,7 +118,7 @@ public static class SafeArchive
             Span<byte> trailer = stackalloc byte[4];
             stream.Position = stream.Length - 4;
             stream.ReadExactly(trailer);
-            return BitConverter.ToUInt32(trailer) == (uint)length ? null : "the gzip stream's length does not match its trailer";
+            return BitConverter.ToUInt32(trailer) == (uint)length ? null : "the gzip stream's length differs from its trailer's";
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
         {
