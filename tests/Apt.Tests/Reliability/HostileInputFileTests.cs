@@ -120,6 +120,38 @@ public sealed class HostileInputFileTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Fact]
+    public void AModelFolderWhoseWeightFileIsOverTwoGibibytesLoads()
+    {
+        const long Hole = (2L << 30) + (1 << 20); // every tensor moves just over 2 GiB further in: a hole, no disk
+        string model = Directory.CreateDirectory(Sub("model")).FullName;
+        BertTestFolder.Write(model);
+        string weights = Path.Combine(model, "model.safetensors");
+        byte[] bytes = File.ReadAllBytes(weights);
+        var original = SafeTensors.Read(weights, out _);
+        int length = (int)BinaryPrimitives.ReadInt64LittleEndian(bytes);
+        var header = System.Text.Json.Nodes.JsonNode.Parse(Encoding.UTF8.GetString(bytes, 8, length))!.AsObject();
+        foreach (var (_, entry) in header.Where(h => h.Key != "__metadata__"))
+        {
+            var offsets = entry!["data_offsets"]!.AsArray();
+            entry["data_offsets"] = new System.Text.Json.Nodes.JsonArray(
+                offsets[0]!.GetValue<long>() + Hole, offsets[1]!.GetValue<long>() + Hole);
+        }
+        byte[] json = Encoding.UTF8.GetBytes(header.ToJsonString());
+        using (var file = new FileStream(weights, FileMode.Create))
+        {
+            file.Write(BitConverter.GetBytes((long)json.Length));
+            file.Write(json);
+            file.Position += Hole;
+            file.Write(bytes.AsSpan(8 + length));
+        }
+        Assert.True(new FileInfo(weights).Length > 2L << 30);
+        using var loaded = PretrainedBackbone.Load(model);
+        var word = loaded.Model.state_dict()["embeddings.word_embeddings.weight"];
+        Assert.True(word.eq(original["bert.embeddings.word_embeddings.weight"]).all().item<bool>());
+        foreach (var tensor in original.Values) tensor.Dispose();
+    }
+
+    [Fact]
     public void ATensorLargerThanOneReadChunkRoundTrips()
     {
         string path = Sub("large.safetensors");
