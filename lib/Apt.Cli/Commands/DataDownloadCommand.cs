@@ -32,7 +32,7 @@ public sealed class DataDownloadCommand : Command<DataDownloadCommand.Settings>
         public string? Sha256 { get; init; }
 
         [CommandOption("--read-timeout")]
-        [Description("Seconds one read may wait for data before the attempt is given up (a stalled server).")]
+        [Description("Seconds the server may stay silent (before its reply or mid-body) before the attempt is given up.")]
         [DefaultValue(60)]
         public int ReadTimeout { get; init; } = 60;
 

@@ -38,9 +38,10 @@ public sealed record DownloadOptions
     public string? Sha256 { get; init; }
     /// <summary>Attempts; each one after a cut connection resumes with an HTTP Range request.</summary>
     public int Attempts { get; init; } = 4;
-    /// <summary>How long a request may wait for the reply's headers.</summary>
-    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(2);
-    /// <summary>How long one read of the body may wait for data: a stall mid-body ends the attempt.</summary>
+    /// <summary>
+    /// How long the server may stay silent, waiting for the reply's headers or for the body's next bytes: a stall ends
+    /// the attempt (and the next one resumes).
+    /// </summary>
     public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>The most bytes an archive may have (SuperGLUE's largest, ReCoRD, has 51 MB).</summary>
     public long MaxDownloadBytes { get; init; } = DefaultMaxDownloadBytes;
@@ -77,7 +78,7 @@ public static class DatasetDownloader
         string archive = Path.Combine(cache, $"{source.Name}-{Path.GetFileName(uri.AbsolutePath)}");
         string partial = archive + ".part";
         using var client = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
-        client.Timeout = options.Timeout;
+        client.Timeout = options.ReadTimeout;
         int attempts = 0;
         string? interrupted = null;
         if (uri.IsFile) CopyLocal(uri.LocalPath, archive, options);
@@ -110,7 +111,7 @@ public static class DatasetDownloader
                 // A cut or stalled connection: the partial file stays and the next attempt resumes it.
                 interrupted = e switch
                 {
-                    TaskCanceledException => $"no reply within {options.Timeout.TotalSeconds:0.#} s",
+                    TaskCanceledException => $"no reply within {options.ReadTimeout.TotalSeconds:0.#} s (the read deadline, --read-timeout)",
                     HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded } =>
                         "the server closed the connection without a reply",
                     _ => e.Message.TrimEnd('.'),
