@@ -82,6 +82,8 @@ public static class DatasetDownloader
         int attempts = 0;
         string? interrupted = null;
         if (uri.IsFile) CopyLocal(uri.LocalPath, archive, options);
+        else if (File.Exists(archive) && SafeArchive.Incomplete(archive, options.MaxExtractedBytes) is not null)
+            File.Move(archive, partial, overwrite: true); // cached incomplete by an older kit: resume it
         while (!File.Exists(archive))
         {
             attempts++;
