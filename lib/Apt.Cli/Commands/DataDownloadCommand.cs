@@ -30,6 +30,26 @@ public sealed class DataDownloadCommand : Command<DataDownloadCommand.Settings>
         [CommandOption("--sha256")]
         [Description("Expected SHA-256 of the archive.")]
         public string? Sha256 { get; init; }
+
+        [CommandOption("--read-timeout")]
+        [Description("Seconds the server may stay silent (before its reply or mid-body) before the attempt is given up.")]
+        [DefaultValue(60)]
+        public int ReadTimeout { get; init; } = 60;
+
+        [CommandOption("--max-download-mb")]
+        [Description("The largest archive accepted, in MiB.")]
+        [DefaultValue(DownloadOptions.DefaultMaxDownloadBytes >> 20)]
+        public long MaxDownloadMb { get; init; } = DownloadOptions.DefaultMaxDownloadBytes >> 20;
+
+        [CommandOption("--max-extract-mb")]
+        [Description("The most its extraction may write, in MiB (a zip bomb is refused).")]
+        [DefaultValue(DownloadOptions.DefaultMaxExtractedBytes >> 20)]
+        public long MaxExtractMb { get; init; } = DownloadOptions.DefaultMaxExtractedBytes >> 20;
+
+        public override ValidationResult Validate() =>
+            ReadTimeout <= 0 || MaxDownloadMb <= 0 || MaxExtractMb <= 0
+                ? ValidationResult.Error("--read-timeout, --max-download-mb and --max-extract-mb must be positive")
+                : ValidationResult.Success();
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
@@ -37,7 +57,12 @@ public sealed class DataDownloadCommand : Command<DataDownloadCommand.Settings>
         try
         {
             var result = DatasetDownloader.Download(settings.Name, settings.Data,
-                new DownloadOptions { Url = settings.Url, BaseUrl = settings.BaseUrl, Sha256 = settings.Sha256 });
+                new DownloadOptions
+                {
+                    Url = settings.Url, BaseUrl = settings.BaseUrl, Sha256 = settings.Sha256,
+                    ReadTimeout = TimeSpan.FromSeconds(settings.ReadTimeout),
+                    MaxDownloadBytes = settings.MaxDownloadMb << 20, MaxExtractedBytes = settings.MaxExtractMb << 20,
+                });
             AnsiConsole.MarkupLineInterpolated($"{result.Name}: {result.Bytes} bytes from {result.Url} (sha256 {result.Sha256}, {result.Attempts} attempt(s))");
             foreach (string file in result.Files) AnsiConsole.MarkupLineInterpolated($"  {Path.Combine(settings.Data, result.Name, file)}");
             return 0;

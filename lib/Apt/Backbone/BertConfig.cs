@@ -69,11 +69,39 @@ public sealed record BertConfig
     public static BertConfig Read(string path)
     {
         BertConfig? config;
-        try { config = JsonSerializer.Deserialize<BertConfig>(File.ReadAllText(path)); }
+        try { config = JsonSerializer.Deserialize<BertConfig>(InputFile.ReadAllText(path)); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: line {e.LineNumber + 1}: expected a Hugging Face config.json ({e.Message.Split(" Path:")[0].TrimEnd('.', ' ')}; at {e.Path})", e); }
         if (config is null) throw new InvalidDataException($"{path}: empty config");
         config.Validate(path);
         return config;
+    }
+
+    /// <summary>
+    /// Checks the sizes this config declares against the weight file's tensor shapes (<paramref name="shapes"/>, by
+    /// encoder name) before the model allocates them: an absurd intermediate_size would otherwise be ended by the
+    /// out-of-memory killer without a word. Each size is read from the tensor that carries it; the full layout is
+    /// compared when the weights are copied in.
+    /// </summary>
+    public void CheckSizes(IReadOnlyDictionary<string, long[]> shapes, string source, string weights)
+    {
+        var wrong = new List<string>();
+        void Expect(string field, long value, string tensor, int dimension)
+        {
+            if (!shapes.TryGetValue(tensor, out var shape))
+                wrong.Add($"{field} {value} cannot be checked: there is no tensor '{tensor}'");
+            else if (shape.Length <= dimension || shape[dimension] != value)
+                wrong.Add($"{field} {value}, but tensor '{tensor}' has shape [{string.Join(", ", shape)}]");
+        }
+        Expect("vocab_size", VocabSize, "embeddings.word_embeddings.weight", 0);
+        Expect("hidden_size", HiddenSize, "embeddings.word_embeddings.weight", 1);
+        Expect("max_position_embeddings", MaxPositions, "embeddings.position_embeddings.weight", 0);
+        Expect("type_vocab_size", TypeVocabSize, "embeddings.token_type_embeddings.weight", 0);
+        Expect("intermediate_size", IntermediateSize, "encoder.layer.0.intermediate.dense.weight", 0);
+        int layers = shapes.Keys.Select(k => k.Split('.'))
+            .Where(p => p.Length > 2 && p[0] == "encoder" && p[1] == "layer").Select(p => p[2]).Distinct().Count();
+        if (layers != NumLayers) wrong.Add($"num_hidden_layers {NumLayers}, but the weights hold {layers} layers");
+        if (wrong.Count > 0)
+            throw new InvalidDataException($"{source} does not match {weights}: {string.Join("; ", wrong)}");
     }
 
     public void Write(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));

@@ -31,7 +31,7 @@ public sealed record ResourcePackage(string Package, string Version, string Need
     public byte[] ReadResource(string suffix)
     {
         string path = LocateAssembly();
-        using var stream = File.OpenRead(path);
+        using var stream = InputFile.Open(path);
         using var pe = new PEReader(stream);
         MetadataReader metadata = pe.GetMetadataReader();
         foreach (var handle in metadata.ManifestResources)

@@ -105,6 +105,9 @@ public sealed class PretrainedBackbone : IDisposable
             throw new FileNotFoundException($"{folder}: the model folder has no vocab.txt", vocabPath);
         var (tokenizer, saveTokenizer) = config.ModelType == "roberta" ? ByteLevelBpe(folder, config, configPath)
             : FolderWordPiece(vocabPath, LowerCase(folder), config, configPath);
+        var shapes = SafeTensors.ReadHeader(weightsPath).Tensors
+            .Select(t => (Name: Checkpoint.EncoderName(t.Name), t.Shape)).Where(t => t.Name is not null);
+        config.CheckSizes(shapes.ToDictionary(t => t.Name!, t => t.Shape), configPath, weightsPath);
         var weights = Checkpoint.Normalise(SafeTensors.Read(weightsPath, out _));
         config = config with { HasPooler = weights.ContainsKey("pooler.dense.weight") };
         var model = new BertModel(config);
@@ -116,7 +119,8 @@ public sealed class PretrainedBackbone : IDisposable
         {
             foreach (var tensor in weights.Values) tensor.Dispose();
         }
-        var identity = new BackboneIdentity(Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')), Path.GetFullPath(folder), Sha256(File.ReadAllBytes(weightsPath)));
+        var identity = new BackboneIdentity(Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')), Path.GetFullPath(folder),
+            InputFile.Sha256(weightsPath));
         ReleaseLoadingBuffers();
         return new PretrainedBackbone(model, tokenizer, saveTokenizer, identity);
     }
@@ -127,7 +131,7 @@ public sealed class PretrainedBackbone : IDisposable
     /// </summary>
     static (ITextTokenizer, Action<string>) FolderWordPiece(string vocabPath, bool lowerCase, BertConfig config, string configPath)
     {
-        var (tokenizer, saveTokenizer) = WordPiece(File.ReadAllBytes(vocabPath), lowerCase, vocabPath);
+        var (tokenizer, saveTokenizer) = WordPiece(InputFile.ReadAllBytes(vocabPath), lowerCase, vocabPath);
         int tokens = ((BertTextTokenizer)tokenizer).VocabularySize;
         if (tokens > config.VocabSize)
             throw new InvalidDataException($"{configPath}: vocab_size {config.VocabSize} is smaller than the {tokens} tokens of {vocabPath}");
@@ -148,7 +152,7 @@ public sealed class PretrainedBackbone : IDisposable
     {
         string path = Path.Combine(folder, "tokenizer_config.json");
         if (!File.Exists(path)) return true;
-        try { return JsonNode.Parse(File.ReadAllText(path))?["do_lower_case"]?.GetValue<bool>() ?? true; }
+        try { return JsonNode.Parse(InputFile.ReadAllText(path))?["do_lower_case"]?.GetValue<bool>() ?? true; }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
             throw new InvalidDataException($"{path}: expected a JSON object whose do_lower_case is true or false ({e.Message.Split(" LineNumber")[0].TrimEnd('.', ' ')})", e);
@@ -183,16 +187,20 @@ public static class Checkpoint
         var result = new Dictionary<string, Tensor>();
         foreach (var (key, tensor) in weights)
         {
-            string? family = new[] { "bert.", "roberta." }.FirstOrDefault(p => key.StartsWith(p, StringComparison.Ordinal));
-            string name = family is null ? key : key[family.Length..];
-            if (name.StartsWith("cls.", StringComparison.Ordinal) || name.StartsWith("lm_head.", StringComparison.Ordinal) || name == "embeddings.position_ids")
-            {
-                tensor.Dispose();
-                continue;
-            }
-            result[name] = tensor;
+            if (EncoderName(key) is { } name) result[name] = tensor;
+            else tensor.Dispose();
         }
         return result;
+    }
+
+    /// <summary>A checkpoint key's name in the encoder, or null for what it does not hold (heads, the position-id buffer).</summary>
+    public static string? EncoderName(string key)
+    {
+        string? family = new[] { "bert.", "roberta." }.FirstOrDefault(p => key.StartsWith(p, StringComparison.Ordinal));
+        string name = family is null ? key : key[family.Length..];
+        bool dropped = name.StartsWith("cls.", StringComparison.Ordinal)
+            || name.StartsWith("lm_head.", StringComparison.Ordinal) || name == "embeddings.position_ids";
+        return dropped ? null : name;
     }
 
     /// <summary>Copies <paramref name="weights"/> into the model; any missing, unexpected or mis-shaped key is an error that lists them all.</summary>

@@ -110,10 +110,13 @@ public sealed class RobertaTextTokenizer : ITextTokenizer
     {
         string Named(string file) => Path.Combine(folder, file);
         if (File.Exists(Named("vocab.json")) && File.Exists(Named("merges.txt")))
-            return FromHuggingFace(File.ReadAllBytes(Named("vocab.json")), File.ReadAllBytes(Named("merges.txt")), Named("vocab.json"), Named("merges.txt"));
+            return FromHuggingFace(InputFile.ReadAllBytes(Named("vocab.json")), InputFile.ReadAllBytes(Named("merges.txt")),
+                Named("vocab.json"), Named("merges.txt"));
         string[] fairseq = ["encoder.json", "vocab.bpe", "dict.txt"];
         if (fairseq.All(f => File.Exists(Named(f))))
-            return FromFairseq(File.ReadAllBytes(Named(fairseq[0])), File.ReadAllBytes(Named(fairseq[1])), File.ReadAllBytes(Named(fairseq[2])),
+            return FromFairseq(
+                InputFile.ReadAllBytes(Named(fairseq[0])), InputFile.ReadAllBytes(Named(fairseq[1])),
+                InputFile.ReadAllBytes(Named(fairseq[2])),
                 Named(fairseq[0]), Named(fairseq[1]), Named(fairseq[2]));
         throw new FileNotFoundException(
             $"{folder}: a RoBERTa model folder needs vocab.json and merges.txt (or fairseq's encoder.json, vocab.bpe and dict.txt)",

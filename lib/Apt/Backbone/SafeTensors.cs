@@ -23,45 +23,105 @@ public static class SafeTensors
         ["I64"] = (ScalarType.Int64, 8),
     };
 
+    /// <summary>The header's size limit (the Python library's): a longer one is refused before it is read.</summary>
+    public const long MaxHeaderBytes = 100_000_000;
+
     /// <summary>
     /// Reads every tensor (CPU); half-precision ones are widened to float32. Metadata goes to <paramref name="metadata"/>.
     /// A file that breaks the format (a header longer than the file, a tensor entry without dtype, shape or offsets, a
     /// byte range outside the data or overlapping another) is refused with one line naming the file and what was
-    /// expected, before any tensor is allocated.
+    /// expected, before any tensor is allocated. The data is streamed into the tensors with 64-bit offsets: a file or
+    /// a tensor over 2 GiB reads like any other.
     /// </summary>
     public static Dictionary<string, Tensor> Read(string path, out Dictionary<string, string> metadata)
     {
-        byte[] bytes = File.ReadAllBytes(path);
-        if (bytes.Length < 8) throw new InvalidDataException($"{path}: {bytes.Length} bytes, too short to be a safetensors file (expected an 8-byte header length first)");
-        long headerLength = BinaryPrimitives.ReadInt64LittleEndian(bytes);
-        if (headerLength <= 0 || headerLength > bytes.Length - 8)
-            throw new InvalidDataException($"{path}: the header length {headerLength} does not fit the file's {bytes.Length} bytes (expected 1..{bytes.Length - 8}; truncated or not a safetensors file?)");
-        JsonObject header;
+        using var stream = InputFile.Open(path);
+        var header = ReadHeader(path, stream);
+        metadata = header.Metadata;
+        var tensors = new Dictionary<string, Tensor>();
         try
         {
-            header = JsonNode.Parse(Encoding.UTF8.GetString(bytes, 8, (int)headerLength)) as JsonObject ?? throw new InvalidDataException($"{path}: the header is not a JSON object");
-            _ = header.Count; // JsonObject builds its dictionary lazily: a duplicate name throws here, not later
+            foreach (var entry in header.Tensors)
+            {
+                var raw = empty(entry.Shape, entry.Type);
+                tensors[entry.Name] = raw;
+                stream.Position = header.DataStart + entry.Begin;
+                ReadInto(path, stream, raw, entry.End - entry.Begin);
+                if (entry.Type is not (ScalarType.Float16 or ScalarType.BFloat16)) continue;
+                tensors[entry.Name] = raw.to_type(ScalarType.Float32);
+                raw.Dispose();
+            }
         }
-        catch (Exception e) when (e is JsonException or ArgumentException) { throw new InvalidDataException($"{path}: the header is not valid JSON ({e.Message.Split(" LineNumber")[0].TrimEnd('.', ' ')})", e); }
-
-        metadata = ReadMetadata(path, header);
-        long dataLength = bytes.Length - 8 - headerLength;
-        var entries = header.Where(h => h.Key != "__metadata__").Select(h => Entry(path, h.Key, h.Value, dataLength)).ToList();
-        CheckNoOverlap(path, entries);
-        var tensors = new Dictionary<string, Tensor>();
-        foreach (var entry in entries)
+        catch
         {
-            var raw = empty(entry.Shape, entry.Type);
-            bytes.AsSpan((int)(8 + headerLength + entry.Begin), (int)(entry.End - entry.Begin)).CopyTo(raw.bytes);
-            if (entry.Type is not (ScalarType.Float16 or ScalarType.BFloat16)) { tensors[entry.Name] = raw; continue; }
-            tensors[entry.Name] = raw.to_type(ScalarType.Float32);
-            raw.Dispose();
+            foreach (var tensor in tensors.Values) tensor.Dispose();
+            throw;
         }
         return tensors;
     }
 
-    /// <summary>One tensor's header entry, checked: a known dtype, non-negative dimensions, and a byte range inside the data that the shape fills exactly.</summary>
-    sealed record TensorEntry(string Name, ScalarType Type, long[] Shape, long Begin, long End);
+    /// <summary>The tensors' names, dtypes, shapes and byte ranges and the metadata, from the header alone.</summary>
+    public static SafeTensorsHeader ReadHeader(string path)
+    {
+        using var stream = InputFile.Open(path);
+        return ReadHeader(path, stream);
+    }
+
+    static SafeTensorsHeader ReadHeader(string path, FileStream stream)
+    {
+        long size = stream.Length;
+        Span<byte> prefix = stackalloc byte[8];
+        if (size < 8 || stream.Read(prefix) < 8)
+            throw new InvalidDataException(
+                $"{path}: {size} bytes, too short to be a safetensors file (expected an 8-byte header length first)");
+        long headerLength = BinaryPrimitives.ReadInt64LittleEndian(prefix);
+        if (headerLength <= 0 || headerLength > size - 8)
+            throw new InvalidDataException($"{path}: the header length {headerLength} does not fit the file's {size} bytes " +
+                                           $"(expected 1..{size - 8}; truncated or not a safetensors file?)");
+        if (headerLength > MaxHeaderBytes)
+            throw new InvalidDataException(
+                $"{path}: the header length {headerLength} exceeds the format's limit of {MaxHeaderBytes} bytes");
+        byte[] json = new byte[headerLength];
+        stream.ReadExactly(json);
+        JsonObject header;
+        try
+        {
+            header = JsonNode.Parse(json) as JsonObject
+                ?? throw new InvalidDataException($"{path}: the header is not a JSON object");
+            _ = header.Count; // JsonObject builds its dictionary lazily: a duplicate name throws here, not later
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException) { throw new InvalidDataException($"{path}: the header is not valid JSON ({e.Message.Split(" LineNumber")[0].TrimEnd('.', ' ')})", e); }
+
+        var metadata = ReadMetadata(path, header);
+        long dataLength = size - 8 - headerLength;
+        var entries = header.Where(h => h.Key != "__metadata__").Select(h => Entry(path, h.Key, h.Value, dataLength)).ToList();
+        CheckNoOverlap(path, entries);
+        return new SafeTensorsHeader(entries, metadata, 8 + headerLength);
+    }
+
+    /// <summary>
+    /// Reads <paramref name="count"/> bytes from the stream's position into the tensor, a chunk of elements at a time
+    /// (a span holds at most 2 GiB; a tensor may hold more).
+    /// </summary>
+    static void ReadInto(string path, FileStream stream, Tensor tensor, long count)
+    {
+        if (count == 0) return;
+        int elementSize = (int)(count / tensor.numel());
+        long perChunk = (1 << 24) / elementSize;
+        byte[] buffer = new byte[Math.Min(count, perChunk * elementSize)];
+        using var flat = tensor.view(-1);
+        for (long first = 0; first < flat.shape[0]; first += perChunk)
+        {
+            using var part = flat.narrow(0, first, Math.Min(perChunk, flat.shape[0] - first));
+            var bytes = buffer.AsSpan(0, (int)(part.numel() * elementSize));
+            try { stream.ReadExactly(bytes); }
+            catch (EndOfStreamException e)
+            {
+                throw new InvalidDataException($"{path}: the file ended while its tensors were read (it shrank?)", e);
+            }
+            bytes.CopyTo(part.bytes);
+        }
+    }
 
     static TensorEntry Entry(string path, string name, JsonNode? node, long dataLength)
     {
@@ -149,3 +209,13 @@ public static class SafeTensors
         });
     }
 }
+
+/// <summary>
+/// One tensor's header entry, checked: a known dtype, non-negative dimensions, and a byte range inside the data that
+/// the shape fills exactly.
+/// </summary>
+public sealed record TensorEntry(string Name, ScalarType Type, long[] Shape, long Begin, long End);
+
+/// <summary>A safetensors file's header: its tensors, its metadata and where the data section starts.</summary>
+public sealed record SafeTensorsHeader(
+    IReadOnlyList<TensorEntry> Tensors, Dictionary<string, string> Metadata, long DataStart);

@@ -73,7 +73,7 @@ public static class PeftLora
 
         T Bad<T>(string message) => throw new InvalidDataException($"{configPath}: {message}");
         JsonObject json;
-        try { json = JsonNode.Parse(File.ReadAllText(configPath))?.AsObject() ?? Bad<JsonObject>("empty"); }
+        try { json = JsonNode.Parse(InputFile.ReadAllText(configPath))?.AsObject() ?? Bad<JsonObject>("empty"); }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{configPath}: line {e.LineNumber + 1}: not valid JSON: {e.Message}", e);

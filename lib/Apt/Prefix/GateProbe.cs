@@ -56,7 +56,7 @@ public sealed record GateProbeResult(
     public static GateProbeResult Load(string path)
     {
         GateProbeResult? result;
-        try { result = JsonSerializer.Deserialize<GateProbeResult>(File.ReadAllText(path), Json); }
+        try { result = JsonSerializer.Deserialize<GateProbeResult>(InputFile.ReadAllText(path), Json); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: line {e.LineNumber + 1}: not a gate probe: {e.Message}", e); }
         if (result is null || result.Tokens is null || result.AlphaMean is null || result.AlphaStd is null || result.LambdaMean is null || result.LambdaStd is null)
             throw new InvalidDataException($"{path}: a gate probe needs method, layers, tokens, examples, alpha_mean, alpha_std, lambda_mean and lambda_std");

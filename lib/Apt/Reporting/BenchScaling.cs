@@ -14,7 +14,7 @@ public sealed record BenchScaling(string Axis, string XMeaning, double[] X, doub
         if (!File.Exists(benchJsonPath)) throw new FileNotFoundException($"{benchJsonPath}: no such benchmark file (write one with Apt.Bench --json <file>)", benchJsonPath);
         try
         {
-            using var document = JsonDocument.Parse(File.ReadAllText(benchJsonPath));
+            using var document = JsonDocument.Parse(InputFile.ReadAllText(benchJsonPath));
             if (!document.RootElement.TryGetProperty("scaling", out var scans) || scans.ValueKind != JsonValueKind.Array)
                 throw new InvalidDataException($"{benchJsonPath}: expected an Apt.Bench --json file with a \"scaling\" array");
             return [.. scans.EnumerateArray().Select((scan, i) => Scan(scan, $"{benchJsonPath}: scaling[{i}]"))];

@@ -190,7 +190,7 @@ public sealed class RunFolderLock : IDisposable
 
     static LockHolder? Read(string path)
     {
-        try { return JsonSerializer.Deserialize<LockHolder>(File.ReadAllText(path), TrainingJson.Indented); }
+        try { return JsonSerializer.Deserialize<LockHolder>(InputFile.ReadAllText(path), TrainingJson.Indented); }
         catch (Exception e) when (e is IOException or JsonException) { return null; } // gone, or not yet written whole
     }
 

@@ -67,13 +67,13 @@ public sealed record SweepSpec
     public static SweepSpec? SavedIn(string runsRoot)
     {
         string path = Path.Combine(runsRoot, FileName);
-        return File.Exists(path) ? Parse(File.ReadAllText(path), path) : null;
+        return File.Exists(path) ? Parse(InputFile.ReadAllText(path), path) : null;
     }
 
     /// <summary>A built-in preset by name, or a JSON file.</summary>
     public static SweepSpec Load(string presetOrFile)
     {
-        if (File.Exists(presetOrFile)) return Parse(File.ReadAllText(presetOrFile), presetOrFile);
+        if (File.Exists(presetOrFile)) return Parse(InputFile.ReadAllText(presetOrFile), presetOrFile);
         using var stream = typeof(SweepSpec).Assembly.GetManifestResourceStream(PresetPrefix + presetOrFile + ".json")
             ?? throw new FileNotFoundException($"'{presetOrFile}' is neither a sweep file nor a preset ({string.Join(", ", Presets)})");
         return Parse(new StreamReader(stream).ReadToEnd(), $"preset {presetOrFile}");

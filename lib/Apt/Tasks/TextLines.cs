@@ -14,36 +14,45 @@ public static class TextLines
     /// <summary>An error at a place in a data file.</summary>
     public static InvalidDataException Error(SourceLocation at, string reason) => new($"{at}: {reason}");
 
-    /// <summary>The lines of <paramref name="file"/> (1-based numbers, line ends and a leading BOM removed).</summary>
+    /// <summary>
+    /// The lines of <paramref name="file"/> (1-based numbers, line ends and a leading BOM removed), streamed from a file
+    /// of at most <see cref="InputFile.MaxBytes"/>.
+    /// </summary>
     public static IReadOnlyList<(int Number, string Text)> Read(string file)
     {
-        if (!File.Exists(file)) throw new FileNotFoundException($"{file}: no such file", file);
-        byte[] bytes = File.ReadAllBytes(file);
+        using var stream = InputFile.Open(file, InputFile.MaxBytes);
         var lines = new List<(int, string)>();
-        int start = bytes.Length >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0;
+        var line = new MemoryStream();
+        byte[] buffer = new byte[1 << 16];
         int number = 1;
-        while (start <= bytes.Length)
+        void Add(bool last)
         {
-            int end = Array.IndexOf(bytes, (byte)'\n', start);
-            bool last = end < 0;
-            if (last) end = bytes.Length;
-            int length = end - start;
-            if (length > 0 && bytes[end - 1] == (byte)'\r') length--;
-            if (!(last && length == 0))
+            var bytes = line.GetBuffer().AsSpan(0, (int)line.Length);
+            if (number == 1 && bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) bytes = bytes[3..];
+            if (bytes.Length > 0 && bytes[^1] == (byte)'\r') bytes = bytes[..^1];
+            if (last && bytes.Length == 0) return;
+            try
             {
-                try
-                {
-                    lines.Add((number, StrictUtf8.GetString(bytes, start, length)));
-                }
-                catch (DecoderFallbackException e)
-                {
-                    throw Error(new SourceLocation(file, number), $"invalid UTF-8 (byte 0x{e.BytesUnknown?.FirstOrDefault():X2} at column {e.Index + 1})");
-                }
+                lines.Add((number, StrictUtf8.GetString(bytes)));
             }
-            if (last) break;
-            start = end + 1;
+            catch (DecoderFallbackException e)
+            {
+                throw Error(new SourceLocation(file, number), $"invalid UTF-8 (byte 0x{e.BytesUnknown?.FirstOrDefault():X2} at column {e.Index + 1})");
+            }
+            line.SetLength(0);
             number++;
         }
+        for (int read; (read = stream.Read(buffer)) > 0;)
+        {
+            int start = 0;
+            for (int end; (end = Array.IndexOf(buffer, (byte)'\n', start, read - start)) >= 0; start = end + 1)
+            {
+                line.Write(buffer, start, end - start);
+                Add(last: false);
+            }
+            line.Write(buffer, start, read - start);
+        }
+        Add(last: true);
         if (lines.All(l => string.IsNullOrWhiteSpace(l.Item2)))
             throw Error(new SourceLocation(file, 1), "the file is empty (expected at least one example)");
         return lines;

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Apt.Backbone;
 using TorchSharp;
@@ -95,7 +94,7 @@ public sealed class CheckpointStore(string folder, int keep = 2)
             SafeTensors.Write(System.IO.Path.Combine(staging, TrainableFile), parameters.ToDictionary(p => p.Key, p => (Tensor)p.Value));
             CrashPoint.Reach(CrashPoint.Checkpoint, state.GlobalStep);
             SafeTensors.Write(System.IO.Path.Combine(staging, OptimizerFile), optimizerTensors, steps);
-            state.FileSha256 = new[] { TrainableFile, OptimizerFile }.ToDictionary(f => f, f => Sha256(System.IO.Path.Combine(staging, f)));
+            state.FileSha256 = new[] { TrainableFile, OptimizerFile }.ToDictionary(f => f, f => InputFile.Sha256(System.IO.Path.Combine(staging, f)));
             AtomicFile.WriteAllText(System.IO.Path.Combine(staging, StateFile), JsonSerializer.Serialize(state, TrainingJson.Indented));
             if (Directory.Exists(final)) Directory.Delete(final, recursive: true); // a re-run reached a step it had checkpointed before a crash
             Directory.Move(staging, final);
@@ -145,7 +144,7 @@ public sealed class CheckpointStore(string folder, int keep = 2)
         string statePath = System.IO.Path.Combine(path, StateFile);
         if (!File.Exists(statePath)) throw new InvalidDataException($"{statePath} is missing");
         TrainingState state;
-        try { state = JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(statePath), TrainingJson.Indented) ?? throw new InvalidDataException($"{statePath} is empty"); }
+        try { state = JsonSerializer.Deserialize<TrainingState>(InputFile.ReadAllText(statePath), TrainingJson.Indented) ?? throw new InvalidDataException($"{statePath} is empty"); }
         catch (JsonException e) { throw new InvalidDataException($"{statePath} is not valid JSON (line {e.LineNumber}): {e.Message}", e); }
         foreach (string file in new[] { TrainableFile, OptimizerFile })
         {
@@ -153,18 +152,12 @@ public sealed class CheckpointStore(string folder, int keep = 2)
             if (!File.Exists(filePath)) throw new InvalidDataException($"{filePath} is missing");
             if (!state.FileSha256.TryGetValue(file, out string? expected))
                 throw new InvalidDataException($"{statePath} records no SHA-256 for {file}");
-            string actual = Sha256(filePath);
+            string actual = InputFile.Sha256(filePath);
             if (actual != expected)
                 throw new InvalidDataException($"{filePath} is truncated or damaged: {new FileInfo(filePath).Length} bytes with SHA-256 {actual[..12]}…, expected {expected[..12]}…");
         }
         var trainable = SafeTensors.Read(System.IO.Path.Combine(path, TrainableFile), out _);
         var optimizer = SafeTensors.Read(System.IO.Path.Combine(path, OptimizerFile), out var steps);
         return new TrainingCheckpoint(path, state, trainable, optimizer, steps);
-    }
-
-    static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 }

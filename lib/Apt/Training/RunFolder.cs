@@ -74,14 +74,14 @@ public sealed class RunFolder
     /// <summary>The run's config.json as JSON.</summary>
     public JsonObject ReadConfig()
     {
-        try { return JsonNode.Parse(File.ReadAllText(ConfigPath)) as JsonObject ?? throw new InvalidDataException($"{ConfigPath}: expected a JSON object"); }
+        try { return JsonNode.Parse(InputFile.ReadAllText(ConfigPath)) as JsonObject ?? throw new InvalidDataException($"{ConfigPath}: expected a JSON object"); }
         catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: line {e.LineNumber + 1}: expected the run's config as a JSON object ({Reason(e)})", e); }
     }
 
     /// <summary>The run's config.json read back as <typeparamref name="T"/> (the type the run was created with), e.g. to resume it.</summary>
     public T ReadConfig<T>()
     {
-        try { return JsonSerializer.Deserialize<T>(File.ReadAllText(ConfigPath), TrainingJson.Indented) ?? throw new InvalidDataException($"{ConfigPath} is empty"); }
+        try { return JsonSerializer.Deserialize<T>(InputFile.ReadAllText(ConfigPath), TrainingJson.Indented) ?? throw new InvalidDataException($"{ConfigPath} is empty"); }
         catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: not a {typeof(T).Name} (line {e.LineNumber}): {e.Message}", e); }
     }
 
@@ -95,7 +95,7 @@ public sealed class RunFolder
         if (!IsFinished) throw new FileNotFoundException($"{ResultPath} not found: the run has not finished", ResultPath);
         string remedy = $"delete it and resume the run (aptnb train --resume {Path}) to rebuild it from the last checkpoint";
         RunResult? result;
-        try { result = JsonSerializer.Deserialize<RunResult>(File.ReadAllText(ResultPath), TrainingJson.Indented); }
+        try { result = JsonSerializer.Deserialize<RunResult>(InputFile.ReadAllText(ResultPath), TrainingJson.Indented); }
         catch (JsonException e) { throw new InvalidDataException($"{ResultPath}: line {e.LineNumber + 1}: not a run result ({Reason(e)}); {remedy}", e); }
         if (result is not { SelectionMetric: not null, SelectedMetrics: not null, Epochs: not null, ParameterCounts: not null })
             throw new InvalidDataException($"{ResultPath}: expected a run result with selectionMetric, selectedMetrics, epochs and parameterCounts; {remedy}");
@@ -109,7 +109,7 @@ public sealed class RunFolder
 
     /// <summary>Every line of metrics.jsonl as a JSON object (each has "kind": "step" or "epoch", and "step").</summary>
     public IReadOnlyList<JsonObject> ReadMetrics() => !File.Exists(MetricsPath) ? [] :
-        [.. File.ReadLines(MetricsPath).Select((line, i) =>
+        [.. InputFile.ReadLines(MetricsPath).Select((line, i) =>
         {
             try { return JsonNode.Parse(line) as JsonObject ?? throw new InvalidDataException($"{MetricsPath}:{i + 1}: expected a JSON object"); }
             catch (JsonException e) { throw new InvalidDataException($"{MetricsPath}:{i + 1}: expected a JSON object ({Reason(e)})", e); }
@@ -125,7 +125,7 @@ public sealed class RunFolder
         if (File.Exists(MetricsPath))
         {
             var kept = new StringBuilder();
-            foreach (string line in File.ReadLines(MetricsPath))
+            foreach (string line in InputFile.ReadLines(MetricsPath))
             {
                 long? step;
                 try { step = JsonNode.Parse(line)?["step"]?.GetValue<long>(); }

@@ -104,13 +104,9 @@ public sealed class TaskTrainable : ITrainable, IDisposable
         var selected = SafeTensors.Read(run.SelectedTrainablePath, out _);
         try
         {
-            using var noGrad = no_grad();
-            foreach (var (name, parameter) in TrainableParameters)
-            {
-                if (!selected.TryGetValue(name, out var value))
-                    throw new InvalidDataException($"{run.SelectedTrainablePath}: no tensor '{name}'");
-                parameter.copy_(value);
-            }
+            Checkpoint.Copy(TrainableParameters.ToDictionary(p => p.Key, p => (Tensor)p.Value), selected,
+                $"{run.SelectedTrainablePath}: the selected weights do not fit this model's trainable parameters " +
+                "(saved by another method, prefix length or backbone?).");
         }
         finally
         {

@@ -126,11 +126,31 @@ public sealed class HostileModelFolderTests : IDisposable
     }
 
     [Fact]
-    public void WeightsOfAnotherShapeThanConfigJsonSaysAreListedOnOneLine()
+    public void SizesInConfigJsonThatTheWeightsContradictAreListedOnOneLineBeforeTheModelIsBuilt()
     {
         BertTestFolder.Write(_folder, editConfig: c => { c["num_hidden_layers"] = 3; c["intermediate_size"] = 48; });
-        AssertRefused("model.safetensors", "the weights do not fit the model", "Missing keys (16): encoder.layer.2.",
-            "Wrong shapes (6): encoder.layer.0.intermediate.dense.bias: file [32], model [48]");
+        string message = AssertRefused("config.json", $"{Weights}: ",
+            "intermediate_size 48, but tensor 'encoder.layer.0.intermediate.dense.weight' has shape [32, 16]",
+            "num_hidden_layers 3, but the weights hold 2 layers");
+        Assert.StartsWith($"{Path.Combine(_folder, "config.json")} does not match {Weights}: ", message);
+    }
+
+    [Theory]
+    [InlineData("intermediate_size", 1_000_000_000, "tensor 'encoder.layer.0.intermediate.dense.weight' has shape [32, 16]")]
+    [InlineData("hidden_size", 1_000_000, "tensor 'embeddings.word_embeddings.weight' has shape [40, 16]")]
+    [InlineData("vocab_size", 2_000_000_000, "tensor 'embeddings.word_embeddings.weight' has shape [40, 16]")]
+    [InlineData("max_position_embeddings", 2_000_000_000, "tensor 'embeddings.position_embeddings.weight' has shape [64, 16]")]
+    [InlineData("type_vocab_size", 2_000_000_000, "tensor 'embeddings.token_type_embeddings.weight' has shape [2, 16]")]
+    [InlineData("num_hidden_layers", 1_000_000, "the weights hold 2 layers")]
+    public void AnAbsurdSizeInConfigJsonIsRefusedNamingTheFieldBeforeAnythingIsAllocated(string field, int value, string found)
+    {
+        BertTestFolder.Write(_folder, editConfig: c =>
+        {
+            c[field] = value;
+            if (field == "hidden_size") c["num_attention_heads"] = 1;
+        });
+        string message = AssertRefused("config.json", $"{field} {value}, but {found}");
+        Assert.StartsWith($"{Path.Combine(_folder, "config.json")} does not match {Weights}: ", message);
     }
 
     [Fact]
@@ -138,11 +158,12 @@ public sealed class HostileModelFolderTests : IDisposable
     {
         BertTestFolder.Write(_folder, shapes =>
         {
-            shapes.Remove("bert.embeddings.word_embeddings.weight");
+            shapes.Remove("bert.embeddings.LayerNorm.weight");
             for (int i = 0; i < 20; i++) shapes[$"bert.extra.{i:D2}.weight"] = [2];
             return shapes;
         });
-        AssertRefused("model.safetensors", "Missing keys (1): embeddings.word_embeddings.weight.", "Unexpected keys (20): extra.00.weight", "… and 8 more");
+        AssertRefused("model.safetensors", "Missing keys (1): embeddings.LayerNorm.weight.", "Unexpected keys (20): extra.00.weight",
+            "… and 8 more");
     }
 
     [Fact]

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using System.Text.Json;
 
 namespace Apt.Tasks.Data;
@@ -39,8 +38,17 @@ public sealed record DownloadOptions
     public string? Sha256 { get; init; }
     /// <summary>Attempts; each one after a cut connection resumes with an HTTP Range request.</summary>
     public int Attempts { get; init; } = 4;
-    /// <summary>Per-request timeout.</summary>
-    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(2);
+    /// <summary>
+    /// How long the server may stay silent, waiting for the reply's headers or for the body's next bytes: a stall ends
+    /// the attempt (and the next one resumes).
+    /// </summary>
+    public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>The most bytes an archive may have (SuperGLUE's largest, ReCoRD, has 51 MB).</summary>
+    public long MaxDownloadBytes { get; init; } = DefaultMaxDownloadBytes;
+    /// <summary>The most bytes its extraction may write: a zip bomb expands a small archive a thousandfold.</summary>
+    public long MaxExtractedBytes { get; init; } = DefaultMaxExtractedBytes;
+
+    public const long DefaultMaxDownloadBytes = 2L << 30, DefaultMaxExtractedBytes = 8L << 30;
 }
 
 /// <summary>What a download produced, also written as <c>download.json</c> beside the files.</summary>
@@ -60,20 +68,28 @@ public static class DatasetDownloader
             ?? throw new ArgumentException($"{source.Name}: {source.Note}");
         if (File.Exists(url)) url = Path.GetFullPath(url); // a local copy of the archive
         var uri = new Uri(url);
+        if (!uri.IsFile && uri.Scheme is not ("http" or "https"))
+            throw new ArgumentException(
+                $"{url}: {uri.Scheme}:// is not supported " +
+                "(expected an http:// or https:// URL or a local archive file); " +
+                "fetch it with another tool and pass --url <file>");
         string cache = Path.Combine(dataRoot, ".cache", "downloads");
         Directory.CreateDirectory(cache);
         string archive = Path.Combine(cache, $"{source.Name}-{Path.GetFileName(uri.AbsolutePath)}");
         string partial = archive + ".part";
         using var client = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
-        client.Timeout = options.Timeout;
+        client.Timeout = options.ReadTimeout;
         int attempts = 0;
-        if (uri.IsFile) File.Copy(uri.LocalPath, archive, overwrite: true);
+        string? interrupted = null;
+        if (uri.IsFile) CopyLocal(uri.LocalPath, archive, options);
+        else if (File.Exists(archive) && SafeArchive.Incomplete(archive, options.MaxExtractedBytes) is not null)
+            File.Move(archive, partial, overwrite: true); // cached incomplete by an older kit: resume it
         while (!File.Exists(archive))
         {
             attempts++;
             try
             {
-                if (Fetch(client, uri, partial)) File.Move(partial, archive);
+                if (Fetch(client, uri, partial, options)) File.Move(partial, archive);
             }
             catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError is HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError)
             {
@@ -81,30 +97,68 @@ public static class DatasetDownloader
                     $"cannot reach {uri.Host} ({e.Message}); this machine looks offline. Download {url} elsewhere and run " +
                     $"'aptnb data download {source.Name} --url <file or mirror URL>', or unpack it into {Path.Combine(dataRoot, source.Name)} yourself.", e);
             }
-            catch (Exception e) when (e is IOException and not DataUnavailableException or TaskCanceledException)
+            catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.InvalidResponse)
             {
-                // A cut connection: the partial file stays and the next attempt resumes it.
+                throw new InvalidDataException(
+                    $"{url}: the reply is not HTTP ({e.Message.TrimEnd('.')}); is this the address of a web server?", e);
+            }
+            catch (IOException e) when (SafeArchive.IsDiskFull(e))
+            {
+                throw new IOException(
+                    $"{partial}: the disk is full after {Length(partial)} bytes; free space there and run again to resume", e);
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException
+                                      or IOException and not DataUnavailableException)
+            {
+                // A cut or stalled connection: the partial file stays and the next attempt resumes it.
+                interrupted = e switch
+                {
+                    TaskCanceledException => $"no reply within {options.ReadTimeout.TotalSeconds:0.#} s (the read deadline, --read-timeout)",
+                    HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded } =>
+                        "the server closed the connection without a reply",
+                    _ => e.Message.TrimEnd('.'),
+                };
             }
             if (!File.Exists(archive) && attempts >= options.Attempts)
-                throw new DataUnavailableException($"{url}: the download stayed incomplete after {attempts} attempts ({(File.Exists(partial) ? new FileInfo(partial).Length : 0)} bytes kept in {partial}; run again to resume)");
+                throw new DataUnavailableException(
+                    $"{url}: the download stayed incomplete after {attempts} attempt(s) (last: {interrupted}; " +
+                    $"{Length(partial)} bytes kept in {partial}; run again to resume)");
         }
-        string sha = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(archive)));
+        string sha = InputFile.Sha256(archive);
         if (options.Sha256 is not null && !sha.Equals(options.Sha256, StringComparison.OrdinalIgnoreCase))
         {
             File.Delete(archive);
             throw new InvalidDataException($"{url}: SHA-256 {sha} differs from the expected {options.Sha256}; the download was deleted");
         }
         string target = Path.Combine(dataRoot, source.Name);
-        var files = SafeArchive.Extract(archive, target);
+        var files = SafeArchive.Extract(archive, target, options.MaxExtractedBytes);
         var result = new DownloadResult(source.Name, url, sha, new FileInfo(archive).Length, attempts, files);
         AtomicFile.WriteAllText(Path.Combine(target, "download.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }) + "\n");
         return result;
     }
 
-    /// <summary>One request: resumes <paramref name="partial"/> if it has bytes; true when the file is complete.</summary>
-    static bool Fetch(HttpClient client, Uri uri, string partial)
+    static long Length(string path) => File.Exists(path) ? new FileInfo(path).Length : 0;
+
+    /// <summary>A local archive, copied into the cache once it is known to be a whole archive under the limit.</summary>
+    static void CopyLocal(string path, string archive, DownloadOptions options)
     {
-        long have = File.Exists(partial) ? new FileInfo(partial).Length : 0;
+        using (var input = InputFile.Open(path, options.MaxDownloadBytes, "for a download (--max-download-mb)"))
+            AtomicFile.Write(archive, input.CopyTo);
+        if (SafeArchive.Incomplete(archive, options.MaxExtractedBytes) is { } reason)
+        {
+            File.Delete(archive);
+            throw new InvalidDataException($"{path}: not a whole archive ({reason})");
+        }
+    }
+
+    /// <summary>
+    /// One request: resumes <paramref name="partial"/> if it has bytes; true when the file is complete, which the
+    /// archive itself must confirm (a body cut off without a Content-Length ends like a whole one). Each read waits at
+    /// most <see cref="DownloadOptions.ReadTimeout"/>; the file may not grow past <see cref="DownloadOptions.MaxDownloadBytes"/>.
+    /// </summary>
+    static bool Fetch(HttpClient client, Uri uri, string partial, DownloadOptions options)
+    {
+        long have = Length(partial);
         using var request = new HttpRequestMessage(HttpMethod.Get, uri);
         if (have > 0) request.Headers.Range = new RangeHeaderValue(have, null);
         using var response = client.Send(request, HttpCompletionOption.ResponseHeadersRead);
@@ -117,12 +171,50 @@ public static class DatasetDownloader
         bool resumed = response.StatusCode == HttpStatusCode.PartialContent;
         if (have > 0 && !resumed) have = 0; // the server ignored the range: take the whole file again
         long? total = resumed ? response.Content.Headers.ContentRange?.Length : response.Content.Headers.ContentLength;
+        string tooLarge = $"over the download limit of {InputFile.Size(options.MaxDownloadBytes)} (--max-download-mb)";
+        if (total > options.MaxDownloadBytes)
+            throw new InvalidDataException($"{uri}: {InputFile.Size(total.Value)}, {tooLarge}");
         using (var output = new FileStream(partial, resumed ? FileMode.Append : FileMode.Create, FileAccess.Write))
         using (var input = response.Content.ReadAsStream())
-            input.CopyTo(output);
-        long length = new FileInfo(partial).Length;
+        {
+            byte[] buffer = new byte[1 << 16];
+            for (int read; (read = ReadWithDeadline(input, buffer, options.ReadTimeout, uri, output.Length)) > 0;)
+            {
+                if (output.Length + read > options.MaxDownloadBytes)
+                {
+                    output.Dispose();
+                    File.Delete(partial);
+                    throw new InvalidDataException(
+                        $"{uri}: more than {InputFile.Size(options.MaxDownloadBytes)} sent, {tooLarge}; " +
+                        "the partial download was deleted");
+                }
+                output.Write(buffer, 0, read);
+            }
+        }
+        long length = Length(partial);
         if (total is not null && length != total)
-            throw new IOException($"{uri}: received {length} of {total} bytes");
-        return true;
+            throw new IOException($"received {length} of {total} bytes");
+        if (SafeArchive.Incomplete(partial, options.MaxExtractedBytes) is not { } reason) return true;
+        if (total is null)
+            throw new IOException(
+                $"the reply ended after {length} bytes with no Content-Length, and the archive is not whole ({reason})");
+        File.Delete(partial);
+        throw new InvalidDataException($"{uri}: the archive is damaged ({reason}); the download was deleted");
+    }
+
+    /// <summary>One read of the body that gives up after <paramref name="deadline"/> without data.</summary>
+    static int ReadWithDeadline(Stream input, byte[] buffer, TimeSpan deadline, Uri uri, long received)
+    {
+        using var timer = new CancellationTokenSource(deadline);
+        try
+        {
+            return input.ReadAsync(buffer, timer.Token).AsTask().GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException e) when (timer.IsCancellationRequested)
+        {
+            throw new IOException(
+                $"the server sent nothing for {deadline.TotalSeconds:0.#} s after {received} bytes " +
+                "(the read deadline, --read-timeout)", e);
+        }
     }
 }

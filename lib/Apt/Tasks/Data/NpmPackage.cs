@@ -21,8 +21,12 @@ public sealed record NpmPackage(string Name, string Version, string Integrity)
 
     public string TarballName => $"{Name}-{Version}.tgz";
 
-    /// <summary>The npm integrity string of <paramref name="bytes"/> ("sha512-" + base64).</summary>
-    public static string IntegrityOf(byte[] bytes) => "sha512-" + Convert.ToBase64String(SHA512.HashData(bytes));
+    /// <summary>The npm integrity string of a file ("sha512-" + base64).</summary>
+    public static string IntegrityOf(string path)
+    {
+        using var stream = InputFile.Open(path);
+        return "sha512-" + Convert.ToBase64String(SHA512.HashData(stream));
+    }
 
     /// <summary>
     /// The tarball in <paramref name="cacheFolder"/>, fetched with <c>npm pack</c> (the registry's own client) when
@@ -34,7 +38,7 @@ public sealed record NpmPackage(string Name, string Version, string Integrity)
         Directory.CreateDirectory(cacheFolder);
         string path = Path.Combine(cacheFolder, TarballName);
         if (!File.Exists(path)) RunNpmPack(cacheFolder);
-        string actual = IntegrityOf(File.ReadAllBytes(path));
+        string actual = IntegrityOf(path);
         if (actual != Integrity)
             throw new InvalidDataException($"{path}: integrity {actual} differs from the pinned {Integrity} for {Name}@{Version}; delete the file and build again");
         return path;
@@ -68,7 +72,7 @@ public sealed record NpmPackage(string Name, string Version, string Integrity)
     public static SortedDictionary<string, byte[]> ReadFiles(string tarball, Func<string, bool> wanted)
     {
         var files = new SortedDictionary<string, byte[]>(StringComparer.Ordinal);
-        using var gzip = new GZipStream(File.OpenRead(tarball), CompressionMode.Decompress);
+        using var gzip = new GZipStream(InputFile.Open(tarball), CompressionMode.Decompress);
         using var reader = new TarReader(gzip);
         while (reader.GetNextEntry() is { } entry)
         {

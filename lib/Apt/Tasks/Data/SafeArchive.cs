@@ -6,12 +6,14 @@ namespace Apt.Tasks.Data;
 /// <summary>
 /// Extracts zip and .tar.gz archives without ever writing outside the target folder: an entry with an
 /// absolute path, a drive, a ".." segment or a link is refused before anything is written. When every
-/// entry sits under one top folder (SuperGLUE's "BoolQ/train.jsonl"), that folder is dropped.
+/// entry sits under one top folder (SuperGLUE's "BoolQ/train.jsonl"), that folder is dropped. The files are
+/// written to a staging folder beside the target and moved in only when all of them are: an archive that
+/// would write more than the limit (a zip bomb), a damaged one or a full disk leaves nothing behind.
 /// </summary>
 public static class SafeArchive
 {
     /// <summary>The names of the files written, relative to <paramref name="target"/>.</summary>
-    public static IReadOnlyList<string> Extract(string archive, string target)
+    public static IReadOnlyList<string> Extract(string archive, string target, long maxBytes)
     {
         bool zip = IsZip(archive);
         var entries = zip ? ZipEntries(archive) : TarEntries(archive);
@@ -20,36 +22,115 @@ public static class SafeArchive
         foreach (string name in entries.Select(e => e.Name)) Check(archive, name);
         string root = CommonRoot(files);
         string full = Path.GetFullPath(target);
+        string staging = full.TrimEnd(Path.DirectorySeparatorChar) + ".extracting";
+        string tooLarge = $"{archive}: extracting it would write more than {InputFile.Size(maxBytes)} " +
+                          "(the extraction limit, --max-extract-mb); refused, and nothing was kept";
         var written = new List<string>();
-        void Save(string name, Action<Stream> copy)
+        long total = 0;
+        void Save(string name, Stream input)
         {
             string relative = name[root.Length..];
-            string path = Path.GetFullPath(Path.Combine(full, relative));
-            if (!path.StartsWith(full + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            string path = Path.GetFullPath(Path.Combine(staging, relative));
+            if (!path.StartsWith(staging + Path.DirectorySeparatorChar, StringComparison.Ordinal))
                 throw new InvalidDataException($"{archive}: entry '{name}' would be written outside {target}; refused");
-            AtomicFile.Write(path, copy);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            using var output = new FileStream(path, FileMode.Create, FileAccess.Write);
+            byte[] buffer = new byte[1 << 16];
+            for (int read; (read = input.Read(buffer)) > 0;)
+            {
+                if ((total += read) > maxBytes) throw new InvalidDataException(tooLarge);
+                output.Write(buffer, 0, read);
+            }
             written.Add(relative);
         }
-        if (zip)
+        if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        try
         {
-            using var reader = ZipFile.OpenRead(archive);
-            foreach (var entry in reader.Entries.Where(e => !e.FullName.EndsWith('/')))
-                Save(entry.FullName, s => { using var input = entry.Open(); input.CopyTo(s); });
+            if (zip)
+            {
+                using var reader = OpenZip(archive);
+                if (reader.Entries.Sum(e => e.Length) > maxBytes) throw new InvalidDataException(tooLarge);
+                foreach (var entry in reader.Entries.Where(e => !e.FullName.EndsWith('/')))
+                {
+                    using var input = entry.Open();
+                    Save(entry.FullName, input);
+                }
+            }
+            else
+            {
+                using var gzip = new GZipStream(InputFile.Open(archive), CompressionMode.Decompress);
+                using var reader = new TarReader(gzip);
+                while (reader.GetNextEntry() is { } entry)
+                    if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile && entry.DataStream is { } data)
+                        Save(entry.Name, data);
+            }
+            foreach (string relative in written)
+            {
+                string destination = Path.Combine(full, relative);
+                Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
+                File.Move(Path.Combine(staging, relative), destination, overwrite: true);
+            }
         }
-        else
+        catch (IOException e) when (IsDiskFull(e))
         {
-            using var gzip = new GZipStream(File.OpenRead(archive), CompressionMode.Decompress);
-            using var reader = new TarReader(gzip);
-            while (reader.GetNextEntry() is { } entry)
-                if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile && entry.DataStream is { } data)
-                    Save(entry.Name, s => data.CopyTo(s));
+            throw new IOException(
+                $"{archive}: the disk is full after {InputFile.Size(total)} extracted to {target}; nothing was kept. " +
+                "Free space and run again", e);
+        }
+        finally
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
         }
         return written;
     }
 
+    /// <summary>Whether <paramref name="e"/> says the disk is full (ENOSPC; on Windows ERROR_DISK_FULL, ERROR_HANDLE_DISK_FULL).</summary>
+    public static bool IsDiskFull(IOException e) =>
+        e.HResult is 28 or unchecked((int)0x80070070) or unchecked((int)0x80070027);
+
+    /// <summary>
+    /// Why <paramref name="archive"/> is not a whole archive, read from the archive itself, or null when it is: a zip's
+    /// central directory sits at its very end, and a gzip stream ends with the length of what it holds. A body cut off
+    /// anywhere loses one or the other. A gzip stream is read up to <paramref name="maxBytes"/>: one that holds more is
+    /// refused by <see cref="Extract"/> anyway.
+    /// </summary>
+    public static string? Incomplete(string archive, long maxBytes)
+    {
+        try
+        {
+            if (IsZip(archive))
+            {
+                using var zip = OpenZip(archive);
+                return zip.Entries.Count == 0 ? "no entries" : null;
+            }
+            using var stream = InputFile.Open(archive);
+            Span<byte> magic = stackalloc byte[2];
+            if (stream.Read(magic) < 2 || magic[0] != 0x1F || magic[1] != 0x8B)
+                return "neither a zip nor a gzip archive by its first bytes";
+            stream.Position = 0;
+            long length = 0;
+            using (var gzip = new GZipStream(stream, CompressionMode.Decompress, leaveOpen: true))
+            {
+                byte[] buffer = new byte[1 << 16];
+                for (int read; (read = gzip.Read(buffer)) > 0;)
+                    if ((length += read) > maxBytes) return null;
+            }
+            Span<byte> trailer = stackalloc byte[4];
+            stream.Position = stream.Length - 4;
+            stream.ReadExactly(trailer);
+            return BitConverter.ToUInt32(trailer) == (uint)length ? null : "the gzip stream's length differs from its trailer's";
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
+        {
+            return e.Message.TrimEnd('.');
+        }
+    }
+
+    static ZipArchive OpenZip(string archive) => new(InputFile.Open(archive), ZipArchiveMode.Read);
+
     static bool IsZip(string archive)
     {
-        using var stream = File.OpenRead(archive);
+        using var stream = InputFile.Open(archive);
         Span<byte> magic = stackalloc byte[2];
         return stream.Read(magic) == 2 && magic[0] == (byte)'P' && magic[1] == (byte)'K';
     }
@@ -58,7 +139,7 @@ public static class SafeArchive
     {
         try
         {
-            using var reader = ZipFile.OpenRead(archive);
+            using var reader = OpenZip(archive);
             return [.. reader.Entries.Select(e => (e.FullName, !e.FullName.EndsWith('/')))];
         }
         catch (InvalidDataException e)
@@ -72,7 +153,7 @@ public static class SafeArchive
         var entries = new List<(string Name, TarEntryType Type)>();
         try
         {
-            using var gzip = new GZipStream(File.OpenRead(archive), CompressionMode.Decompress);
+            using var gzip = new GZipStream(InputFile.Open(archive), CompressionMode.Decompress);
             using var reader = new TarReader(gzip);
             while (reader.GetNextEntry() is { } entry) entries.Add((entry.Name, entry.EntryType));
         }

@@ -128,7 +128,7 @@ public static class StandInBuilder
     {
         if (!File.Exists(manifest)) return false;
         if (sizes is null) return true;
-        using var json = JsonDocument.Parse(File.ReadAllText(manifest));
+        using var json = JsonDocument.Parse(InputFile.ReadAllText(manifest));
         return json.RootElement.TryGetProperty("sizes", out var built) && built.ValueKind == JsonValueKind.Object
             && built.EnumerateObject().Count() == sizes.Count
             && sizes.All(s => built.TryGetProperty(s.Key, out var n) && n.TryGetInt32(out int v) && v == s.Value);
