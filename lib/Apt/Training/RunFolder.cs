@@ -71,6 +71,13 @@ public sealed class RunFolder
         return run;
     }
 
+    /// <summary>
+    /// The finished runs (folders with a result.json) under <paramref name="root"/> at any depth, in ordinal order;
+    /// links to folders are not followed (<see cref="FolderWalk"/>) but added to <paramref name="skippedLinks"/>.
+    /// </summary>
+    public static IReadOnlyList<RunFolder> FindFinished(string root, ICollection<string>? skippedLinks = null) =>
+        [.. FolderWalk.Files(root, "result.json", skippedLinks).Select(f => Open(System.IO.Path.GetDirectoryName(f)!))];
+
     /// <summary>The run's config.json as JSON.</summary>
     public JsonObject ReadConfig()
     {
@@ -102,37 +109,74 @@ public sealed class RunFolder
         return result;
     }
 
+    /// <summary>
+    /// Removes the temporary files of atomic writes that a killed process left in the run folder (and below it); the
+    /// caller holds the run's lock, so no live writer owns them. Returns the files removed.
+    /// </summary>
+    internal IReadOnlyList<string> RemoveInterruptedWrites()
+    {
+        var leftovers = Directory.Exists(Path)
+            ? FolderWalk.Files(Path, "*.tmp").Where(AtomicFile.IsLeftover).ToList()
+            : [];
+        foreach (string file in leftovers) File.Delete(file);
+        return leftovers;
+    }
+
     /// <summary>A JSON error's reason without System.Text.Json's position suffix (the caller names the line).</summary>
     static string Reason(JsonException e) => e.Message.Split(" Path:")[0].Split(" LineNumber")[0].TrimEnd('.', ' ', '|');
 
     internal void WriteResult(RunResult result) => AtomicFile.WriteAllText(ResultPath, JsonSerializer.Serialize(result, TrainingJson.Indented));
 
     /// <summary>Every line of metrics.jsonl as a JSON object (each has "kind": "step" or "epoch", and "step").</summary>
-    public IReadOnlyList<JsonObject> ReadMetrics() => !File.Exists(MetricsPath) ? [] :
-        [.. File.ReadLines(MetricsPath).Select((line, i) =>
-        {
-            try { return JsonNode.Parse(line) as JsonObject ?? throw new InvalidDataException($"{MetricsPath}:{i + 1}: expected a JSON object"); }
-            catch (JsonException e) { throw new InvalidDataException($"{MetricsPath}:{i + 1}: expected a JSON object ({Reason(e)})", e); }
-        })];
+    public IReadOnlyList<JsonObject> ReadMetrics() => [.. ReadMetricLines(tornTailAllowed: false).Select(l => l.Json)];
 
     /// <summary>
-    /// Opens metrics.jsonl for appending after dropping every line written after global step
-    /// <paramref name="keepThroughStep"/> (and a half-written last line), so a resumed run's file ends up equal
-    /// to an uninterrupted run's.
+    /// metrics.jsonl's lines, each a JSON object with a whole-number "step"; a damaged line is an error naming file:line,
+    /// never skipped. Where <paramref name="tornTailAllowed"/>, a last line without its newline (the write a crash cut
+    /// short: each line goes to the OS in one write that ends with it) is left out instead.
+    /// </summary>
+    List<(string Text, JsonObject Json, long Step)> ReadMetricLines(bool tornTailAllowed)
+    {
+        var lines = new List<(string, JsonObject, long)>();
+        if (!File.Exists(MetricsPath)) return lines;
+        string text = File.ReadAllText(MetricsPath);
+        string[] split = text.Split('\n');
+        int count = split.Length - 1; // the part after the last newline is a torn tail, or empty
+        for (int i = 0; i < split.Length; i++)
+        {
+            bool tail = i == count;
+            if (tail && (split[i].Length == 0 || tornTailAllowed)) break;
+            string expected = $"expected a JSON object with a whole-number \"step\"{(tail ? " ending in a newline" : "")}";
+            long? step = null;
+            JsonObject? json = null;
+            try
+            {
+                json = JsonNode.Parse(split[i]) as JsonObject;
+                step = json?["step"] is JsonValue value && value.TryGetValue(out long s) ? s : null;
+            }
+            catch (JsonException e) { expected += $" ({Reason(e)})"; }
+            catch (InvalidOperationException) { }
+            if (json is null || step is null || tail)
+                throw new InvalidDataException($"{MetricsPath}:{i + 1}: {expected}; the file is left as it is: repair or " +
+                    "delete that line (a run that resumes writes the lines after its checkpoint again)");
+            lines.Add((split[i], json, step.Value));
+        }
+        return lines;
+    }
+
+    /// <summary>
+    /// Opens metrics.jsonl for appending after dropping the lines written after global step
+    /// <paramref name="keepThroughStep"/> (they are written again as the run resumes) and a half-written last line, so
+    /// a resumed run's file ends up equal to an uninterrupted run's. Any other damaged line is an error, and the file is
+    /// then left untouched.
     /// </summary>
     internal MetricsLog OpenMetricsLog(long keepThroughStep)
     {
         if (File.Exists(MetricsPath))
         {
             var kept = new StringBuilder();
-            foreach (string line in File.ReadLines(MetricsPath))
-            {
-                long? step;
-                try { step = JsonNode.Parse(line)?["step"]?.GetValue<long>(); }
-                catch (JsonException) { break; } // the tail a crash cut short
-                if (step is null || step > keepThroughStep) break;
-                kept.Append(line).Append('\n');
-            }
+            foreach (var line in ReadMetricLines(tornTailAllowed: true).TakeWhile(l => l.Step <= keepThroughStep))
+                kept.Append(line.Text).Append('\n');
             AtomicFile.WriteAllText(MetricsPath, kept.ToString());
         }
         return new MetricsLog(MetricsPath);

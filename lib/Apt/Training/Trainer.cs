@@ -61,6 +61,8 @@ public sealed class Trainer(TrainerConfig config)
     {
         Config.Validate();
         TorchRuntime.EnsureLoaded();
+        if (run.RemoveInterruptedWrites() is { Count: > 0 } leftovers)
+            Warning?.Invoke($"removed {leftovers.Count} temporary file(s) an interrupted write left: {string.Join(", ", leftovers)}");
         var parameters = model.TrainableParameters.OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
         if (parameters.Count == 0) throw new ArgumentException("the model lists no trainable parameters");
         if (parameters.FirstOrDefault(p => !p.Value.requires_grad) is { Key: { } frozen })
