@@ -189,7 +189,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
     {
         TorchRuntime.EnsureLoaded();
-        using var experiment = new Experiment(settings.DataRoot);
+        using var experiment = new Experiment(settings.DataRoot) { Stop = cancellation };
         var (config, folder) = settings.Resume is { } resume
             ? (ExperimentConfig.Read(RunFolder.Open(resume)), resume)
             : Configure(settings, experiment.Frozen(settings.Backbone).Config);

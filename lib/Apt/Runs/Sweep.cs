@@ -106,8 +106,8 @@ public sealed record SweepSpec
     {
         InvalidDataException Error(string field, string message) => new($"{source}: {field}: {message}");
         if (Methods.Length == 0) throw Error("methods", "expected at least one method");
-        if (Methods.FirstOrDefault(m => MethodCatalogue.Find(m) is null) is { } unknown)
-            throw Error("methods", $"unknown method '{unknown}' (expected {string.Join(", ", MethodCatalogue.Names)})");
+        if (Array.FindIndex(Methods, m => MethodCatalogue.Find(m) is null) is var unknown and >= 0)
+            throw Error("methods", $"unknown method '{Methods[unknown]}' (expected {string.Join(", ", MethodCatalogue.Names)})");
         if (Seeds.Length == 0) throw Error("seeds", "expected at least one seed");
         var prefixMethods = Methods.Where(m => MethodCatalogue.Get(m).UsesPrefixLength).ToList();
         for (int i = 0; i < Tasks.Length; i++)
@@ -255,7 +255,7 @@ public static class SweepRunner
             File.Delete(failure);
             return outcome;
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (e is not (OutOfMemoryException or RunStoppedException))
         {
             AtomicFile.WriteAllText(failure, JsonSerializer.Serialize(new RunFailure(e.Message, e.GetType().Name, DateTimeOffset.UtcNow), TrainingJson.Indented));
             throw;

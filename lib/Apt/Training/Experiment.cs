@@ -117,6 +117,12 @@ public sealed class Experiment : IDisposable
     /// <param name="dataRoot">The data folder that task folders default to (data/ of the repository).</param>
     public Experiment(string dataRoot) => _dataRoot = dataRoot;
 
+    /// <summary>
+    /// When cancelled, the run in progress stops at its next safe point (<see cref="Trainer.Stop"/>) and a run not yet
+    /// started does not start: both throw <see cref="RunStoppedException"/>. Default never.
+    /// </summary>
+    public CancellationToken Stop { get; init; }
+
     /// <summary>Wall time of this experiment's runs per phase (backbone load, data and model build, steps, evaluation, …).</summary>
     public PhaseTimes Profile { get; } = new();
 
@@ -133,6 +139,7 @@ public sealed class Experiment : IDisposable
         TorchRuntime.EnsureLoaded();
         var task = TaskRegistry.Get(config.Task);
         config.Check(Path.Combine(runFolder, "config.json"));
+        if (Stop.IsCancellationRequested) throw new RunStoppedException(runFolder, $"stopped before {Path.GetFullPath(runFolder)} started");
         var run = RunFolder.OpenOrCreate(runFolder, config);
         string adapter = Path.Combine(run.Path, AdapterFileName), probe = Path.Combine(run.Path, ProbeFileName);
         if (run.IsFinished && File.Exists(adapter)) // finished earlier: nothing to do
@@ -143,7 +150,7 @@ public sealed class Experiment : IDisposable
         try
         {
             using var trainable = Profile.Time("data and model build", () => Build(config, task, backbone));
-            var trainer = new Trainer(config.Trainer) { Profile = Profile };
+            var trainer = new Trainer(config.Trainer) { Profile = Profile, Stop = Stop };
             trainer.StepCompleted += p => StepCompleted?.Invoke(config, p);
             trainer.EpochCompleted += e => EpochCompleted?.Invoke(config, e);
             trainer.Warning += w => Warning?.Invoke(w);
