@@ -123,7 +123,7 @@ public static class SuperGlueReaders
     {
         if (seen.TryGetValue(key, out var first))
             throw TextLines.Error(at, $"{what} {key} (passage idx/{what} idx) repeats the one at line {first.Line}; expected " +
-                $"each pair once, since the scorer groups answers by it and would merge the two {what}s");
+                "each pair once: the scorer groups answers by it and would merge the two into one");
         seen[key] = at;
         return key;
     }
