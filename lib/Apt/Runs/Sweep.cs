@@ -85,7 +85,7 @@ public sealed record SweepSpec
     {
         SweepSpec? spec;
         try { spec = JsonSerializer.Deserialize<SweepSpec>(json, Json); }
-        catch (JsonException e) { throw new InvalidDataException($"{source}: line {e.LineNumber + 1}: {e.Message}", e); }
+        catch (JsonException e) { throw new InvalidDataException($"{source}: line {e.LineNumber + 1}: {TrainingJson.Reason(e)}", e); }
         if (spec is null || spec.Tasks.Length == 0) throw new InvalidDataException($"{source}: a sweep needs at least one entry in \"tasks\"");
         if (!IsSafeName(spec.Name))
             throw new InvalidDataException($"{source}: name '{spec.Name.ReplaceLineEndings("\\n")}' is not a plain name: it becomes the runs " +

@@ -81,15 +81,15 @@ public sealed class RunFolder
     /// <summary>The run's config.json as JSON.</summary>
     public JsonObject ReadConfig()
     {
-        try { return JsonNode.Parse(File.ReadAllText(ConfigPath)) as JsonObject ?? throw new InvalidDataException($"{ConfigPath}: expected a JSON object"); }
-        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: line {e.LineNumber + 1}: expected the run's config as a JSON object ({Reason(e)})", e); }
+        try { return JsonNode.Parse(File.ReadAllText(ConfigPath), documentOptions: TrainingJson.Records) as JsonObject ?? throw new InvalidDataException($"{ConfigPath}: expected a JSON object"); }
+        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: line {e.LineNumber + 1}: expected the run's config as a JSON object ({TrainingJson.Reason(e)})", e); }
     }
 
     /// <summary>The run's config.json read back as <typeparamref name="T"/> (the type the run was created with), e.g. to resume it.</summary>
     public T ReadConfig<T>()
     {
         try { return JsonSerializer.Deserialize<T>(File.ReadAllText(ConfigPath), TrainingJson.Indented) ?? throw new InvalidDataException($"{ConfigPath} is empty"); }
-        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: not a {typeof(T).Name} (line {e.LineNumber}): {e.Message}", e); }
+        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: line {e.LineNumber + 1}: expected a {typeof(T).Name} ({TrainingJson.Reason(e)})", e); }
     }
 
     /// <summary>
@@ -103,7 +103,7 @@ public sealed class RunFolder
         string remedy = $"delete it and resume the run (aptnb train --resume {Path}) to rebuild it from the last checkpoint";
         RunResult? result;
         try { result = JsonSerializer.Deserialize<RunResult>(File.ReadAllText(ResultPath), TrainingJson.Indented); }
-        catch (JsonException e) { throw new InvalidDataException($"{ResultPath}: line {e.LineNumber + 1}: not a run result ({Reason(e)}); {remedy}", e); }
+        catch (JsonException e) { throw new InvalidDataException($"{ResultPath}: line {e.LineNumber + 1}: not a run result ({TrainingJson.Reason(e)}); {remedy}", e); }
         if (result is not { SelectionMetric: not null, SelectedMetrics: not null, Epochs: not null, ParameterCounts: not null })
             throw new InvalidDataException($"{ResultPath}: expected a run result with selectionMetric, selectedMetrics, epochs and parameterCounts; {remedy}");
         return result;
@@ -122,8 +122,6 @@ public sealed class RunFolder
         return leftovers;
     }
 
-    /// <summary>A JSON error's reason without System.Text.Json's position suffix (the caller names the line).</summary>
-    static string Reason(JsonException e) => e.Message.Split(" Path:")[0].Split(" LineNumber")[0].TrimEnd('.', ' ', '|');
 
     internal void WriteResult(RunResult result) => AtomicFile.WriteAllText(ResultPath, JsonSerializer.Serialize(result, TrainingJson.Indented));
 
@@ -151,10 +149,10 @@ public sealed class RunFolder
             JsonObject? json = null;
             try
             {
-                json = JsonNode.Parse(split[i]) as JsonObject;
+                json = JsonNode.Parse(split[i], documentOptions: TrainingJson.Records) as JsonObject;
                 step = json?["step"] is JsonValue value && value.TryGetValue(out long s) ? s : null;
             }
-            catch (JsonException e) { expected += $" ({Reason(e)})"; }
+            catch (JsonException e) { expected += $" ({TrainingJson.Reason(e)})"; }
             catch (InvalidOperationException) { }
             if (json is null || step is null || tail)
                 throw new InvalidDataException($"{MetricsPath}:{i + 1}: {expected}; the file is left as it is: repair or " +
