@@ -1,4 +1,6 @@
 using Apt.Backbone;
+using Apt.Cli.Slurm;
+using Apt.Training;
 using Spectre.Console.Cli;
 
 namespace Apt.Cli;
@@ -12,6 +14,8 @@ public static class CliErrors
     public const int BrokenEnvironment = 3;
     /// <summary>Exit code for a failure the kit did not foresee (a bug): still one line, unless <see cref="StackTraces"/> is set.</summary>
     public const int Unexpected = 1;
+    /// <summary>Exit code for training stopped by SIGINT or SIGTERM at a safe point (the message gives the command that resumes it).</summary>
+    public const int Stopped = 130;
     /// <summary>Set to 1 to let unforeseen exceptions through with their stack trace (for debugging the kit).</summary>
     public const string StackTraces = "APT_STACK_TRACES";
 
@@ -21,11 +25,18 @@ public static class CliErrors
     /// </summary>
     static void Print(string message) => Console.Error.WriteLine($"error: {message}");
 
-    public static int Run(Func<int> run)
+    /// <param name="args">The command line, for the command that resumes a stopped run.</param>
+    /// <param name="run">The command.</param>
+    public static int Run(string[] args, Func<int> run)
     {
         try
         {
             return run();
+        }
+        catch (RunStoppedException e)
+        {
+            Console.Error.WriteLine($"{e.Message}; resume with: {ResumeCommand(args, e)}");
+            return Stopped;
         }
         catch (CommandAppException e)
         {
@@ -48,5 +59,18 @@ public static class CliErrors
             Print($"unexpected {e.GetType().Name}: {first} (a fault of the kit, not of the input; {StackTraces}=1 shows where)");
             return Unexpected;
         }
+    }
+
+    /// <summary>
+    /// The command that continues a stopped run: `aptnb train --resume &lt;folder&gt;` (with the --data-root given) for
+    /// `aptnb train`, and the same command again for the others (sweeps and the quickstart skip finished runs and
+    /// resume the one that stopped).
+    /// </summary>
+    static string ResumeCommand(string[] args, RunStoppedException stopped)
+    {
+        if (args.FirstOrDefault() != "train") return string.Join(' ', ["aptnb", .. args.Select(SlurmArray.Quote)]);
+        int dataRoot = Array.IndexOf(args, "--data-root");
+        string data = dataRoot >= 0 && dataRoot + 1 < args.Length ? $" --data-root {SlurmArray.Quote(args[dataRoot + 1])}" : "";
+        return $"aptnb train --resume {SlurmArray.Quote(stopped.RunFolder)}{data}";
     }
 }

@@ -39,4 +39,5 @@ app.Configure(config =>
         "Count a method's trainable parameters (prefix, gates, LoRA, head) and their share of the backbone. " +
         $"Methods: {MethodCatalogue.Describe()}.");
 });
-return CliErrors.Run(() => app.Run(args));
+using var signals = new StopSignals();
+return CliErrors.Run(args, () => app.Run(args, signals.Token));

@@ -27,7 +27,7 @@ public sealed class ProbeCommand : Command<ProbeCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
     {
         if (settings.Run.Length == 0) throw new ArgumentException("--run <folder> is required");
-        var method = MethodCatalogue.Get(RunFolder.Open(settings.Run).ReadConfig<ExperimentConfig>().Method);
+        var method = MethodCatalogue.Get(ExperimentConfig.Read(RunFolder.Open(settings.Run)).Method);
         if (!method.Probed) throw new ArgumentException($"{settings.Run}: the run's method has no gates to probe (it is {method.Label})");
         using var experiment = new Experiment(settings.DataRoot);
         using var model = experiment.Open(settings.Run);

@@ -31,7 +31,7 @@ public sealed class QuickstartCommand : AsyncCommand<QuickstartCommand.Settings>
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
-        using var experiment = new Experiment(settings.DataRoot);
+        using var experiment = new Experiment(settings.DataRoot) { Stop = cancellation };
         var profile = experiment.Profile;
         profile.Add("process start-up", DateTime.Now - Process.GetCurrentProcess().StartTime);
         profile.Time("libtorch load", TorchRuntime.EnsureLoaded);

@@ -108,7 +108,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
         var spec = SweepSpec.Load(source);
         if (settings.Backbone is { } backbone) spec = spec with { Backbone = backbone };
         string runs = settings.Runs ?? Path.Combine("runs", spec.Name);
-        if (StudyPlan.Of(spec, source) is { } study) return await RunStudy(study, settings, runs, locks);
+        if (StudyPlan.Of(spec, source) is { } study) return await RunStudy(study, settings, runs, locks, cancellation);
         var points = spec.Expand(runs);
         if (settings.Cell is null)
             AnsiConsole.MarkupLineInterpolated($"[bold]{spec.Name}[/]: {spec.Description} — {points.Count} runs, {points.Count(p => p.IsFinished)} finished, in {runs}");
@@ -122,7 +122,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
         if (settings.Slurm) return WriteArray(settings, spec, runs, points);
 
         TorchRuntime.EnsureLoaded();
-        using var experiment = new Experiment(settings.DataRoot);
+        using var experiment = new Experiment(settings.DataRoot) { Stop = cancellation };
         var skipped = new HashSet<string>();
         try
         {
@@ -162,7 +162,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
     }
 
     /// <summary>A study: the search on dev, its choices, then the seeds at each method's best setting (<see cref="StudyPlan"/>), then its report.</summary>
-    static async Task<int> RunStudy(StudyPlan study, Settings settings, string runs, RunLockOptions locks)
+    static async Task<int> RunStudy(StudyPlan study, Settings settings, string runs, RunLockOptions locks, CancellationToken cancellation)
     {
         if (settings.List)
         {
@@ -176,7 +176,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
             AnsiConsole.MarkupLineInterpolated($"built the study's stand-in [bold]{name}[/] in {elapsed.TotalSeconds:F0} s");
         AnsiConsole.MarkupLineInterpolated($"[bold]{plan.Spec.Name}[/] (a study): {plan.Spec.Description}, in {runs}");
         TorchRuntime.EnsureLoaded();
-        using var experiment = new Experiment(settings.DataRoot);
+        using var experiment = new Experiment(settings.DataRoot) { Stop = cancellation };
         TrainingConsole.Show(experiment, () => StudyRunner.Run(plan, experiment, runs, settings.Backbone, line => AnsiConsole.MarkupLineInterpolated($"chosen on dev: {line}"), locks));
         AnsiConsole.MarkupLineInterpolated($"done in {clock.Elapsed:hh\\:mm\\:ss}. Choices: {Path.Combine(runs, StudyPlan.ChoicesFile)}.");
         string seeds = Path.Combine(runs, StudyPlan.SeedsFolder), data = study.DataRoot(settings.DataRoot);

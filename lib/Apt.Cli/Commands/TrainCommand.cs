@@ -179,22 +179,19 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
             SettingRanges.NonNegative("--weight-decay", WeightDecay),
             SettingRanges.Fraction("--warmup", Warmup),
             SettingRanges.AtLeast("--length-grouping", LengthGrouping, 0),
-            SettingRanges.AtLeast("--max-length", MaxLength, MinimumMaxLength),
+            SettingRanges.AtLeast("--max-length", MaxLength, RunSettings.MinimumMaxLength),
             SettingRanges.AtLeast("--train-examples", TrainExamples, 1),
             SettingRanges.AtLeast("--eval-examples", EvalExamples, 1),
             SettingRanges.AtLeast("--early-stopping", EarlyStopping, 1),
             SettingRanges.AtLeast("--checkpoint-every", CheckpointEvery, 0));
-
-        /// <summary>A pair's three special tokens and one token of text.</summary>
-        const int MinimumMaxLength = 4;
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
     {
         TorchRuntime.EnsureLoaded();
-        using var experiment = new Experiment(settings.DataRoot);
+        using var experiment = new Experiment(settings.DataRoot) { Stop = cancellation };
         var (config, folder) = settings.Resume is { } resume
-            ? (RunFolder.Open(resume).ReadConfig<ExperimentConfig>(), resume)
+            ? (ExperimentConfig.Read(RunFolder.Open(resume)), resume)
             : Configure(settings, experiment.Frozen(settings.Backbone).Config);
         // One process trains a run folder at a time, as in sweeps: a second `aptnb train` into it is refused at once.
         using var claim = RunFolderLock.Acquire(folder, new RunLockOptions { Wait = TimeSpan.Zero, Notice = Console.Error.WriteLine });

@@ -59,9 +59,9 @@ public sealed record ProbeAcrossSeeds(string Task, IReadOnlyList<(int Seed, Gate
     {
         string folder = Path.Combine(runsFolder, task);
         if (!Directory.Exists(folder)) return null;
-        var probes = Directory.EnumerateDirectories(folder)
-            .Where(d => File.Exists(Path.Combine(d, Experiment.ProbeFileName)))
-            .Select(d => (Config: RunFolder.Open(d).ReadConfig<ExperimentConfig>(), Path: Path.Combine(d, Experiment.ProbeFileName)))
+        var probes = RunFolder.FindFinished(folder)
+            .Where(r => File.Exists(Path.Combine(r.Path, Experiment.ProbeFileName)))
+            .Select(r => (Config: ExperimentConfig.Read(r), Path: Path.Combine(r.Path, Experiment.ProbeFileName)))
             .Where(run => run.Config.Method == (method ?? MethodCatalogue.Apt.Name))
             .Select(run => (run.Config.Trainer.Seed, Probe: GateProbeResult.Load(run.Path)))
             .OrderBy(p => p.Seed)

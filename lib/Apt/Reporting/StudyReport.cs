@@ -41,6 +41,10 @@ public static class StudyReport
     {
         var table = ResultsTable.FromRuns(runsFolder);
         var notes = new List<string>();
+        var links = new List<string>();
+        RunFolder.FindFinished(runsFolder, links);
+        if (links.Count > 0)
+            notes.Add($"skipped {links.Count} link(s) to folders, not followed so that no run counts twice: {string.Join(", ", links)}");
         string? coverage = SweepSpec.SavedIn(runsFolder) is { } grid ? table.MarkCoverage(grid) : null;
         if (coverage is not null) notes.Add(coverage);
         if (dataRoot is not null)
@@ -147,9 +151,8 @@ public static class StudyReport
     /// <summary>The dev curve of every method on <paramref name="task"/>: mean dev score (in %) per epoch over its finished runs; null when there are none.</summary>
     public static Chart? DevCurves(string runsFolder, string task)
     {
-        var runs = Directory.EnumerateFiles(runsFolder, "result.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
-            .Select(f => RunFolder.Open(Path.GetDirectoryName(f)!))
-            .Select(r => (Config: r.ReadConfig<ExperimentConfig>(), Result: r.ReadResult()))
+        var runs = RunFolder.FindFinished(runsFolder)
+            .Select(r => (Config: ExperimentConfig.Read(r), Result: r.ReadResult()))
             .Where(r => r.Config.Task == task)
             .ToList();
         if (runs.Count == 0) return null;

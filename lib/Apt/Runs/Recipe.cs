@@ -73,6 +73,35 @@ public record RunSettings
     /// Checkpoint every N optimizer steps and at each epoch end (<see cref="TrainerConfig.CheckpointEverySteps"/>).
     /// </summary>
     [JsonPropertyName("checkpoint_every")] public int CheckpointEvery { get; init; } = 100;
+
+    /// <summary>
+    /// The settings out of range, each as (JSON field, what it expects, the value), so a sweep file is refused whole
+    /// before its first cell trains rather than when the cell that holds the bad value starts.
+    /// </summary>
+    public IEnumerable<(string Field, string Expected, object? Value)> Problems()
+    {
+        static bool Positive(double v) => v > 0 && double.IsFinite(v);
+        static bool Fraction(double v) => v is >= 0 and < 1;
+        if (Epochs < 1) yield return ("epochs", "≥ 1", Epochs);
+        if (BatchSize < 1) yield return ("batch_size", "≥ 1", BatchSize);
+        if (!Fraction(Dropout)) yield return ("dropout", "in [0, 1)", Dropout);
+        if (!(WeightDecay >= 0 && double.IsFinite(WeightDecay))) yield return ("weight_decay", "≥ 0", WeightDecay);
+        if (!Fraction(Warmup)) yield return ("warmup", "in [0, 1)", Warmup);
+        if (LengthGrouping < 0) yield return ("length_grouping", "≥ 0", LengthGrouping);
+        if (MaxLength < MinimumMaxLength) yield return ("max_length", $"≥ {MinimumMaxLength}", MaxLength);
+        if (TrainExamples < 1) yield return ("train_examples", "≥ 1", TrainExamples);
+        if (EvalExamples < 1) yield return ("eval_examples", "≥ 1", EvalExamples);
+        if (!Positive(FineTuneLearningRate)) yield return ("ft_learning_rate", "> 0", FineTuneLearningRate);
+        if (EarlyStoppingPatience < 1) yield return ("early_stopping_patience", "≥ 1", EarlyStoppingPatience);
+        if (LoraRank < 1) yield return ("lora_rank", "≥ 1", LoraRank);
+        if (!Positive(LoraAlpha)) yield return ("lora_alpha", "> 0", LoraAlpha);
+        if (!Fraction(LoraDropout)) yield return ("lora_dropout", "in [0, 1)", LoraDropout);
+        if (!Positive(LoraLearningRate)) yield return ("lora_learning_rate", "> 0", LoraLearningRate);
+        if (CheckpointEvery < 0) yield return ("checkpoint_every", "≥ 0", CheckpointEvery);
+    }
+
+    /// <summary>The shortest maximum length: a pair's three special tokens and one token of text.</summary>
+    public const int MinimumMaxLength = 4;
 }
 
 /// <summary>A run's coordinates on a grid: the values a sweep varies.</summary>

@@ -16,14 +16,16 @@ public static class RunIndex
 {
     public const string RunColumn = "run";
 
-    /// <summary>Indexes every folder under <paramref name="runsFolder"/> (at any depth) that has a result.json.</summary>
+    /// <summary>
+    /// Indexes every folder under <paramref name="runsFolder"/> (at any depth, links to folders not followed) that has
+    /// a result.json.
+    /// </summary>
     public static DataFrame Load(string runsFolder)
     {
         if (!Directory.Exists(runsFolder)) throw new DirectoryNotFoundException($"{runsFolder}: runs folder not found");
         var rows = new List<(Dictionary<string, string> Text, Dictionary<string, double> Numbers)>();
-        foreach (string resultPath in Directory.EnumerateFiles(runsFolder, "result.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        foreach (var run in RunFolder.FindFinished(runsFolder))
         {
-            var run = RunFolder.Open(Path.GetDirectoryName(resultPath)!);
             var text = new Dictionary<string, string> { [RunColumn] = Path.GetRelativePath(runsFolder, run.Path) };
             Flatten(run.ReadConfig(), "", text, run.ConfigPath);
             var result = run.ReadResult();

@@ -44,6 +44,7 @@ public sealed record SweepSpec
     static readonly JsonSerializerOptions Json = new()
     {
         ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, Converters = { new JsonStringEnumConverter() },
+        RespectNullableAnnotations = true,
     };
 
     /// <summary>Built-in sweeps (lib/Apt/Runs/Presets/*.json): quickstart, full-grid and P-tuning v2's settings per backbone.</summary>
@@ -84,29 +85,49 @@ public sealed record SweepSpec
     {
         SweepSpec? spec;
         try { spec = JsonSerializer.Deserialize<SweepSpec>(json, Json); }
-        catch (JsonException e) { throw new InvalidDataException($"{source}: line {e.LineNumber + 1}: {e.Message}", e); }
+        catch (JsonException e) { throw new InvalidDataException($"{source}: line {e.LineNumber + 1}: {TrainingJson.Reason(e)}", e); }
         if (spec is null || spec.Tasks.Length == 0) throw new InvalidDataException($"{source}: a sweep needs at least one entry in \"tasks\"");
         if (!IsSafeName(spec.Name))
             throw new InvalidDataException($"{source}: name '{spec.Name.ReplaceLineEndings("\\n")}' is not a plain name: it becomes the runs " +
                 "folder runs/<name> and the Slurm job's name, so it may hold only letters, digits, '.', '_' and '-' (at most 64, " +
                 "not starting with '.' or '-')");
-        foreach (string method in spec.Methods)
-            if (MethodCatalogue.Find(method) is null)
-                throw new InvalidDataException($"{source}: unknown method '{method}' (expected {string.Join(", ", MethodCatalogue.Names)})");
-        foreach (var task in spec.Tasks)
-        {
-            if (!TaskRegistry.Names.Contains(task.Task))
-                throw new InvalidDataException($"{source}: unknown task '{task.Task}' (expected {string.Join(", ", TaskRegistry.Names)})");
-            if (task.LearningRates.Length == 0 || task.PrefixLengths.Length == 0 || task.Epochs < 1 || task.BatchSize < 1)
-                throw new InvalidDataException($"{source}: task '{task.Task}' needs epochs ≥ 1, batch_size ≥ 1, and non-empty learning_rates and prefix_lengths");
-            if (task.Dropout is not (>= 0 and < 1) || !(task.WeightDecay >= 0 && double.IsFinite(task.WeightDecay)))
-                throw new InvalidDataException(
-                    $"{source}: task '{task.Task}' needs dropout in [0, 1) and weight_decay ≥ 0 (got {task.Dropout}, {task.WeightDecay})");
-        }
+        spec.Check(source);
         if (spec.Methods.FirstOrDefault(m => MethodCatalogue.Get(m).NeedsProbe) is { } probed && !spec.Methods.Contains(MethodCatalogue.Apt.Name))
             throw new InvalidDataException($"{source}: {probed} derives its prefix lengths from APT's gate probe, so the sweep must also run {MethodCatalogue.Apt.Name}");
         StudyPlan.Of(spec, source); // checks the study block, if any
         return spec;
+    }
+
+    /// <summary>
+    /// Checks the whole grid (methods, seeds, every task's settings and axes) so that a bad value is refused before the
+    /// first cell trains; each error names <paramref name="source"/> and the field.
+    /// </summary>
+    void Check(string source)
+    {
+        InvalidDataException Error(string field, string message) => new($"{source}: {field}: {message}");
+        if (Methods.Length == 0) throw Error("methods", "expected at least one method");
+        if (Array.FindIndex(Methods, m => MethodCatalogue.Find(m) is null) is var unknown and >= 0)
+            throw Error("methods", $"unknown method '{Methods[unknown]}' (expected {string.Join(", ", MethodCatalogue.Names)})");
+        if (Seeds.Length == 0) throw Error("seeds", "expected at least one seed");
+        var prefixMethods = Methods.Where(m => MethodCatalogue.Get(m).UsesPrefixLength).ToList();
+        for (int i = 0; i < Tasks.Length; i++)
+        {
+            var task = Tasks[i] ?? throw Error($"tasks[{i}]", "expected a task entry, not null");
+            string at = $"tasks[{i}] ({task.Task})";
+            if (!TaskRegistry.Names.Contains(task.Task))
+                throw Error($"tasks[{i}].task", $"unknown task '{task.Task}' (expected {string.Join(", ", TaskRegistry.Names)})");
+            if (task.Problems().FirstOrDefault() is { Field: not null } problem)
+                throw Error($"{at}.{problem.Field}", $"expected {problem.Expected}, got {problem.Value}");
+            if (task.LearningRates is not { Length: > 0 } rates || rates.Any(r => !(r > 0 && double.IsFinite(r))))
+                throw Error($"{at}.learning_rates", $"expected a non-empty list of rates > 0, got [{string.Join(", ", task.LearningRates ?? [])}]");
+            if (task.PrefixLengths is not { Length: > 0 } lengths || lengths.Any(l => l < 0))
+                throw Error($"{at}.prefix_lengths", $"expected a non-empty list of lengths ≥ 0, got [{string.Join(", ", task.PrefixLengths ?? [])}]");
+            if (prefixMethods.Count > 0 && lengths.Contains(0))
+                throw Error($"{at}.prefix_lengths", $"0 with method '{prefixMethods[0]}', which trains a prefix: a length of 0 " +
+                    $"trains only the head and would be recorded as {MethodCatalogue.Label(prefixMethods[0])}; use lengths ≥ 1, " +
+                    $"and method '{MethodCatalogue.HeadOnly.Name}' for head-only training");
+            if (task.Seeds is { Length: 0 }) throw Error($"{at}.seeds", "expected at least one seed (or no \"seeds\" for the sweep's)");
+        }
     }
 
     /// <summary>
@@ -234,7 +255,7 @@ public static class SweepRunner
             File.Delete(failure);
             return outcome;
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (e is not (OutOfMemoryException or RunStoppedException))
         {
             AtomicFile.WriteAllText(failure, JsonSerializer.Serialize(new RunFailure(e.Message, e.GetType().Name, DateTimeOffset.UtcNow), TrainingJson.Indented));
             throw;

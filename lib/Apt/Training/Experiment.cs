@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using Apt.Backbone;
 using Apt.Lora;
 using Apt.Prefix;
+using Apt.Runs;
 using Apt.Tasks;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -23,7 +24,7 @@ public sealed record ExperimentConfig
     /// <summary>Embedded backbone key ("minilm", "arctic-xs") or a Hugging Face model folder. Default "minilm".</summary>
     [JsonPropertyName("backbone")] public string Backbone { get; init; } = "minilm";
 
-    /// <summary>The method's short name (Runs.MethodCatalogue), e.g. "pt2" or "apt".</summary>
+    /// <summary>The method's short name (MethodCatalogue), e.g. "pt2" or "apt".</summary>
     [JsonPropertyName("method")] public string Method { get; init; } = "apt";
 
     /// <summary>The prefix method's full configuration (what the short name expands to).</summary>
@@ -62,6 +63,33 @@ public sealed record ExperimentConfig
     /// <summary>The data folder, resolved.</summary>
     public string DataFolder(string dataRoot) => Data ?? Path.Combine(dataRoot, Task);
 
+    /// <summary>
+    /// <paramref name="run"/>'s config.json, checked (<see cref="Check"/>): every reader of a run folder that rebuilds or
+    /// labels its run reads it here.
+    /// </summary>
+    public static ExperimentConfig Read(RunFolder run)
+    {
+        var config = run.ReadConfig<ExperimentConfig>();
+        config.Check(run.ConfigPath);
+        return config;
+    }
+
+    /// <summary>
+    /// Refuses a method that is not in the catalogue, and a method whose prefix length disagrees with it: a prefix method
+    /// with length 0 trains only the head, and would be labelled as what it is not.
+    /// </summary>
+    public void Check(string source)
+    {
+        var entry = MethodCatalogue.Find(Method) ?? throw new InvalidDataException(
+            $"{source}: unknown method '{Method}' (expected one of {string.Join(", ", MethodCatalogue.Names)})");
+        if (entry.UsesPrefixLength && Prefix.MaxLength < 1)
+            throw new InvalidDataException($"{source}: method '{Method}' ({entry.Label}) trains a prefix, but its prefix length is " +
+                $"{Prefix.MaxLength}, which trains only the head; expected prefix_length ≥ 1, or method '{MethodCatalogue.HeadOnly.Name}'");
+        if (!entry.UsesPrefixLength && Prefix.MaxLength != 0)
+            throw new InvalidDataException(
+                $"{source}: method '{Method}' ({entry.Label}) trains no prefix, but its prefix length is {Prefix.MaxLength}; expected 0");
+    }
+
     /// <summary>Refuses a prefix and maximum length that overrun <paramref name="backbone"/>'s positions (the backbone's rule).</summary>
     public void CheckFits(ITaskDefinition task, BertConfig backbone) => backbone.CheckPositions(Prefix.PositionOffset, MaxLength ?? task.MaxLength);
 }
@@ -89,6 +117,12 @@ public sealed class Experiment : IDisposable
     /// <param name="dataRoot">The data folder that task folders default to (data/ of the repository).</param>
     public Experiment(string dataRoot) => _dataRoot = dataRoot;
 
+    /// <summary>
+    /// When cancelled, the run in progress stops at its next safe point (<see cref="Trainer.Stop"/>) and a run not yet
+    /// started does not start: both throw <see cref="RunStoppedException"/>. Default never.
+    /// </summary>
+    public CancellationToken Stop { get; init; }
+
     /// <summary>Wall time of this experiment's runs per phase (backbone load, data and model build, steps, evaluation, …).</summary>
     public PhaseTimes Profile { get; } = new();
 
@@ -104,6 +138,8 @@ public sealed class Experiment : IDisposable
     {
         TorchRuntime.EnsureLoaded();
         var task = TaskRegistry.Get(config.Task);
+        config.Check(Path.Combine(runFolder, "config.json"));
+        if (Stop.IsCancellationRequested) throw new RunStoppedException(runFolder, $"stopped before {Path.GetFullPath(runFolder)} started");
         var run = RunFolder.OpenOrCreate(runFolder, config);
         string adapter = Path.Combine(run.Path, AdapterFileName), probe = Path.Combine(run.Path, ProbeFileName);
         if (run.IsFinished && File.Exists(adapter)) // finished earlier: nothing to do
@@ -114,7 +150,7 @@ public sealed class Experiment : IDisposable
         try
         {
             using var trainable = Profile.Time("data and model build", () => Build(config, task, backbone));
-            var trainer = new Trainer(config.Trainer) { Profile = Profile };
+            var trainer = new Trainer(config.Trainer) { Profile = Profile, Stop = Stop };
             trainer.StepCompleted += p => StepCompleted?.Invoke(config, p);
             trainer.EpochCompleted += e => EpochCompleted?.Invoke(config, e);
             trainer.Warning += w => Warning?.Invoke(w);
@@ -148,9 +184,13 @@ public sealed class Experiment : IDisposable
         TorchRuntime.EnsureLoaded();
         var run = RunFolder.Open(runFolder);
         if (!run.IsFinished) throw new InvalidDataException($"{runFolder}: the run has not finished (no result.json); resume it with aptnb train --resume {runFolder}");
-        var config = run.ReadConfig<ExperimentConfig>();
+        var config = ExperimentConfig.Read(run);
         if (config.Prefix.Method == PrefixMethod.FineTune)
             throw new ArgumentException($"{runFolder}: a full fine-tuning run changes the backbone; open its adapter file with AdapterFile.Load on a fresh backbone instead");
+        if (!File.Exists(run.SelectedTrainablePath))
+            throw new FileNotFoundException($"{run.SelectedTrainablePath} not found: the finished run's selected weights are " +
+                "missing, and the untrained model is not scored in their place; restore the file, or train the run again in a new folder",
+                run.SelectedTrainablePath);
         var trainable = Build(config, TaskRegistry.Get(config.Task), Frozen(config.Backbone));
         trainable.LoadSelected(run);
         trainable.SetTraining(false);

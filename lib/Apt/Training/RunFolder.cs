@@ -71,18 +71,25 @@ public sealed class RunFolder
         return run;
     }
 
+    /// <summary>
+    /// The finished runs (folders with a result.json) under <paramref name="root"/> at any depth, in ordinal order;
+    /// links to folders are not followed (<see cref="FolderWalk"/>) but added to <paramref name="skippedLinks"/>.
+    /// </summary>
+    public static IReadOnlyList<RunFolder> FindFinished(string root, ICollection<string>? skippedLinks = null) =>
+        [.. FolderWalk.Files(root, "result.json", skippedLinks).Select(f => Open(System.IO.Path.GetDirectoryName(f)!))];
+
     /// <summary>The run's config.json as JSON.</summary>
     public JsonObject ReadConfig()
     {
-        try { return JsonNode.Parse(InputFile.ReadAllText(ConfigPath)) as JsonObject ?? throw new InvalidDataException($"{ConfigPath}: expected a JSON object"); }
-        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: line {e.LineNumber + 1}: expected the run's config as a JSON object ({Reason(e)})", e); }
+        try { return JsonNode.Parse(InputFile.ReadAllText(ConfigPath), documentOptions: TrainingJson.Records) as JsonObject ?? throw new InvalidDataException($"{ConfigPath}: expected a JSON object"); }
+        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: line {e.LineNumber + 1}: expected the run's config as a JSON object ({TrainingJson.Reason(e)})", e); }
     }
 
     /// <summary>The run's config.json read back as <typeparamref name="T"/> (the type the run was created with), e.g. to resume it.</summary>
     public T ReadConfig<T>()
     {
         try { return JsonSerializer.Deserialize<T>(InputFile.ReadAllText(ConfigPath), TrainingJson.Indented) ?? throw new InvalidDataException($"{ConfigPath} is empty"); }
-        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: not a {typeof(T).Name} (line {e.LineNumber}): {e.Message}", e); }
+        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: line {e.LineNumber + 1}: expected a {typeof(T).Name} ({TrainingJson.Reason(e)})", e); }
     }
 
     /// <summary>
@@ -96,43 +103,78 @@ public sealed class RunFolder
         string remedy = $"delete it and resume the run (aptnb train --resume {Path}) to rebuild it from the last checkpoint";
         RunResult? result;
         try { result = JsonSerializer.Deserialize<RunResult>(InputFile.ReadAllText(ResultPath), TrainingJson.Indented); }
-        catch (JsonException e) { throw new InvalidDataException($"{ResultPath}: line {e.LineNumber + 1}: not a run result ({Reason(e)}); {remedy}", e); }
+        catch (JsonException e) { throw new InvalidDataException($"{ResultPath}: line {e.LineNumber + 1}: not a run result ({TrainingJson.Reason(e)}); {remedy}", e); }
         if (result is not { SelectionMetric: not null, SelectedMetrics: not null, Epochs: not null, ParameterCounts: not null })
             throw new InvalidDataException($"{ResultPath}: expected a run result with selectionMetric, selectedMetrics, epochs and parameterCounts; {remedy}");
         return result;
     }
 
-    /// <summary>A JSON error's reason without System.Text.Json's position suffix (the caller names the line).</summary>
-    static string Reason(JsonException e) => e.Message.Split(" Path:")[0].Split(" LineNumber")[0].TrimEnd('.', ' ', '|');
+    /// <summary>
+    /// Removes the temporary files of atomic writes that a killed process left in the run folder (and below it); the
+    /// caller holds the run's lock, so no live writer owns them. Returns the files removed.
+    /// </summary>
+    internal IReadOnlyList<string> RemoveInterruptedWrites()
+    {
+        var leftovers = Directory.Exists(Path)
+            ? FolderWalk.Files(Path, "*.tmp").Where(AtomicFile.IsLeftover).ToList()
+            : [];
+        foreach (string file in leftovers) File.Delete(file);
+        return leftovers;
+    }
+
 
     internal void WriteResult(RunResult result) => AtomicFile.WriteAllText(ResultPath, JsonSerializer.Serialize(result, TrainingJson.Indented));
 
     /// <summary>Every line of metrics.jsonl as a JSON object (each has "kind": "step" or "epoch", and "step").</summary>
-    public IReadOnlyList<JsonObject> ReadMetrics() => !File.Exists(MetricsPath) ? [] :
-        [.. InputFile.ReadLines(MetricsPath).Select((line, i) =>
-        {
-            try { return JsonNode.Parse(line) as JsonObject ?? throw new InvalidDataException($"{MetricsPath}:{i + 1}: expected a JSON object"); }
-            catch (JsonException e) { throw new InvalidDataException($"{MetricsPath}:{i + 1}: expected a JSON object ({Reason(e)})", e); }
-        })];
+    public IReadOnlyList<JsonObject> ReadMetrics() => [.. ReadMetricLines(tornTailAllowed: false).Select(l => l.Json)];
 
     /// <summary>
-    /// Opens metrics.jsonl for appending after dropping every line written after global step
-    /// <paramref name="keepThroughStep"/> (and a half-written last line), so a resumed run's file ends up equal
-    /// to an uninterrupted run's.
+    /// metrics.jsonl's lines, each a JSON object with a whole-number "step"; a damaged line is an error naming file:line,
+    /// never skipped. Where <paramref name="tornTailAllowed"/>, a last line without its newline (the write a crash cut
+    /// short: each line goes to the OS in one write that ends with it) is left out instead.
+    /// </summary>
+    List<(string Text, JsonObject Json, long Step)> ReadMetricLines(bool tornTailAllowed)
+    {
+        var lines = new List<(string, JsonObject, long)>();
+        if (!File.Exists(MetricsPath)) return lines;
+        string text = InputFile.ReadAllText(MetricsPath);
+        string[] split = text.Split('\n');
+        int count = split.Length - 1; // the part after the last newline is a torn tail, or empty
+        for (int i = 0; i < split.Length; i++)
+        {
+            bool tail = i == count;
+            if (tail && (split[i].Length == 0 || tornTailAllowed)) break;
+            string expected = $"expected a JSON object with a whole-number \"step\"{(tail ? " ending in a newline" : "")}";
+            long? step = null;
+            JsonObject? json = null;
+            try
+            {
+                json = JsonNode.Parse(split[i], documentOptions: TrainingJson.Records) as JsonObject;
+                step = json?["step"] is JsonValue value && value.TryGetValue(out long s) ? s : null;
+            }
+            catch (JsonException e) { expected += $" ({TrainingJson.Reason(e)})"; }
+            catch (InvalidOperationException) { }
+            if (json is null || step is null || tail)
+                throw new InvalidDataException($"{MetricsPath}:{i + 1}: {expected}; the file is left as it is: repair or " +
+                    "delete that line (a run that resumes writes the lines after its checkpoint again)");
+            lines.Add((split[i], json, step.Value));
+        }
+        return lines;
+    }
+
+    /// <summary>
+    /// Opens metrics.jsonl for appending after dropping the lines written after global step
+    /// <paramref name="keepThroughStep"/> (they are written again as the run resumes) and a half-written last line, so
+    /// a resumed run's file ends up equal to an uninterrupted run's. Any other damaged line is an error, and the file is
+    /// then left untouched.
     /// </summary>
     internal MetricsLog OpenMetricsLog(long keepThroughStep)
     {
         if (File.Exists(MetricsPath))
         {
             var kept = new StringBuilder();
-            foreach (string line in InputFile.ReadLines(MetricsPath))
-            {
-                long? step;
-                try { step = JsonNode.Parse(line)?["step"]?.GetValue<long>(); }
-                catch (JsonException) { break; } // the tail a crash cut short
-                if (step is null || step > keepThroughStep) break;
-                kept.Append(line).Append('\n');
-            }
+            foreach (var line in ReadMetricLines(tornTailAllowed: true).TakeWhile(l => l.Step <= keepThroughStep))
+                kept.Append(line.Text).Append('\n');
             AtomicFile.WriteAllText(MetricsPath, kept.ToString());
         }
         return new MetricsLog(MetricsPath);

@@ -42,6 +42,12 @@ public sealed class Trainer(TrainerConfig config)
     /// <summary>Where set, the wall time of the steps, garbage collections, evaluations and checkpoints is added to it. Default none.</summary>
     public PhaseTimes? Profile { get; init; }
 
+    /// <summary>
+    /// When cancelled, the run stops before its next step, saves a checkpoint of the step reached (unless it has one) and
+    /// throws <see cref="RunStoppedException"/>; a step or write in progress finishes first. Default never.
+    /// </summary>
+    public CancellationToken Stop { get; init; }
+
     /// <summary>After every optimizer step.</summary>
     public event Action<TrainingProgress>? StepCompleted;
 
@@ -61,6 +67,8 @@ public sealed class Trainer(TrainerConfig config)
     {
         Config.Validate();
         TorchRuntime.EnsureLoaded();
+        if (run.RemoveInterruptedWrites() is { Count: > 0 } leftovers)
+            Warning?.Invoke($"removed {leftovers.Count} temporary file(s) an interrupted write left: {string.Join(", ", leftovers)}");
         var parameters = model.TrainableParameters.OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
         if (parameters.Count == 0) throw new ArgumentException("the model lists no trainable parameters");
         if (parameters.FirstOrDefault(p => !p.Value.requires_grad) is { Key: { } frozen })
@@ -96,10 +104,19 @@ public sealed class Trainer(TrainerConfig config)
         var training = new Stopwatch();
         long sessionStartStep = state.GlobalStep, sessionExamples = 0;
         double elapsedBefore = state.ElapsedSeconds;
+        long checkpointed = state.GlobalStep;
         void Checkpoint()
         {
             state.ElapsedSeconds = elapsedBefore + session.Elapsed.TotalSeconds;
             Timed("checkpoints", () => store.Save(state, parameters, adamW));
+            checkpointed = state.GlobalStep;
+        }
+        void StopIfAsked()
+        {
+            if (!Stop.IsCancellationRequested) return;
+            if (state.GlobalStep != checkpointed) Checkpoint();
+            throw new RunStoppedException(run.Path, $"stopped at step {state.GlobalStep} of {schedule.TotalSteps} " +
+                $"({(state.GlobalStep == 0 ? "nothing trained yet" : "checkpoint saved")}) in {run.Path}");
         }
 
         while (state.Epoch < Config.Epochs && !state.StoppedEarly)
@@ -107,6 +124,7 @@ public sealed class Trainer(TrainerConfig config)
             var batches = DataOrder.Batches(Config.Seed, state.Epoch, examples, Config.BatchSize, lengths, Config.LengthGrouping);
             while (state.BatchesDoneInEpoch < batches.Count)
             {
+                StopIfAsked();
                 var batch = batches[state.BatchesDoneInEpoch];
                 training.Start();
                 double lr = schedule.At(state.GlobalStep, state.Epoch);
@@ -183,7 +201,7 @@ public sealed class Trainer(TrainerConfig config)
         adamW.zero_grad();
         var loss = model.Loss(batch);
         loss.backward();
-        CrashPoint.Reach(CrashPoint.Step, step + 1);
+        CrashPoint.Reach(CrashPoint.Step, step + 1, Stop);
         if (Config.MaxGradientNorm > 0) nn.utils.clip_grad_norm_(parameters.Select(p => p.Value), Config.MaxGradientNorm);
         adamW.step();
         using (no_grad())

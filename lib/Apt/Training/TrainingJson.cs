@@ -16,4 +16,19 @@ public static class TrainingJson
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new JsonStringEnumConverter() },
     };
+
+    /// <summary>How run-folder records are parsed: a key given twice is an error (which of the two would count?).</summary>
+    public static readonly JsonDocumentOptions Records = new() { AllowDuplicateProperties = false };
+
+    /// <summary>
+    /// A JSON error's reason without System.Text.Json's position suffix (the caller names the line), on one line and
+    /// short: the reason may quote the damaged text itself.
+    /// </summary>
+    public static string Reason(JsonException e)
+    {
+        string reason = e.Message.Split(" Path:")[0].Split(" LineNumber")[0].TrimEnd('.', ' ', '|').ReplaceLineEndings(" ");
+        return reason.Length <= MaxReason ? reason : reason[..MaxReason] + "…";
+    }
+
+    const int MaxReason = 200;
 }

@@ -19,10 +19,17 @@ public sealed class CliTests
         }
     }
 
-    internal static (int ExitCode, string Output) AptWith(Dictionary<string, string?> environment, params string[] args)
+    internal static (int ExitCode, string Output) AptWith(Dictionary<string, string?> environment, params string[] args) =>
+        AptIn(TestPaths.RepoRoot, environment, args);
+
+    /// <summary>`aptnb <paramref name="args"/>` run in <paramref name="folder"/>.</summary>
+    internal static (int ExitCode, string Output) AptIn(string folder, params string[] args) => AptIn(folder, [], args);
+
+    /// <summary>`aptnb <paramref name="args"/>` run in <paramref name="folder"/> with <paramref name="environment"/> set.</summary>
+    internal static (int ExitCode, string Output) AptIn(string folder, Dictionary<string, string?> environment, params string[] args)
     {
         string cli = CliDll;
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = TestPaths.RepoRoot };
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = folder };
         start.ArgumentList.Add(cli);
         foreach (string arg in args) start.ArgumentList.Add(arg);
         start.Environment.Remove("GLIBC_TUNABLES");

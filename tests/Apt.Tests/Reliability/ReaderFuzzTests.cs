@@ -68,7 +68,7 @@ public sealed class ReaderFuzzTests(MiniLmFixture miniLm, ITestOutputHelper outp
         "The/at Fulton/np-tl County/nn-tl Grand/jj-tl Jury/nn-tl said/vbd Friday/nr an/at investigation/nn of/in Atlanta's/np$ recent/jj primary/nn election/nn ./.\n" +
         "\n\tThe/at jury/nn further/rbr said/vbd ./.\n";
 
-    static byte[] Mutate(byte[] input, Random random)
+    internal static byte[] Mutate(byte[] input, Random random)
     {
         var bytes = new List<byte>(input);
         for (int n = random.Next(1, 5); n > 0; n--)

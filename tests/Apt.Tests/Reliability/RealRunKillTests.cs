@@ -45,7 +45,7 @@ public sealed class RealRunKillTests : IDisposable
         return run;
     }
 
-    static void AssertSameFolder(string expected, string actual)
+    internal static void AssertSameFolder(string expected, string actual)
     {
         foreach (string file in new[] { "config.json", "metrics.jsonl", "selected.safetensors", "adapter.safetensors", "adapter.json", "gate-probe.json", "gate-probe.csv" })
             Assert.True(File.ReadAllBytes(Path.Combine(expected, file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(actual, file))), $"{file} differs");

@@ -50,62 +50,83 @@ public static class SuperGlueReaders
     });
 
     /// <summary>MultiRC: passage → questions → answers, flattened to one example per answer, in file order.</summary>
-    public static IReadOnlyList<MultiRcExample> MultiRc(string file) => ReadMany(file, j =>
+    public static IReadOnlyList<MultiRcExample> MultiRc(string file)
     {
-        var passage = j.Object("passage");
-        string paragraph = passage.String("text");
-        int paragraphIdx = j.Int("idx");
-        var examples = new List<MultiRcExample>();
-        foreach (var question in passage.Array("questions"))
+        var keys = new Dictionary<string, SourceLocation>();
+        return ReadMany(file, j =>
         {
-            string key = $"{paragraphIdx}/{question.Int("idx")}";
-            var answers = question.Array("answers").ToList();
-            if (answers.Count == 0) throw TextLines.Error(j.At, $"question {key} has no answers");
-            foreach (var answer in answers)
-                examples.Add(new MultiRcExample(paragraph, question.String("question"), answer.String("text"), key,
-                    answer.Int("idx"), Label(file, answer, (f, n) => f.BinaryLabel(n)), j.At));
-        }
-        if (examples.Count == 0) throw TextLines.Error(j.At, "the passage has no questions");
-        return examples;
-    });
+            var passage = j.Object("passage");
+            string paragraph = passage.String("text");
+            int paragraphIdx = j.Int("idx");
+            var examples = new List<MultiRcExample>();
+            foreach (var question in passage.Array("questions"))
+            {
+                string key = Unique(keys, $"{paragraphIdx}/{question.Int("idx")}", j.At, "question");
+                var answers = question.Array("answers").ToList();
+                if (answers.Count == 0) throw TextLines.Error(j.At, $"question {key} has no answers");
+                foreach (var answer in answers)
+                    examples.Add(new MultiRcExample(paragraph, question.String("question"), answer.String("text"), key,
+                        answer.Int("idx"), Label(file, answer, (f, n) => f.BinaryLabel(n)), j.At));
+            }
+            if (examples.Count == 0) throw TextLines.Error(j.At, "the passage has no questions");
+            return examples;
+        });
+    }
 
     /// <summary>
     /// ReCoRD: the passage's entities (character spans, end inclusive, as in the official files) are the
     /// candidates of each query; one example per distinct entity text, in order of first appearance.
     /// The passage's "@highlight\n" markers become "- ", as Hugging Face's loader does.
     /// </summary>
-    public static IReadOnlyList<RecordExample> Record(string file) => ReadMany(file, j =>
+    public static IReadOnlyList<RecordExample> Record(string file)
     {
-        var passage = j.Object("passage");
-        string text = passage.String("text");
-        var entities = new List<string>();
-        foreach (var entity in passage.Array("entities"))
+        var keys = new Dictionary<string, SourceLocation>();
+        return ReadMany(file, j =>
         {
-            int start = entity.Int("start"), end = entity.Int("end");
-            if (start < 0 || end < start || end >= text.Length)
-                throw TextLines.Error(j.At, $"entity span {start}..{end} lies outside the passage ({text.Length} characters)");
-            if (SplitsCharacter(text, start, end + 1))
-                throw TextLines.Error(j.At, $"entity span {start}..{end} cuts a character of the passage in two (expected offsets in UTF-16 code units)");
-            string name = text[start..(end + 1)];
-            if (!entities.Contains(name)) entities.Add(name);
-        }
-        if (entities.Count == 0) throw TextLines.Error(j.At, "the passage has no entities (no candidates for its queries)");
-        string cleaned = text.Replace("@highlight\n", "- ");
-        var examples = new List<RecordExample>();
-        int passageIdx = j.Int("idx");
-        foreach (var qa in j.Array("qas"))
-        {
-            string query = qa.String("query");
-            if (!query.Contains("@placeholder")) throw TextLines.Error(j.At, $"query {qa.Int("idx")} has no @placeholder");
-            bool labelled = qa.Has("answers") || !IsTestFile(file);
-            var answers = labelled ? qa.Array("answers").Select(a => a.String("text")).Distinct().ToList() : [];
-            if (labelled && answers.Count == 0) throw TextLines.Error(j.At, $"query {qa.Int("idx")} has an empty 'answers' list");
-            string key = $"{passageIdx}/{qa.Int("idx")}";
-            examples.AddRange(entities.Select(e => new RecordExample(cleaned, query, e, key, answers, labelled, j.At)));
-        }
-        if (examples.Count == 0) throw TextLines.Error(j.At, "the passage has no queries ('qas' is empty)");
-        return examples;
-    });
+            var passage = j.Object("passage");
+            string text = passage.String("text");
+            var entities = new List<string>();
+            foreach (var entity in passage.Array("entities"))
+            {
+                int start = entity.Int("start"), end = entity.Int("end");
+                if (start < 0 || end < start || end >= text.Length)
+                    throw TextLines.Error(j.At, $"entity span {start}..{end} lies outside the passage ({text.Length} characters)");
+                if (SplitsCharacter(text, start, end + 1))
+                    throw TextLines.Error(j.At, $"entity span {start}..{end} cuts a character of the passage in two (expected offsets in UTF-16 code units)");
+                string name = text[start..(end + 1)];
+                if (!entities.Contains(name)) entities.Add(name);
+            }
+            if (entities.Count == 0) throw TextLines.Error(j.At, "the passage has no entities (no candidates for its queries)");
+            string cleaned = text.Replace("@highlight\n", "- ");
+            var examples = new List<RecordExample>();
+            int passageIdx = j.Int("idx");
+            foreach (var qa in j.Array("qas"))
+            {
+                string query = qa.String("query");
+                if (!query.Contains("@placeholder")) throw TextLines.Error(j.At, $"query {qa.Int("idx")} has no @placeholder");
+                bool labelled = qa.Has("answers") || !IsTestFile(file);
+                var answers = labelled ? qa.Array("answers").Select(a => a.String("text")).Distinct().ToList() : [];
+                if (labelled && answers.Count == 0) throw TextLines.Error(j.At, $"query {qa.Int("idx")} has an empty 'answers' list");
+                string key = Unique(keys, $"{passageIdx}/{qa.Int("idx")}", j.At, "query");
+                examples.AddRange(entities.Select(e => new RecordExample(cleaned, query, e, key, answers, labelled, j.At)));
+            }
+            if (examples.Count == 0) throw TextLines.Error(j.At, "the passage has no queries ('qas' is empty)");
+            return examples;
+        });
+    }
+
+    /// <summary>
+    /// <paramref name="key"/> ("passage idx/question idx"), refused if an earlier line already used it: the scorer
+    /// groups answers by it, so a repeated key would merge different questions into one.
+    /// </summary>
+    static string Unique(Dictionary<string, SourceLocation> seen, string key, SourceLocation at, string what)
+    {
+        if (seen.TryGetValue(key, out var first))
+            throw TextLines.Error(at, $"{what} {key} (passage idx/{what} idx) repeats the one at line {first.Line}; expected " +
+                "each pair once: the scorer groups answers by it and would merge the two into one");
+        seen[key] = at;
+        return key;
+    }
 
     static void CheckSpan(SourceLocation at, string sentence, int start, int end, string fields)
     {
