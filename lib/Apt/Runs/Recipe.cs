@@ -73,6 +73,11 @@ public record RunSettings
     /// Checkpoint every N optimizer steps and at each epoch end (<see cref="TrainerConfig.CheckpointEverySteps"/>).
     /// </summary>
     [JsonPropertyName("checkpoint_every")] public int CheckpointEvery { get; init; } = 100;
+    /// <summary>
+    /// The threads the run computes with (<see cref="ExperimentConfig.Threads"/>); default 1, so that a sweep runs one run
+    /// per core side by side and a run's sums add in the same order whatever ran beside it.
+    /// </summary>
+    [JsonPropertyName("threads")] public int Threads { get; init; } = 1;
 }
 
 /// <summary>A run's coordinates on a grid: the values a sweep varies.</summary>
@@ -131,7 +136,9 @@ public static class Recipe
             Prefix = prefix, Lora = configured.Lora, Trainer = trainer,
             MaxLength = settings.MaxLength, TrainExamples = settings.TrainExamples,
             EvalExamples = settings.EvalExamples,
-            HeadDropout = settings.Dropout, HiddenDropout = settings.DropoutInBackbone ? settings.Dropout : null,
+            HeadDropout = settings.Dropout,
+            HiddenDropout = entry.LinearProbe ? 0 : settings.DropoutInBackbone ? settings.Dropout : null,
+            Threads = settings.Threads,
         };
         config.CheckFits(definition, shape);
         return config;

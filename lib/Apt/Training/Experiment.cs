@@ -56,6 +56,13 @@ public sealed record ExperimentConfig
     /// </summary>
     [JsonPropertyName("hidden_dropout")] public double? HiddenDropout { get; init; }
 
+    /// <summary>
+    /// The threads this run computes with (<see cref="TorchRuntime.UseThreads"/>). Recorded because libtorch's sums add in
+    /// another order with another count, so a run repeats bit for bit only with the same one; null (a config.json
+    /// written before the field): one per core.
+    /// </summary>
+    [JsonPropertyName("threads"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Threads { get; init; }
+
     /// <summary>Batch size of evaluation passes (no graph is kept, so it may exceed the training batch).</summary>
     [JsonPropertyName("eval_batch_size")] public int EvalBatchSize { get; init; } = 64;
 
@@ -85,6 +92,7 @@ public sealed class Experiment : IDisposable
 
     readonly string _dataRoot;
     readonly Dictionary<string, PretrainedBackbone> _frozen = [];
+    readonly Dictionary<string, FrozenFeatures> _features = [];
 
     /// <param name="dataRoot">The data folder that task folders default to (data/ of the repository).</param>
     public Experiment(string dataRoot) => _dataRoot = dataRoot;
@@ -105,9 +113,9 @@ public sealed class Experiment : IDisposable
         TorchRuntime.EnsureLoaded();
         var task = TaskRegistry.Get(config.Task);
         var run = RunFolder.OpenOrCreate(runFolder, config);
+        if (Finished(run.Path) is { } finished) return finished; // finished earlier: nothing to do
         string adapter = Path.Combine(run.Path, AdapterFileName), probe = Path.Combine(run.Path, ProbeFileName);
-        if (run.IsFinished && File.Exists(adapter)) // finished earlier: nothing to do
-            return new ExperimentOutcome(run.ReadResult(), run.Path, adapter, File.Exists(probe) ? probe : null);
+        TorchRuntime.UseThreads(config.Threads);
         // FT changes the backbone's weights: it gets a copy of its own; the frozen ones are shared across runs.
         bool fineTune = config.Prefix.Method == PrefixMethod.FineTune;
         var backbone = fineTune ? Profile.Time("backbone load", () => PretrainedBackbone.Load(config.Backbone)) : Frozen(config.Backbone);
@@ -139,6 +147,16 @@ public sealed class Experiment : IDisposable
         }
     }
 
+    /// <summary>The outcome of the run in <paramref name="runFolder"/> if it has finished (result and adapter written), else null.</summary>
+    public static ExperimentOutcome? Finished(string runFolder)
+    {
+        var run = RunFolder.Open(runFolder);
+        string adapter = Path.Combine(run.Path, AdapterFileName), probe = Path.Combine(run.Path, ProbeFileName);
+        return run.IsFinished && File.Exists(adapter)
+            ? new ExperimentOutcome(run.ReadResult(), run.Path, adapter, File.Exists(probe) ? probe : null)
+            : null;
+    }
+
     /// <summary>
     /// A finished run's model, rebuilt from its config.json with the selected epoch's tensors, for evaluation,
     /// predictions and probes. Dispose it after use.
@@ -149,6 +167,7 @@ public sealed class Experiment : IDisposable
         var run = RunFolder.Open(runFolder);
         if (!run.IsFinished) throw new InvalidDataException($"{runFolder}: the run has not finished (no result.json); resume it with aptnb train --resume {runFolder}");
         var config = run.ReadConfig<ExperimentConfig>();
+        TorchRuntime.UseThreads(config.Threads);
         if (config.Prefix.Method == PrefixMethod.FineTune)
             throw new ArgumentException($"{runFolder}: a full fine-tuning run changes the backbone; open its adapter file with AdapterFile.Load on a fresh backbone instead");
         var trainable = Build(config, TaskRegistry.Get(config.Task), Frozen(config.Backbone));
@@ -176,7 +195,24 @@ public sealed class Experiment : IDisposable
         backbone.Model.HiddenDropout = config.HiddenDropout ?? backbone.Config.HiddenDropout; // the frozen backbone is shared by runs
         var model = new TunedModel(backbone.Model, prefix, head, lora);
         model.to(TorchRuntime.Device);
-        return new TaskTrainable(task, model, backbone.Tokenizer, train, dev, test, maxLength, config.EvalBatchSize);
+        var trainable = new TaskTrainable(task, model, backbone.Tokenizer, train, dev, test, maxLength, config.EvalBatchSize);
+        // Nothing below the head trains and the backbone drops nothing: the backbone's output is a fixed function of
+        // each example, computed once per split and shared by the runs of this experiment.
+        if (prefix is null && lora is null && config.Prefix.Method != PrefixMethod.FineTune && config.HiddenDropout == 0)
+        {
+            string key = $"{config.Backbone}|{task.Name}|{Path.GetFullPath(folder)}|{maxLength}|{config.TrainExamples}|{config.EvalExamples}";
+            trainable.UseFrozenFeatures((split, encoded) => Features($"{key}|{split}",
+                () => FrozenFeatures.Compute(task, backbone.Model, head, encoded, backbone.Tokenizer.PadId, config.EvalBatchSize)));
+        }
+        return trainable;
+    }
+
+    /// <summary>The frozen features under <paramref name="key"/> (backbone, task, data, max length, limits, split), computed once.</summary>
+    FrozenFeatures Features(string key, Func<FrozenFeatures> compute)
+    {
+        if (!_features.TryGetValue(key, out var features))
+            _features[key] = features = Profile.Time("frozen features (head only)", compute);
+        return features;
     }
 
     /// <summary>The frozen backbone <paramref name="key"/>, loaded once and shared by the runs of this experiment.</summary>
@@ -192,6 +228,8 @@ public sealed class Experiment : IDisposable
     {
         foreach (var backbone in _frozen.Values) backbone.Dispose();
         _frozen.Clear();
+        foreach (var features in _features.Values) features.Dispose();
+        _features.Clear();
     }
 
     static IReadOnlyList<TaskExample> Limit(IReadOnlyList<TaskExample> examples, int? limit) =>
