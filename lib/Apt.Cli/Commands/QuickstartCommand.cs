@@ -17,7 +17,7 @@ namespace Apt.Cli.Commands;
 /// </summary>
 public sealed class QuickstartCommand : AsyncCommand<QuickstartCommand.Settings>
 {
-    public sealed class Settings : ComputeSettings
+    public sealed class Settings : WorkerSettings
     {
         [CommandOption("--runs")]
         [DefaultValue("runs/quickstart")]
@@ -40,8 +40,18 @@ public sealed class QuickstartCommand : AsyncCommand<QuickstartCommand.Settings>
         var spec = SweepSpec.Load("quickstart");
         AnsiConsole.MarkupLineInterpolated($"[bold]quickstart[/]: {spec.Description}");
         var (runs, timedBefore) = (Stopwatch.StartNew(), profile.Total);
-        TrainingConsole.Show(experiment, () => SweepRunner.Run(spec, experiment, settings.Runs));
-        profile.Add("runs, the rest (console, run folders, metrics log)", runs.Elapsed - (profile.Total - timedBefore));
+        var workerTimes = new PhaseTimes();
+        var pool = settings.Pool(spec.Tasks.Max(t => t.Threads), settings.DataRoot, noWait: false, workerTimes);
+        if (pool is not null)
+        {
+            TrainingConsole.Show(pool, () => pool.RunAll(spec.Expand(settings.Runs)));
+            profile.Add("runs, in worker processes side by side", runs.Elapsed);
+        }
+        else
+        {
+            TrainingConsole.Show(experiment, () => SweepRunner.Run(spec, experiment, settings.Runs));
+            profile.Add("runs, the rest (console, run folders, metrics log)", runs.Elapsed - (profile.Total - timedBefore));
+        }
         var outputs = await profile.Time("table and heatmaps", () => StudyReport.Write(settings.Runs, settings.Runs, settings.DataRoot));
         StudyConsole.Print(outputs);
         if (outputs.Comparisons.Any(c => c.Verdict is "undecided" or "not judged" || c.Training is not null))
@@ -50,6 +60,12 @@ public sealed class QuickstartCommand : AsyncCommand<QuickstartCommand.Settings>
         AnsiConsole.MarkupLine("where the time went (this process; the build before it is not counted):");
         foreach (var (phase, elapsed) in profile.Totals)
             AnsiConsole.MarkupLineInterpolated($"  {phase,-48} {elapsed.TotalSeconds,7:F1} s");
+        if (workerTimes.Totals.Count > 0)
+        {
+            AnsiConsole.MarkupLine("the runs' phases, summed over the worker processes (they overlap in time):");
+            foreach (var (phase, elapsed) in workerTimes.Totals)
+                AnsiConsole.MarkupLineInterpolated($"  {phase,-48} {elapsed.TotalSeconds,7:F1} s");
+        }
         return 0;
     }
 }

@@ -223,6 +223,13 @@ public static class SweepRunner
         return outcomes;
     }
 
+    /// <summary>Trains, resumes or reads back <paramref name="cell"/> under its lock, waiting for it as <paramref name="locks"/> say.</summary>
+    public static ExperimentOutcome RunOne(SweepRun cell, Experiment experiment, RunLockOptions locks)
+    {
+        using var claim = RunFolderLock.Acquire(cell.Folder, locks);
+        return Train(cell, experiment, null);
+    }
+
     /// <summary>Trains, resumes or reads back <paramref name="cell"/> (its lock held); a failure is recorded in the folder before it propagates.</summary>
     static ExperimentOutcome Train(SweepRun cell, Experiment experiment, Action<SweepRun>? skipped)
     {

@@ -81,7 +81,7 @@ public sealed record ExperimentOutcome(RunResult Result, string RunFolder, strin
 /// backbone, trains with <see cref="Trainer"/> (resuming a run folder that has checkpoints), then writes the
 /// adapter file and, for gated methods, the gate probe over the dev split.
 /// </summary>
-public sealed class Experiment : IDisposable
+public sealed class Experiment : ITrainingEvents, IDisposable
 {
     /// <summary>The adapter file in a run folder (with adapter.json beside it).</summary>
     public const string AdapterFileName = "adapter.safetensors";
@@ -150,6 +150,7 @@ public sealed class Experiment : IDisposable
     /// <summary>The outcome of the run in <paramref name="runFolder"/> if it has finished (result and adapter written), else null.</summary>
     public static ExperimentOutcome? Finished(string runFolder)
     {
+        if (!File.Exists(Path.Combine(runFolder, "config.json"))) return null;
         var run = RunFolder.Open(runFolder);
         string adapter = Path.Combine(run.Path, AdapterFileName), probe = Path.Combine(run.Path, ProbeFileName);
         return run.IsFinished && File.Exists(adapter)
