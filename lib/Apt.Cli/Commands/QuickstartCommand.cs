@@ -41,7 +41,7 @@ public sealed class QuickstartCommand : AsyncCommand<QuickstartCommand.Settings>
         AnsiConsole.MarkupLineInterpolated($"[bold]quickstart[/]: {spec.Description}");
         var (runs, timedBefore) = (Stopwatch.StartNew(), profile.Total);
         var workerTimes = new PhaseTimes();
-        var pool = settings.Pool(spec.Tasks.Max(t => t.Threads), settings.DataRoot, noWait: false, workerTimes);
+        var pool = settings.Pool(spec.Tasks.Max(t => t.Threads), settings.DataRoot, noWait: false, workerTimes, experiment.Work);
         if (pool is not null)
         {
             TrainingConsole.Show(pool, () => pool.RunAll(spec.Expand(settings.Runs)));
@@ -56,6 +56,7 @@ public sealed class QuickstartCommand : AsyncCommand<QuickstartCommand.Settings>
         StudyConsole.Print(outputs);
         if (outputs.Comparisons.Any(c => c.Verdict is "undecided" or "not judged" || c.Training is not null))
             AnsiConsole.MarkupLine("[yellow]The quickstart is sized to show the kit, not to decide between methods. For a comparison with power (the same search per method on dev, 6 paired seeds trained until dev plateaus, larger dev and test sets): [bold]aptnb sweep --preset study[/].[/]");
+        new JobWork(spec.Backbone, clock.Elapsed.TotalSeconds, Environment.ProcessorCount, pool?.Count ?? 1, experiment.Work.Counts).Save(settings.Runs);
         AnsiConsole.MarkupLineInterpolated($"wall time {clock.Elapsed:mm\\:ss}. Run folders (config, metrics, adapter, gate probe): {Path.GetFullPath(settings.Runs)}");
         AnsiConsole.MarkupLine("where the time went (this process; the build before it is not counted):");
         foreach (var (phase, elapsed) in profile.Totals)

@@ -21,11 +21,11 @@ public class WorkerSettings : ComputeSettings
     /// The workers to train with, or null for this process alone: <see cref="Workers"/>, else one per core over
     /// <paramref name="threads"/> (the most any run takes).
     /// </summary>
-    public SweepWorkers? Pool(int threads, string dataRoot, bool noWait, PhaseTimes? profile)
+    public SweepWorkers? Pool(int threads, string dataRoot, bool noWait, PhaseTimes? profile, WorkLog? work = null)
     {
         int count = Workers ?? SweepWorkers.DefaultCount(threads);
         if (count < 1) throw new ArgumentException($"--workers: expected at least 1, got {count}");
-        return count == 1 ? null : new SweepWorkers(count, () => WorkerCommand.Start(dataRoot, Kernels, noWait)) { Profile = profile };
+        return count == 1 ? null : new SweepWorkers(count, () => WorkerCommand.Start(dataRoot, Kernels, noWait)) { Profile = profile, Work = work };
     }
 }
 

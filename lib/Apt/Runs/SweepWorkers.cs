@@ -25,6 +25,12 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
     /// <summary>Where set, each worker's phase times are added to it when the worker ends (so summed over workers).</summary>
     public PhaseTimes? Profile { get; init; }
 
+    /// <summary>Where set, each worker's backbone passes are added to it when the worker ends.</summary>
+    public WorkLog? Work { get; init; }
+
+    /// <summary>How many workers this runs at most.</summary>
+    public int Count => count;
+
     /// <summary>
     /// The workers a machine runs by default: one per core over the threads each run takes (<paramref name="threads"/>),
     /// at least one.
@@ -83,7 +89,7 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
         }
         finally
         {
-            foreach (var worker in workers) worker.Finish(Profile);
+            foreach (var worker in workers) worker.Finish(Profile, Work);
         }
         if (failures.Count == 0 && pending.Count > 0) failures.Add((cells[pending[0]], "every worker ended before it was trained", "WorkerExited"));
         if (failures.Count > 0)
@@ -145,14 +151,17 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
                 Send(new WorkerMessage { Cell = current, Failure = e.Message, Kind = e.GetType().Name });
             }
         }
-        Send(new WorkerMessage { Cell = -1, Profile = experiment.Profile.Totals.ToDictionary(p => p.Phase, p => p.Elapsed.TotalSeconds) });
+        Send(new WorkerMessage
+        {
+            Cell = -1, Profile = experiment.Profile.Totals.ToDictionary(p => p.Phase, p => p.Elapsed.TotalSeconds), Work = experiment.Work.Counts,
+        });
     }
 
     /// <summary>One worker process: the cell it trains, if any, and a thread that reads its messages into the inbox.</summary>
     sealed class Worker
     {
         readonly Thread _reader;
-        IReadOnlyDictionary<string, double>? _profile;
+        WorkerMessage? _last;
 
         public Worker(Process process, BlockingCollection<(Worker, WorkerMessage?)> inbox)
         {
@@ -162,7 +171,7 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
                 while (Process.StandardOutput.ReadLine() is { } line)
                 {
                     var message = JsonSerializer.Deserialize<WorkerMessage>(line, TrainingJson.Line);
-                    if (message?.Profile is { } profile) _profile = profile;
+                    if (message?.Profile is not null) _last = message;
                     else if (message is not null) inbox.Add((this, message));
                 }
                 inbox.Add((this, null));
@@ -182,13 +191,14 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
         }
 
         /// <summary>Ends its input, waits for it to exit (killing it if it does not) and adds its phase times.</summary>
-        public void Finish(PhaseTimes? profile)
+        public void Finish(PhaseTimes? profile, WorkLog? work)
         {
             try { Process.StandardInput.Close(); }
             catch (IOException) { } // it has exited already
             if (!Process.WaitForExit(TimeSpan.FromMinutes(1))) Process.Kill();
             _reader.Join();
-            foreach (var (phase, seconds) in _profile ?? new Dictionary<string, double>()) profile?.Add(phase, TimeSpan.FromSeconds(seconds));
+            foreach (var (phase, seconds) in _last?.Profile ?? new Dictionary<string, double>()) profile?.Add(phase, TimeSpan.FromSeconds(seconds));
+            work?.Add(_last?.Work ?? []);
             Process.Dispose();
         }
     }
@@ -213,6 +223,8 @@ public sealed record WorkerMessage
     public string? Failure { get; init; }
     /// <summary>The failure's exception type.</summary>
     public string? Kind { get; init; }
-    /// <summary>The worker's last line: its phase times in seconds.</summary>
+    /// <summary>The worker's last line: its phase times in seconds, and its backbone passes.</summary>
     public IReadOnlyDictionary<string, double>? Profile { get; init; }
+    /// <inheritdoc cref="Profile"/>
+    public IReadOnlyList<PassCount>? Work { get; init; }
 }

@@ -100,6 +100,9 @@ public sealed class Experiment : ITrainingEvents, IDisposable
     /// <summary>Wall time of this experiment's runs per phase (backbone load, data and model build, steps, evaluation, …).</summary>
     public PhaseTimes Profile { get; } = new();
 
+    /// <summary>The backbone passes of this experiment's runs, by shape (what the benchmark's FLOP model reads).</summary>
+    public WorkLog Work { get; } = new();
+
     /// <summary>After every optimizer step of any run.</summary>
     public event Action<ExperimentConfig, TrainingProgress>? StepCompleted;
     /// <summary>After every epoch of any run.</summary>
@@ -196,14 +199,14 @@ public sealed class Experiment : ITrainingEvents, IDisposable
         backbone.Model.HiddenDropout = config.HiddenDropout ?? backbone.Config.HiddenDropout; // the frozen backbone is shared by runs
         var model = new TunedModel(backbone.Model, prefix, head, lora);
         model.to(TorchRuntime.Device);
-        var trainable = new TaskTrainable(task, model, backbone.Tokenizer, train, dev, test, maxLength, config.EvalBatchSize);
+        var trainable = new TaskTrainable(task, model, backbone.Tokenizer, train, dev, test, maxLength, config.EvalBatchSize) { Work = Work };
         // Nothing below the head trains and the backbone drops nothing: the backbone's output is a fixed function of
         // each example, computed once per split and shared by the runs of this experiment.
         if (prefix is null && lora is null && config.Prefix.Method != PrefixMethod.FineTune && config.HiddenDropout == 0)
         {
             string key = $"{config.Backbone}|{task.Name}|{Path.GetFullPath(folder)}|{maxLength}|{config.TrainExamples}|{config.EvalExamples}";
             trainable.UseFrozenFeatures((split, encoded) => Features($"{key}|{split}",
-                () => FrozenFeatures.Compute(task, backbone.Model, head, encoded, backbone.Tokenizer.PadId, config.EvalBatchSize)));
+                () => FrozenFeatures.Compute(task, backbone.Model, head, encoded, backbone.Tokenizer.PadId, config.EvalBatchSize, Work)));
         }
         return trainable;
     }

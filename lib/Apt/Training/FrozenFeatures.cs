@@ -20,10 +20,11 @@ public sealed class FrozenFeatures : IDisposable
 
     /// <summary>
     /// Runs <paramref name="backbone"/> in eval mode without a graph over <paramref name="encoded"/>, in length-sorted
-    /// batches of <paramref name="batchSize"/>, and keeps what <paramref name="head"/> reads of each example.
+    /// batches of <paramref name="batchSize"/>, and keeps what <paramref name="head"/> reads of each example; the passes
+    /// are counted in <paramref name="work"/>.
     /// </summary>
     public static FrozenFeatures Compute(ITaskDefinition task, BertModel backbone, TaskHead head,
-        IReadOnlyList<EncodedExample> encoded, int padId, int batchSize)
+        IReadOnlyList<EncodedExample> encoded, int padId, int batchSize, WorkLog? work = null)
     {
         bool pooled = head.ReadsFirstTokenOnly, wasTraining = backbone.training;
         var examples = new Tensor[encoded.Count];
@@ -36,6 +37,7 @@ public sealed class FrozenFeatures : IDisposable
                 using var scope = NewDisposeScope();
                 using var collated = task.Collate([.. batch.Select(i => encoded[i])], padId, TorchRuntime.Device);
                 var inputs = collated.Inputs;
+                work?.Add(new PassShape(false, false, (int)inputs.Ids.shape[0], (int)inputs.Ids.shape[1], 0, pooled));
                 var output = backbone.Forward(inputs.Ids, inputs.TypeIds, inputs.AttentionMask, firstTokenOnly: pooled);
                 var states = pooled ? TaskHead.Pooled(output) : output.LastHidden; // (B·C, d) or (B, T, d)
                 for (int j = 0, row = 0; j < batch.Length; j++)

@@ -22,6 +22,14 @@ public sealed class TaskTrainable : ITrainable, IDisposable
 
     public TunedModel Model { get; }
 
+    /// <summary>Where set, every backbone pass of this model is counted by shape. Default none.</summary>
+    public WorkLog? Work { get; set; }
+
+    /// <summary>Counts a backbone pass over <paramref name="inputs"/> in <see cref="Work"/>.</summary>
+    void Count(TokenBatch inputs, bool training, bool firstTokenOnly) =>
+        Work?.Add(new PassShape(training, training && TrainableParameters.Keys.Any(k => k.StartsWith("backbone.", StringComparison.Ordinal)),
+            (int)inputs.Ids.shape[0], (int)inputs.Ids.shape[1], Model.Prefix?.Config.MaxLength ?? 0, firstTokenOnly));
+
     public TaskTrainable(ITaskDefinition task, TunedModel model, ITextTokenizer tokenizer,
         IReadOnlyList<TaskExample> train, IReadOnlyList<TaskExample> dev, IReadOnlyList<TaskExample> test, int maxLength, int evalBatchSize)
     {
@@ -70,8 +78,12 @@ public sealed class TaskTrainable : ITrainable, IDisposable
     }
 
     /// <summary>The head's logits for a collated batch: from the backbone, or from <paramref name="features"/> of its examples.</summary>
-    Tensor Logits(TaskBatch collated, FrozenFeatures? features, IReadOnlyList<int> indices) =>
-        features is null ? Model.Forward(collated) : Model.Head.Forward(features.Output(indices));
+    Tensor Logits(TaskBatch collated, FrozenFeatures? features, IReadOnlyList<int> indices)
+    {
+        if (features is not null) return Model.Head.Forward(features.Output(indices));
+        Count(collated.Inputs, is_grad_enabled(), Model.Head.ReadsFirstTokenOnly);
+        return Model.Forward(collated);
+    }
 
     public IReadOnlyDictionary<string, double> Evaluate(EvaluationSplit split) => Score(split).Values;
 
@@ -147,6 +159,7 @@ public sealed class TaskTrainable : ITrainable, IDisposable
             foreach (var batch in FrozenFeatures.LengthSorted(encoded, _evalBatchSize))
             {
                 using var collated = TokenBatch.Collate([.. batch.SelectMany(i => encoded[i].Inputs)], _padId, TorchRuntime.Device);
+                Count(collated, training: false, firstTokenOnly: false);
                 yield return collated; // disposed when the probe asks for the next one
             }
         }
