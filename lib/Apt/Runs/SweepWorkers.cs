@@ -11,7 +11,8 @@ namespace Apt.Runs;
 /// well as a second run does. A worker (<see cref="Serve"/>) trains each cell it is sent under the cell's
 /// <see cref="RunFolderLock"/>, as `aptnb sweep --cell` does, and streams its steps, epochs and warnings back, which
 /// this class raises as its own events. A run's result depends on its settings alone, never on the workers beside it.
-/// A cell built from an APT probe (PT-2*) is sent only once that APT cell is done. When a run fails or a worker dies,
+/// A cell built from an APT probe (PT-2*) is sent only once that APT cell is done; a cell another live process holds is
+/// left to it and sent again at the end, to wait for it, as <see cref="SweepRunner.RunAll"/> does. When a run fails or a worker dies,
 /// no new cell is sent, the cells in flight finish, and the failure is thrown: running again resumes what was cut off.
 /// </summary>
 /// <param name="count">How many workers at most (fewer when there are fewer cells).</param>
@@ -46,6 +47,8 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
         if (count < 1) throw new ArgumentException($"workers: expected at least 1, got {count}");
         var outcomes = new ExperimentOutcome?[cells.Count];
         var pending = Enumerable.Range(0, cells.Count).ToList();
+        var heldElsewhere = new List<int>();
+        bool waiting = false;
         var configs = new Dictionary<int, ExperimentConfig>();
         var failures = new List<(SweepRun Cell, string Message, string Kind)>();
         var inbox = new BlockingCollection<(Worker Worker, WorkerMessage? Message)>();
@@ -57,11 +60,17 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
                 if (failures.Count == 0)
                     foreach (var idle in workers.Where(w => w.Cell is null && !w.Exited))
                     {
-                        int next = pending.FindIndex(i => Ready(cells, i, pending, workers));
+                        int next = pending.FindIndex(i => Ready(cells, i, [.. pending, .. heldElsewhere], workers));
                         if (next < 0) break;
-                        idle.Send(pending[next], cells[pending[next]]);
+                        idle.Send(pending[next], cells[pending[next]], waiting);
                         pending.RemoveAt(next);
                     }
+                if (heldElsewhere.Count > 0 && workers.All(w => w.Cell is null) && !pending.Any(i => Ready(cells, i, [.. pending, .. heldElsewhere], workers)))
+                {
+                    (pending, waiting) = ([.. heldElsewhere, .. pending], true);
+                    heldElsewhere.Clear();
+                    continue;
+                }
                 if (workers.All(w => w.Cell is null) && (pending.Count == 0 || failures.Count > 0 || workers.All(w => w.Exited))) break;
                 var (worker, message) = inbox.Take();
                 if (message is null)
@@ -84,7 +93,8 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
                         ?? throw new InvalidDataException($"{cells[cell].Folder}: its worker reported it finished, but it has no result");
                     if (message.Skipped) skipped?.Invoke(cells[cell]);
                 }
-                if (message.Done || message.Failure is not null) worker.Cell = null;
+                if (message.Held) heldElsewhere.Add(cell);
+                if (message.Done || message.Held || message.Failure is not null) worker.Cell = null;
             }
         }
         finally
@@ -142,9 +152,9 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
             current = order.Cell;
             try
             {
-                bool finished = order.Run.IsFinished;
-                SweepRunner.RunOne(order.Run, experiment, locks);
-                Send(new WorkerMessage { Cell = current, Done = true, Skipped = finished });
+                bool skipped = false;
+                var outcome = SweepRunner.RunOne(order.Run, experiment, locks, order.Wait, _ => skipped = true);
+                Send(outcome is null ? new WorkerMessage { Cell = current, Held = true } : new WorkerMessage { Cell = current, Done = true, Skipped = skipped });
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -170,23 +180,30 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
             {
                 while (Process.StandardOutput.ReadLine() is { } line)
                 {
-                    var message = JsonSerializer.Deserialize<WorkerMessage>(line, TrainingJson.Line);
-                    if (message?.Profile is not null) _last = message;
-                    else if (message is not null) inbox.Add((this, message));
+                    var message = Parse(line);
+                    if (message.Profile is not null) _last = message;
+                    else inbox.Add((this, message));
                 }
                 inbox.Add((this, null));
             }) { IsBackground = true, Name = $"worker {process.Id}" };
             _reader.Start();
         }
 
+        /// <summary>A protocol line, or a line something else (a native library) wrote to the worker's output, as a warning.</summary>
+        static WorkerMessage Parse(string line)
+        {
+            try { return JsonSerializer.Deserialize<WorkerMessage>(line, TrainingJson.Line) ?? new WorkerMessage { Cell = -1, Warning = line }; }
+            catch (JsonException) { return new WorkerMessage { Cell = -1, Warning = line }; }
+        }
+
         public Process Process { get; }
         public int? Cell { get; set; }
         public bool Exited { get; set; }
 
-        public void Send(int cell, SweepRun run)
+        public void Send(int cell, SweepRun run, bool wait)
         {
             Cell = cell;
-            Process.StandardInput.WriteLine(JsonSerializer.Serialize(new WorkerOrder(cell, run), TrainingJson.Line));
+            Process.StandardInput.WriteLine(JsonSerializer.Serialize(new WorkerOrder(cell, run, wait), TrainingJson.Line));
             Process.StandardInput.Flush();
         }
 
@@ -204,8 +221,11 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
     }
 }
 
-/// <summary>What a worker is sent: the cell's index in the caller's list and the cell.</summary>
-public sealed record WorkerOrder(int Cell, SweepRun Run);
+/// <summary>
+/// What a worker is sent: the cell's index in the caller's list, the cell, and whether to wait for its lock (else a
+/// cell another live process holds is answered <see cref="WorkerMessage.Held"/>).
+/// </summary>
+public sealed record WorkerOrder(int Cell, SweepRun Run, bool Wait);
 
 /// <summary>One line a worker writes: about cell <see cref="Cell"/>, one or more of the fields set.</summary>
 public sealed record WorkerMessage
@@ -219,6 +239,8 @@ public sealed record WorkerMessage
     /// <summary>The cell finished (trained, resumed, or <see cref="Skipped"/>: finished before).</summary>
     public bool Done { get; init; }
     public bool Skipped { get; init; }
+    /// <summary>Another live process holds the cell: it was left alone.</summary>
+    public bool Held { get; init; }
     /// <summary>The cell failed with this message (its failure.json is written).</summary>
     public string? Failure { get; init; }
     /// <summary>The failure's exception type.</summary>
