@@ -124,7 +124,9 @@ public sealed class Experiment : ITrainingEvents, IDisposable
         var backbone = fineTune ? Profile.Time("backbone load", () => PretrainedBackbone.Load(config.Backbone)) : Frozen(config.Backbone);
         try
         {
-            using var trainable = Profile.Time("data and model build", () => Build(config, task, backbone));
+            var (built, featuresBefore) = (System.Diagnostics.Stopwatch.StartNew(), FeatureTime());
+            using var trainable = Build(config, task, backbone);
+            Profile.Add("data and model build", built.Elapsed - (FeatureTime() - featuresBefore)); // features have a phase of their own
             var trainer = new Trainer(config.Trainer) { Profile = Profile };
             trainer.StepCompleted += p => StepCompleted?.Invoke(config, p);
             trainer.EpochCompleted += e => EpochCompleted?.Invoke(config, e);
@@ -215,9 +217,13 @@ public sealed class Experiment : ITrainingEvents, IDisposable
     FrozenFeatures Features(string key, Func<FrozenFeatures> compute)
     {
         if (!_features.TryGetValue(key, out var features))
-            _features[key] = features = Profile.Time("frozen features (head only)", compute);
+            _features[key] = features = Profile.Time(FeaturesPhase, compute);
         return features;
     }
+
+    const string FeaturesPhase = "frozen features (head only)";
+
+    TimeSpan FeatureTime() => Profile.Totals.FirstOrDefault(p => p.Phase == FeaturesPhase).Elapsed;
 
     /// <summary>The frozen backbone <paramref name="key"/>, loaded once and shared by the runs of this experiment.</summary>
     public PretrainedBackbone Frozen(string key)
