@@ -77,6 +77,14 @@ public static class Benchmarks
             loadStart, Measure.LoadAverage(), wall.Elapsed.TotalSeconds);
     }
 
+    /// <summary>The fp32 matmul peak alone (GFLOP/s): the highest of <see cref="MatmulShapes"/>, alternated.</summary>
+    public static double MatmulPeak(BenchSettings settings, BertConfig config)
+    {
+        using var shapes = new MatmulShapes(settings, config);
+        double load = Measure.LoadAverage();
+        return shapes.Figures(Measure.AlternatingMedianMs([.. shapes.Actions], settings.Repeats, settings.Warmup), load).Max(m => m.Gflops);
+    }
+
     static StepFigure StepFigureOf(TrainingWorkload w, double ms, double load) =>
         new(w.FirstTokenOnly ? $"{w.Label}, first token only" : w.Label, w.BatchSize, w.Length, w.Method.MaxLength, ms, w.BatchSize * w.Length / (ms / 1000), w.StepFlops / 1e9, w.StepFlops / 1e9 / (ms / 1000), load);
 

@@ -2,7 +2,8 @@ using Apt.Backbone;
 using Apt.Bench;
 using Spectre.Console;
 
-// Apt.Bench: [--quick] [--profile] [--length <tokens>] [--batch <examples>] [--json <file>] [--doc <docs/performance.md>] [--from <bench.json>];
+// Apt.Bench: [--quick] [--profile] [--length <tokens>] [--batch <examples>] [--json <file>] [--doc <docs/performance.md>] [--from <bench.json>]
+// [--quickstart <runs/quickstart/work.json>]; --quickstart measures the matmul peak alone and prints the quickstart's efficiency (h);
 // --profile prints where a training step's time goes instead; --length changes the main shape's tokens per example (default
 // 128); --doc writes the run's table into the doc (PerformanceDoc), and with --from it takes the run from a JSON instead of measuring. The hidden "--child <request> <result file>" is how the
 // benchmark runs a figure in a fresh process of its own (peak memory per method, memory growth).
@@ -15,7 +16,7 @@ try
         return 0;
     }
     bool quick = false, profile = false;
-    string? json = null, doc = null, from = null;
+    string? json = null, doc = null, from = null, quickstart = null;
     int? length = null, batch = null;
     for (int i = 0; i < args.Length; i++)
     {
@@ -26,10 +27,11 @@ try
             case "--json" when i + 1 < args.Length: json = args[++i]; break;
             case "--doc" when i + 1 < args.Length: doc = args[++i]; break;
             case "--from" when i + 1 < args.Length: from = args[++i]; break;
+            case "--quickstart" when i + 1 < args.Length: quickstart = args[++i]; break;
             case "--length" when i + 1 < args.Length && int.TryParse(args[i + 1], out int tokens) && tokens > 0: length = tokens; i++; break;
             case "--batch" when i + 1 < args.Length && int.TryParse(args[i + 1], out int examples) && examples > 0: batch = examples; i++; break;
             default:
-                throw new ArgumentException($"unknown argument '{args[i]}'; usage: apt-bench [--quick] [--profile] [--length <tokens>] [--batch <examples>] [--json <file>] [--doc <file.md>] [--from <bench.json>]");
+                throw new ArgumentException($"unknown argument '{args[i]}'; usage: apt-bench [--quick] [--profile] [--length <tokens>] [--batch <examples>] [--json <file>] [--doc <file.md>] [--from <bench.json>] [--quickstart <work.json>]");
         }
     }
     if (doc is not null) PerformanceDoc.Read(doc); // a wrong doc fails now, not after the measuring
@@ -43,6 +45,11 @@ try
     var settings = quick ? BenchSettings.Smoke : BenchSettings.Full;
     if (length is int tokensPerExample) settings = settings with { Length = tokensPerExample };
     if (batch is int examplesPerBatch) settings = settings with { Batch = examplesPerBatch };
+    if (quickstart is not null)
+    {
+        JobEfficiency.Run(quickstart, settings, AnsiConsole.Console);
+        return 0;
+    }
     if (profile)
     {
         StepProfile.Run(settings, AnsiConsole.Console);

@@ -28,8 +28,8 @@ public static class FlopModel
     public static double ForwardPerToken(BertConfig c, int attended) =>
         2 * EncoderMatrixWeights(c) + 4.0 * c.NumLayers * attended * c.HiddenSize;
 
-    /// <summary>Forward and backward FLOPs of one training step on batch × length tokens.</summary>
-    public static double TrainingStep(BertConfig c, int batch, int length, int prefix, bool fullFineTuning, bool firstTokenOnly = false)
+    /// <summary>Forward FLOPs of batch × length tokens behind a prefix.</summary>
+    public static double Forward(BertConfig c, int batch, int length, int prefix, bool firstTokenOnly = false)
     {
         double perExample = length * ForwardPerToken(c, length + prefix);
         if (firstTokenOnly)
@@ -37,8 +37,18 @@ public static class FlopModel
             double lastLayerPerToken = ForwardPerToken(c, length + prefix) / c.NumLayers, queryKeyValue = 6.0 * c.HiddenSize * c.HiddenSize;
             perExample -= (length - 1) * (lastLayerPerToken - queryKeyValue);
         }
-        return batch * perExample * (fullFineTuning ? 3 : 2);
+        return batch * perExample;
     }
+
+    /// <summary>Forward and backward FLOPs of one training step on batch × length tokens.</summary>
+    public static double TrainingStep(BertConfig c, int batch, int length, int prefix, bool fullFineTuning, bool firstTokenOnly = false) =>
+        Forward(c, batch, length, prefix, firstTokenOnly) * (fullFineTuning ? 3 : 2);
+
+    /// <summary>The FLOPs of a job's backbone passes (<see cref="Apt.Training.JobWork"/>).</summary>
+    public static double Job(BertConfig c, IEnumerable<Apt.Training.PassCount> passes) =>
+        passes.Sum(p => p.Count * (p.Shape.Training
+            ? TrainingStep(c, p.Shape.Rows, p.Shape.Length, p.Shape.Prefix, p.Shape.FineTune, p.Shape.FirstTokenOnly)
+            : Forward(c, p.Shape.Rows, p.Shape.Length, p.Shape.Prefix, p.Shape.FirstTokenOnly)));
 }
 
 /// <summary>Where one training step's wall time went, in milliseconds.</summary>

@@ -35,9 +35,11 @@ app.Configure(config =>
         score.SetDescription("Score predictions against gold files.");
         score.AddCommand<ScoreNerCommand>("ner").WithDescription("Span precision, recall and F1 (seqeval default mode), overall and per type, of two CoNLL column files.");
     });
+    config.AddCommand<WorkerCommand>("worker").IsHidden()
+        .WithDescription("One worker process of a sweep (started by quickstart, sweep and study; cells on standard input).");
     config.AddCommand<ParamsCommand>("params").WithDescription(
         "Count a method's trainable parameters (prefix, gates, LoRA, head) and their share of the backbone. " +
         $"Methods: {MethodCatalogue.Describe()}.");
 });
-using var signals = new StopSignals();
+using var signals = new StopSignals(secondEndsProcess: args.FirstOrDefault() != "worker");
 return CliErrors.Run(args, () => app.Run(args, signals.Token));

@@ -11,7 +11,7 @@ namespace Apt.Cli;
 public static class TrainingConsole
 {
     /// <summary>Runs <paramref name="work"/> with <paramref name="experiment"/>'s events shown.</summary>
-    public static T Show<T>(Experiment experiment, Func<T> work)
+    public static T Show<T>(ITrainingEvents experiment, Func<T> work)
     {
         experiment.Warning += w => AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");
         if (!AnsiConsole.Profile.Capabilities.Interactive || Console.IsOutputRedirected)

@@ -16,7 +16,7 @@ namespace Apt.Cli.Commands;
 /// </summary>
 public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
 {
-    public sealed class Settings : ComputeSettings
+    public sealed class Settings : WorkerSettings
     {
         [CommandArgument(0, "[file]")]
         [Description("A sweep JSON file (see lib/Apt/Runs/Presets for the format).")]
@@ -95,13 +95,7 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellation)
     {
-        var locks = new RunLockOptions
-        {
-            Job = SlurmArray.CurrentJob(),
-            Wait = settings.NoWait ? TimeSpan.Zero : null,
-            HolderGone = holder => SlurmArray.JobIsGone(holder.Job),
-            Notice = message => AnsiConsole.MarkupLineInterpolated($"[yellow]{message}[/]"),
-        };
+        var locks = Locks(settings.NoWait);
         if (settings.Status is { } statusRuns) return ShowStatus(settings, statusRuns, locks);
 
         string source = settings.Preset ?? settings.File ?? throw new ArgumentException("give a sweep file or --preset <name> (" + string.Join(", ", SweepSpec.Presets) + ")");
@@ -132,7 +126,11 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
             else
             {
                 spec.SaveIn(runs);
-                outcomes = TrainingConsole.Show(experiment, () => SweepRunner.Run(spec, experiment, runs, skipped: run => skipped.Add(Path.GetFullPath(run.Folder)), locks: locks));
+                void Skipped(SweepRun run) => skipped.Add(Path.GetFullPath(run.Folder));
+                outcomes = settings.Pool(spec.Tasks.Max(t => t.Threads), settings.DataRoot, settings.NoWait, experiment.Profile,
+                    stop: cancellation) is { } pool
+                    ? TrainingConsole.Show(pool, () => pool.RunAll(spec.Expand(runs), Skipped))
+                    : TrainingConsole.Show(experiment, () => SweepRunner.Run(spec, experiment, runs, skipped: Skipped, locks: locks));
             }
             // One line per run this process trained: with several sweeps (or array tasks) on one runs folder, who trained what.
             foreach (var outcome in outcomes)
@@ -146,6 +144,15 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
             return 1;
         }
     }
+
+    /// <summary>How this process's sweeps claim run folders: as a Slurm task where one runs, waiting unless <paramref name="noWait"/>.</summary>
+    public static RunLockOptions Locks(bool noWait) => new()
+    {
+        Job = SlurmArray.CurrentJob(),
+        Wait = noWait ? TimeSpan.Zero : null,
+        HolderGone = holder => SlurmArray.JobIsGone(holder.Job),
+        Notice = message => AnsiConsole.MarkupLineInterpolated($"[yellow]{message}[/]"),
+    };
 
     static int ShowStatus(Settings settings, string runs, RunLockOptions locks)
     {
@@ -177,7 +184,10 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
         AnsiConsole.MarkupLineInterpolated($"[bold]{plan.Spec.Name}[/] (a study): {plan.Spec.Description}, in {runs}");
         TorchRuntime.EnsureLoaded();
         using var experiment = new Experiment(settings.DataRoot) { Stop = cancellation };
-        TrainingConsole.Show(experiment, () => StudyRunner.Run(plan, experiment, runs, settings.Backbone, line => AnsiConsole.MarkupLineInterpolated($"chosen on dev: {line}"), locks));
+        var pool = settings.Pool(plan.Spec.Tasks.Max(t => t.Threads), settings.DataRoot, settings.NoWait, experiment.Profile,
+            stop: cancellation);
+        TrainingConsole.Show(pool ?? (ITrainingEvents)experiment, () => StudyRunner.Run(plan, experiment, runs, settings.Backbone,
+            line => AnsiConsole.MarkupLineInterpolated($"chosen on dev: {line}"), locks, pool));
         AnsiConsole.MarkupLineInterpolated($"done in {clock.Elapsed:hh\\:mm\\:ss}. Choices: {Path.Combine(runs, StudyPlan.ChoicesFile)}.");
         string seeds = Path.Combine(runs, StudyPlan.SeedsFolder), data = study.DataRoot(settings.DataRoot);
         StudyConsole.Print(await StudyReport.Write(seeds, seeds, data));

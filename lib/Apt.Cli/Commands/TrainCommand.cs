@@ -144,6 +144,11 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         [DefaultValue(100)]
         public int CheckpointEvery { get; init; } = 100;
 
+        [CommandOption("--threads <N>")]
+        [Description("Threads the run computes with, recorded in config.json (the same count repeats a run bit for bit). Default 1, as a sweep's runs.")]
+        [DefaultValue(1)]
+        public int Threads { get; init; } = 1;
+
         [CommandOption("--runs")]
         [Description("Folder for run folders.")]
         [DefaultValue("runs")]
@@ -183,7 +188,8 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
             SettingRanges.AtLeast("--train-examples", TrainExamples, 1),
             SettingRanges.AtLeast("--eval-examples", EvalExamples, 1),
             SettingRanges.AtLeast("--early-stopping", EarlyStopping, 1),
-            SettingRanges.AtLeast("--checkpoint-every", CheckpointEvery, 0));
+            SettingRanges.AtLeast("--checkpoint-every", CheckpointEvery, 0),
+            SettingRanges.AtLeast("--threads", Threads, 1));
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
@@ -220,7 +226,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
             Data = s.Data, Epochs = s.Epochs, BatchSize = s.BatchSize, Dropout = s.Dropout, DropoutInBackbone = !s.KeepBackboneDropout,
             WeightDecay = s.WeightDecay, Projection = s.Projection, PrefixInit = s.PrefixInit, Warmup = s.Warmup, LengthGrouping = s.LengthGrouping,
             MaxLength = s.MaxLength, TrainExamples = s.TrainExamples, EvalExamples = s.EvalExamples, FineTuneLearningRate = s.FineTuneLearningRate,
-            EarlyStoppingPatience = s.EarlyStopping, CheckpointEvery = s.CheckpointEvery,
+            EarlyStoppingPatience = s.EarlyStopping, CheckpointEvery = s.CheckpointEvery, Threads = s.Threads,
             LoraRank = s.LoraRank, LoraAlpha = s.LoraAlpha, LoraDropout = s.LoraDropout, LoraLearningRate = s.LoraLearningRate,
         };
         var point = new RunPoint(s.LearningRate, s.PrefixLength, s.Seed);

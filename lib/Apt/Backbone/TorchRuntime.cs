@@ -27,6 +27,24 @@ public static class TorchRuntime
     /// <summary>How libtorch's MKL picks its GEMM kernels in this process (see <see cref="MklDispatch"/>); set when libtorch loads.</summary>
     public static string MklKernels { get; private set; } = "libtorch not loaded yet";
 
+    /// <summary>
+    /// How many threads the kit's own CPU kernels split their loops over; <see cref="UseThreads"/> sets it with
+    /// libtorch's, so that a run given one thread beside other runs keeps to one core.
+    /// </summary>
+    public static ParallelOptions Parallelism { get; } = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
+
+    /// <summary>
+    /// Computes with <paramref name="threads"/> threads from now on (libtorch's intra-op pool and the kit's kernels);
+    /// null: one per core, the default. Call after <see cref="EnsureLoaded"/>.
+    /// </summary>
+    public static void UseThreads(int? threads)
+    {
+        int count = threads ?? Environment.ProcessorCount;
+        if (count < 1) throw new ArgumentOutOfRangeException(nameof(threads), threads, "a run needs at least 1 thread");
+        torch.set_num_threads(count);
+        Parallelism.MaxDegreeOfParallelism = count;
+    }
+
     /// <summary>Loads libtorch (once); throws <see cref="TorchLoadException"/> with a remedy on failure.</summary>
     public static void EnsureLoaded() => _ = _device.Value;
 
@@ -137,7 +155,7 @@ public static class TorchRuntime
             PreloadNativeLibrary();
             InitializeDeviceType(DeviceType.CPU);
             MklKernels = MklDispatch.ChooseKernelsByCpuFeatures(); // before the first GEMM: MKL keeps the choice it makes there
-            torch.set_num_threads(Environment.ProcessorCount);
+            UseThreads(null);
             return cuda_is_available() ? CUDA : CPU;
         }
         catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or NotSupportedException or EntryPointNotFoundException)

@@ -54,6 +54,12 @@ public sealed record MethodEntry(string Name, string Label, string Trains, Func<
     /// Built from the gate probe of the APT run with the same coordinates, so it runs after that one.
     /// </summary>
     public bool NeedsProbe { get; init; }
+
+    /// <summary>
+    /// Trains its head on features the frozen backbone computed once per split in eval mode (<see cref="Training.FrozenFeatures"/>):
+    /// the recipe records the backbone's dropout as 0.
+    /// </summary>
+    public bool LinearProbe { get; init; }
 }
 
 /// <summary>
@@ -64,7 +70,7 @@ public static class MethodCatalogue
 {
     /// <summary>The frozen backbone with only the head training (a prefix of length 0).</summary>
     public static readonly MethodEntry HeadOnly = new("head", "head only", "the head",
-        _ => PrefixConfig.PTuningV2(0)) { UsesPrefixLength = false };
+        _ => PrefixConfig.PTuningV2(0)) { UsesPrefixLength = false, LinearProbe = true };
 
     /// <summary>Full fine-tuning, the upper reference.</summary>
     public static readonly MethodEntry FineTune = new("ft", "FT", "every backbone weight and the head",

@@ -73,6 +73,11 @@ public record RunSettings
     /// Checkpoint every N optimizer steps and at each epoch end (<see cref="TrainerConfig.CheckpointEverySteps"/>).
     /// </summary>
     [JsonPropertyName("checkpoint_every")] public int CheckpointEvery { get; init; } = 100;
+    /// <summary>
+    /// The threads the run computes with (<see cref="ExperimentConfig.Threads"/>); default 1, so that a sweep runs one run
+    /// per core side by side and a run's sums add in the same order whatever ran beside it.
+    /// </summary>
+    [JsonPropertyName("threads")] public int Threads { get; init; } = 1;
 
     /// <summary>
     /// The settings out of range, each as (JSON field, what it expects, the value), so a sweep file is refused whole
@@ -98,6 +103,7 @@ public record RunSettings
         if (!Fraction(LoraDropout)) yield return ("lora_dropout", "in [0, 1)", LoraDropout);
         if (!Positive(LoraLearningRate)) yield return ("lora_learning_rate", "> 0", LoraLearningRate);
         if (CheckpointEvery < 0) yield return ("checkpoint_every", "≥ 0", CheckpointEvery);
+        if (Threads < 1) yield return ("threads", "≥ 1", Threads);
     }
 
     /// <summary>The shortest maximum length: a pair's three special tokens and one token of text.</summary>
@@ -160,7 +166,9 @@ public static class Recipe
             Prefix = prefix, Lora = configured.Lora, Trainer = trainer,
             MaxLength = settings.MaxLength, TrainExamples = settings.TrainExamples,
             EvalExamples = settings.EvalExamples,
-            HeadDropout = settings.Dropout, HiddenDropout = settings.DropoutInBackbone ? settings.Dropout : null,
+            HeadDropout = settings.Dropout,
+            HiddenDropout = entry.LinearProbe ? 0 : settings.DropoutInBackbone ? settings.Dropout : null,
+            Threads = settings.Threads,
         };
         config.CheckFits(definition, shape);
         return config;

@@ -170,15 +170,20 @@ public sealed record StudyPlan(SweepSpec Spec, StudyBlock Block)
 /// </summary>
 public static class StudyRunner
 {
-    /// <summary>The search (APT-relative methods after APT's choice), the choices, then the seeds; returns the choices.</summary>
-    public static IReadOnlyList<StudyChoice> Run(StudyPlan plan, Experiment experiment, string root, string? backbone = null, Action<string>? log = null, RunLockOptions? locks = null)
+    /// <summary>
+    /// The search (APT-relative methods after APT's choice), the choices, then the seeds; returns the choices. With
+    /// <paramref name="workers"/>, each stage's runs train side by side in them (their processes claim the locks).
+    /// </summary>
+    public static IReadOnlyList<StudyChoice> Run(StudyPlan plan, Experiment experiment, string root, string? backbone = null,
+        Action<string>? log = null, RunLockOptions? locks = null, SweepWorkers? workers = null)
     {
         backbone ??= plan.Spec.Backbone;
         var finished = new List<(SweepRun, RunResult)>();
         void RunAll(IEnumerable<SweepRun> runs)
         {
             var cells = runs.ToList();
-            finished.AddRange(cells.Zip(SweepRunner.RunAll(cells, experiment, locks: locks), (run, outcome) => (run, outcome.Result)));
+            var outcomes = workers?.RunAll(cells) ?? SweepRunner.RunAll(cells, experiment, locks: locks);
+            finished.AddRange(cells.Zip(outcomes, (run, outcome) => (run, outcome.Result)));
         }
 
         var independent = plan.SearchRuns(root, backbone, new Dictionary<string, StudyChoice>());

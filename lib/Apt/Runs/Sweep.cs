@@ -244,6 +244,16 @@ public static class SweepRunner
         return outcomes;
     }
 
+    /// <summary>
+    /// Trains, resumes or reads back <paramref name="cell"/> under its lock: waiting for it as <paramref name="locks"/> say,
+    /// or, unless <paramref name="wait"/>, returning null at once when another live process holds it.
+    /// </summary>
+    public static ExperimentOutcome? RunOne(SweepRun cell, Experiment experiment, RunLockOptions locks, bool wait, Action<SweepRun>? skipped = null)
+    {
+        using var claim = wait ? RunFolderLock.Acquire(cell.Folder, locks) : RunFolderLock.TryAcquire(cell.Folder, locks, out _);
+        return claim is null ? null : Train(cell, experiment, skipped);
+    }
+
     /// <summary>Trains, resumes or reads back <paramref name="cell"/> (its lock held); a failure is recorded in the folder before it propagates.</summary>
     static ExperimentOutcome Train(SweepRun cell, Experiment experiment, Action<SweepRun>? skipped)
     {

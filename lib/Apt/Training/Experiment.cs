@@ -57,6 +57,13 @@ public sealed record ExperimentConfig
     /// </summary>
     [JsonPropertyName("hidden_dropout")] public double? HiddenDropout { get; init; }
 
+    /// <summary>
+    /// The threads this run computes with (<see cref="TorchRuntime.UseThreads"/>). Recorded because libtorch's sums add in
+    /// another order with another count, so a run repeats bit for bit only with the same one; null (a config.json
+    /// written before the field): one per core.
+    /// </summary>
+    [JsonPropertyName("threads"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Threads { get; init; }
+
     /// <summary>Batch size of evaluation passes (no graph is kept, so it may exceed the training batch).</summary>
     [JsonPropertyName("eval_batch_size")] public int EvalBatchSize { get; init; } = 64;
 
@@ -102,7 +109,7 @@ public sealed record ExperimentOutcome(RunResult Result, string RunFolder, strin
 /// backbone, trains with <see cref="Trainer"/> (resuming a run folder that has checkpoints), then writes the
 /// adapter file and, for gated methods, the gate probe over the dev split.
 /// </summary>
-public sealed class Experiment : IDisposable
+public sealed class Experiment : ITrainingEvents, IDisposable
 {
     /// <summary>The adapter file in a run folder (with adapter.json beside it).</summary>
     public const string AdapterFileName = "adapter.safetensors";
@@ -113,6 +120,7 @@ public sealed class Experiment : IDisposable
 
     readonly string _dataRoot;
     readonly Dictionary<string, PretrainedBackbone> _frozen = [];
+    readonly Dictionary<string, FrozenFeatures> _features = [];
 
     /// <param name="dataRoot">The data folder that task folders default to (data/ of the repository).</param>
     public Experiment(string dataRoot) => _dataRoot = dataRoot;
@@ -125,6 +133,9 @@ public sealed class Experiment : IDisposable
 
     /// <summary>Wall time of this experiment's runs per phase (backbone load, data and model build, steps, evaluation, …).</summary>
     public PhaseTimes Profile { get; } = new();
+
+    /// <summary>The backbone passes of this experiment's runs, by shape (what the benchmark's FLOP model reads).</summary>
+    public WorkLog Work { get; } = new();
 
     /// <summary>After every optimizer step of any run.</summary>
     public event Action<ExperimentConfig, TrainingProgress>? StepCompleted;
@@ -141,15 +152,17 @@ public sealed class Experiment : IDisposable
         config.Check(Path.Combine(runFolder, "config.json"));
         if (Stop.IsCancellationRequested) throw new RunStoppedException(runFolder, $"stopped before {Path.GetFullPath(runFolder)} started");
         var run = RunFolder.OpenOrCreate(runFolder, config);
+        if (Finished(run.Path) is { } finished) return finished; // finished earlier: nothing to do
         string adapter = Path.Combine(run.Path, AdapterFileName), probe = Path.Combine(run.Path, ProbeFileName);
-        if (run.IsFinished && File.Exists(adapter)) // finished earlier: nothing to do
-            return new ExperimentOutcome(run.ReadResult(), run.Path, adapter, File.Exists(probe) ? probe : null);
+        TorchRuntime.UseThreads(config.Threads);
         // FT changes the backbone's weights: it gets a copy of its own; the frozen ones are shared across runs.
         bool fineTune = config.Prefix.Method == PrefixMethod.FineTune;
         var backbone = fineTune ? Profile.Time("backbone load", () => PretrainedBackbone.Load(config.Backbone)) : Frozen(config.Backbone);
         try
         {
-            using var trainable = Profile.Time("data and model build", () => Build(config, task, backbone));
+            var (built, featuresBefore) = (System.Diagnostics.Stopwatch.StartNew(), FeatureTime());
+            using var trainable = Build(config, task, backbone);
+            Profile.Add("data and model build", built.Elapsed - (FeatureTime() - featuresBefore)); // features have a phase of their own
             var trainer = new Trainer(config.Trainer) { Profile = Profile, Stop = Stop };
             trainer.StepCompleted += p => StepCompleted?.Invoke(config, p);
             trainer.EpochCompleted += e => EpochCompleted?.Invoke(config, e);
@@ -175,6 +188,17 @@ public sealed class Experiment : IDisposable
         }
     }
 
+    /// <summary>The outcome of the run in <paramref name="runFolder"/> if it has finished (result and adapter written), else null.</summary>
+    public static ExperimentOutcome? Finished(string runFolder)
+    {
+        if (!File.Exists(Path.Combine(runFolder, "config.json"))) return null;
+        var run = RunFolder.Open(runFolder);
+        string adapter = Path.Combine(run.Path, AdapterFileName), probe = Path.Combine(run.Path, ProbeFileName);
+        return run.IsFinished && File.Exists(adapter)
+            ? new ExperimentOutcome(run.ReadResult(), run.Path, adapter, File.Exists(probe) ? probe : null)
+            : null;
+    }
+
     /// <summary>
     /// A finished run's model, rebuilt from its config.json with the selected epoch's tensors, for evaluation,
     /// predictions and probes. Dispose it after use.
@@ -185,6 +209,7 @@ public sealed class Experiment : IDisposable
         var run = RunFolder.Open(runFolder);
         if (!run.IsFinished) throw new InvalidDataException($"{runFolder}: the run has not finished (no result.json); resume it with aptnb train --resume {runFolder}");
         var config = ExperimentConfig.Read(run);
+        TorchRuntime.UseThreads(config.Threads);
         if (config.Prefix.Method == PrefixMethod.FineTune)
             throw new ArgumentException($"{runFolder}: a full fine-tuning run changes the backbone; open its adapter file with AdapterFile.Load on a fresh backbone instead");
         if (!File.Exists(run.SelectedTrainablePath))
@@ -216,8 +241,29 @@ public sealed class Experiment : IDisposable
         backbone.Model.HiddenDropout = config.HiddenDropout ?? backbone.Config.HiddenDropout; // the frozen backbone is shared by runs
         var model = new TunedModel(backbone.Model, prefix, head, lora);
         model.to(TorchRuntime.Device);
-        return new TaskTrainable(task, model, backbone.Tokenizer, train, dev, test, maxLength, config.EvalBatchSize);
+        var trainable = new TaskTrainable(task, model, backbone.Tokenizer, train, dev, test, maxLength, config.EvalBatchSize) { Work = Work };
+        // Nothing below the head trains and the backbone drops nothing: the backbone's output is a fixed function of
+        // each example, computed once per split and shared by the runs of this experiment.
+        if (prefix is null && lora is null && config.Prefix.Method != PrefixMethod.FineTune && config.HiddenDropout == 0)
+        {
+            string key = $"{config.Backbone}|{task.Name}|{Path.GetFullPath(folder)}|{maxLength}|{config.TrainExamples}|{config.EvalExamples}";
+            trainable.UseFrozenFeatures((split, encoded) => Features($"{key}|{split}",
+                () => FrozenFeatures.Compute(task, backbone.Model, head, encoded, backbone.Tokenizer.PadId, config.EvalBatchSize, Work)));
+        }
+        return trainable;
     }
+
+    /// <summary>The frozen features under <paramref name="key"/> (backbone, task, data, max length, limits, split), computed once.</summary>
+    FrozenFeatures Features(string key, Func<FrozenFeatures> compute)
+    {
+        if (!_features.TryGetValue(key, out var features))
+            _features[key] = features = Profile.Time(FeaturesPhase, compute);
+        return features;
+    }
+
+    const string FeaturesPhase = "frozen features (head only)";
+
+    TimeSpan FeatureTime() => Profile.Totals.FirstOrDefault(p => p.Phase == FeaturesPhase).Elapsed;
 
     /// <summary>The frozen backbone <paramref name="key"/>, loaded once and shared by the runs of this experiment.</summary>
     public PretrainedBackbone Frozen(string key)
@@ -232,6 +278,8 @@ public sealed class Experiment : IDisposable
     {
         foreach (var backbone in _frozen.Values) backbone.Dispose();
         _frozen.Clear();
+        foreach (var features in _features.Values) features.Dispose();
+        _features.Clear();
     }
 
     static IReadOnlyList<TaskExample> Limit(IReadOnlyList<TaskExample> examples, int? limit) =>

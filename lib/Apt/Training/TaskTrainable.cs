@@ -17,8 +17,18 @@ public sealed class TaskTrainable : ITrainable, IDisposable
     readonly int _padId, _evalBatchSize;
     readonly IReadOnlyList<EncodedExample> _train;
     readonly IReadOnlyDictionary<EvaluationSplit, (IReadOnlyList<TaskExample> Examples, IReadOnlyList<EncodedExample> Encoded)> _eval;
+    FrozenFeatures? _trainFeatures;
+    Dictionary<EvaluationSplit, FrozenFeatures>? _evalFeatures;
 
     public TunedModel Model { get; }
+
+    /// <summary>Where set, every backbone pass of this model is counted by shape. Default none.</summary>
+    public WorkLog? Work { get; set; }
+
+    /// <summary>Counts a backbone pass over <paramref name="inputs"/> in <see cref="Work"/>.</summary>
+    void Count(TokenBatch inputs, bool training, bool firstTokenOnly) =>
+        Work?.Add(new PassShape(training, training && TrainableParameters.Keys.Any(k => k.StartsWith("backbone.", StringComparison.Ordinal)),
+            (int)inputs.Ids.shape[0], (int)inputs.Ids.shape[1], Model.Prefix?.Config.MaxLength ?? 0, firstTokenOnly));
 
     public TaskTrainable(ITaskDefinition task, TunedModel model, ITextTokenizer tokenizer,
         IReadOnlyList<TaskExample> train, IReadOnlyList<TaskExample> dev, IReadOnlyList<TaskExample> test, int maxLength, int evalBatchSize)
@@ -49,8 +59,30 @@ public sealed class TaskTrainable : ITrainable, IDisposable
     public Tensor Loss(IReadOnlyList<int> batch)
     {
         using var collated = _task.Collate([.. batch.Select(i => _train[i])], _padId, TorchRuntime.Device);
-        var logits = Model.Forward(collated);
+        var logits = Logits(collated, _trainFeatures, batch);
         return TaskLoss.CrossEntropy(logits, collated.Labels!);
+    }
+
+    /// <summary>
+    /// Trains and evaluates the head on <see cref="FrozenFeatures"/> from now on: <paramref name="features"/> gives a
+    /// split's ("train", "dev", "test"), computed or cached by the caller. Only for a model that trains nothing below
+    /// its head and whose backbone drops nothing (the head-only baseline as a linear probe).
+    /// </summary>
+    public void UseFrozenFeatures(Func<string, IReadOnlyList<EncodedExample>, FrozenFeatures> features)
+    {
+        if (Model.Prefix is not null || Model.Lora is not null || TrainableParameters.Keys.Any(k => !k.StartsWith("head.", StringComparison.Ordinal)))
+            throw new InvalidOperationException("frozen features are only for a model whose head alone trains");
+        _trainFeatures = features("train", _train);
+        _evalFeatures = _eval.Where(e => e.Value.Encoded.Count > 0)
+            .ToDictionary(e => e.Key, e => features(e.Key.ToString().ToLowerInvariant(), e.Value.Encoded));
+    }
+
+    /// <summary>The head's logits for a collated batch: from the backbone, or from <paramref name="features"/> of its examples.</summary>
+    Tensor Logits(TaskBatch collated, FrozenFeatures? features, IReadOnlyList<int> indices)
+    {
+        if (features is not null) return Model.Head.Forward(features.Output(indices));
+        Count(collated.Inputs, is_grad_enabled(), Model.Head.ReadsFirstTokenOnly);
+        return Model.Forward(collated);
     }
 
     public IReadOnlyDictionary<string, double> Evaluate(EvaluationSplit split) => Score(split).Values;
@@ -64,7 +96,7 @@ public sealed class TaskTrainable : ITrainable, IDisposable
     public IReadOnlyList<Prediction> Predict(EvaluationSplit split)
     {
         using var noGrad = no_grad();
-        return Predict(_eval[split].Encoded);
+        return Predict(_eval[split].Encoded, _evalFeatures?.GetValueOrDefault(split));
     }
 
     /// <summary>The task's metrics on a split (with per-type figures for NER).</summary>
@@ -79,23 +111,20 @@ public sealed class TaskTrainable : ITrainable, IDisposable
     /// Predictions for encoded examples, in their order. Batches are formed from length-sorted examples, so
     /// little padding is computed; the order is restored afterwards.
     /// </summary>
-    public IReadOnlyList<Prediction> Predict(IReadOnlyList<EncodedExample> encoded)
+    public IReadOnlyList<Prediction> Predict(IReadOnlyList<EncodedExample> encoded) => Predict(encoded, null);
+
+    IReadOnlyList<Prediction> Predict(IReadOnlyList<EncodedExample> encoded, FrozenFeatures? features)
     {
         var predictions = new Prediction[encoded.Count];
-        foreach (var batch in LengthSortedBatches(encoded))
+        foreach (var batch in FrozenFeatures.LengthSorted(encoded, _evalBatchSize))
         {
             using var scope = NewDisposeScope();
             using var collated = _task.Collate([.. batch.Select(i => encoded[i])], _padId, TorchRuntime.Device);
-            var decoded = _task.Decode(collated, Model.Forward(collated));
+            var decoded = _task.Decode(collated, Logits(collated, features, batch));
             for (int j = 0; j < batch.Length; j++) predictions[batch[j]] = decoded[j];
         }
         return predictions;
     }
-
-    IEnumerable<int[]> LengthSortedBatches(IReadOnlyList<EncodedExample> encoded) =>
-        Enumerable.Range(0, encoded.Count)
-            .OrderBy(i => encoded[i].Inputs.Max(t => t.Length)).ThenBy(i => i)
-            .Chunk(_evalBatchSize);
 
     /// <summary>Loads the trainable tensors of the run's selected epoch into the model.</summary>
     public void LoadSelected(RunFolder run)
@@ -123,9 +152,10 @@ public sealed class TaskTrainable : ITrainable, IDisposable
 
         IEnumerable<TokenBatch> Batches()
         {
-            foreach (var batch in LengthSortedBatches(encoded))
+            foreach (var batch in FrozenFeatures.LengthSorted(encoded, _evalBatchSize))
             {
                 using var collated = TokenBatch.Collate([.. batch.SelectMany(i => encoded[i].Inputs)], _padId, TorchRuntime.Device);
+                Count(collated, training: false, firstTokenOnly: false);
                 yield return collated; // disposed when the probe asks for the next one
             }
         }

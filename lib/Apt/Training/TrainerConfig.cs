@@ -114,9 +114,10 @@ public sealed record TrainerConfig
 
     /// <summary>
     /// Run a full garbage collection every this many steps (0 = never): TorchSharp frees native memory from
-    /// finalizers too, and without it process memory was seen to grow step after step.
+    /// finalizers too, and without collections process memory was seen to grow step after step. Every 10th step
+    /// bounds that growth at a tenth of the cost of collecting after each (docs/performance.md, the quickstart).
     /// </summary>
-    public int CollectGarbageEverySteps { get; init; } = 1;
+    public int CollectGarbageEverySteps { get; init; } = 10;
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first field out of range.</summary>
     public void Validate()

@@ -46,6 +46,7 @@ public sealed partial class ProtocolTableTests
             ["selection, NER"] = [ner.Selection],
             ["when test is scored (NER)"] = [ner.TestEveryEpoch],
             ["seed"] = [trainer.Seed],
+            ["threads per run"] = [sweep.Threads],
         };
     }
 

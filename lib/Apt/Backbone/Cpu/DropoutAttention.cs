@@ -355,11 +355,11 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
     static unsafe void ForEachHead(Shapes shapes, KeyRows transposed, KeyRows rows, long scratchFloats, HeadAction action)
     {
         var (batch, heads, _, headSize, _, keys, padded) = shapes;
-        int groups = (int)Math.Clamp(2L * Environment.ProcessorCount / batch, 1, heads);
+        int groups = (int)Math.Clamp(2L * TorchRuntime.Parallelism.MaxDegreeOfParallelism / batch, 1, heads);
         int headsPerGroup = (heads + groups - 1) / groups;
         groups = (heads + headsPerGroup - 1) / headsPerGroup;
         long transposedFloats = (long)headsPerGroup * headSize * padded, rowFloats = (long)keys * headsPerGroup * headSize;
-        Parallel.For(0, batch * groups,
+        Parallel.For(0, batch * groups, TorchRuntime.Parallelism,
             () => (IntPtr)NativeMemory.AlignedAlloc((nuint)((transposedFloats + rowFloats + scratchFloats) * sizeof(float)), 64),
             (task, _, buffer) =>
             {
@@ -400,7 +400,7 @@ public sealed class DropoutAttention : SingleTensorFunction<DropoutAttention>
 
     /// <summary>Runs <paramref name="action"/> on every row, blocks of rows in parallel.</summary>
     static void ForEachRow(long rows, int count, RowAction action) =>
-        Parallel.For(0, (rows + RowsPerTask - 1) / RowsPerTask, task =>
+        Parallel.For(0, (rows + RowsPerTask - 1) / RowsPerTask, TorchRuntime.Parallelism, task =>
         {
             for (long row = task * RowsPerTask, last = Math.Min(rows, row + RowsPerTask); row < last; row++) action(row, count);
         });

@@ -80,7 +80,7 @@ static class FastDropout
     static unsafe void Fill(long count, DropoutDraw draw, byte* mask, float* input, float* output)
     {
         long pairs = (count + 1) / 2;
-        Parallel.For(0, (pairs + PairsPerChunk - 1) / PairsPerChunk, chunk =>
+        Parallel.For(0, (pairs + PairsPerChunk - 1) / PairsPerChunk, TorchRuntime.Parallelism, chunk =>
         {
             long i = chunk * PairsPerChunk, last = Math.Min(pairs, i + PairsPerChunk);
             if (!draw.KeepAll)

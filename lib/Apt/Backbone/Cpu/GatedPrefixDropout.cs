@@ -60,7 +60,7 @@ public sealed class GatedPrefixDropout : SingleTensorFunction<GatedPrefixDropout
             {
                 float* rawRows = (float*)rb, outputRows = (float*)ob, gateValues = gateData is null ? null : (float*)gb;
                 byte* keepRows = kb;
-                Parallel.For(0, batch * length, row => // row = b·l + j
+                Parallel.For(0, batch * length, TorchRuntime.Parallelism, row => // row = b·l + j
                 {
                     float gate = gateValues is null ? 1f : gateValues[row];
                     float* source = rawRows + row % length * width, target = outputRows + row * width;
@@ -95,7 +95,7 @@ public sealed class GatedPrefixDropout : SingleTensorFunction<GatedPrefixDropout
                 float* rawRows = (float*)rb, incomingRows = (float*)ib, gateValues = (float*)gb, dRawRows = (float*)drb, dGates = (float*)dgb;
                 byte* keepRows = kb;
                 float scale = saved.Scale;
-                Parallel.For(0, length, j => // one prefix position for the whole batch: its raw gradient is a sum over b
+                Parallel.For(0, length, TorchRuntime.Parallelism, j => // one prefix position for the whole batch: its raw gradient is a sum over b
                 {
                     float* source = rawRows + j * width, dRaw = dRawRows is null ? null : dRawRows + j * width;
                     if (dRaw is not null) new Span<float>(dRaw, (int)width).Clear();
