@@ -148,13 +148,13 @@ public sealed class RobertaTextTokenizer : ITextTokenizer
         var first = new List<int>(Pieces(text));
         if (pair is null)
         {
-            BertTextTokenizer.Truncate(first, null, maxLength - 2);
-            return new EncodedText([_bos, .. first, _eos], new int[first.Count + 2]);
+            int cut = BertTextTokenizer.Truncate(first, null, maxLength - 2);
+            return new EncodedText([_bos, .. first, _eos], new int[first.Count + 2]) { Dropped = cut };
         }
         var second = new List<int>(Pieces(pair));
-        BertTextTokenizer.Truncate(first, second, maxLength - 4);
+        int dropped = BertTextTokenizer.Truncate(first, second, maxLength - 4);
         int[] ids = [_bos, .. first, _eos, _eos, .. second, _eos];
-        return new EncodedText(ids, new int[ids.Length]);
+        return new EncodedText(ids, new int[ids.Length]) { Dropped = dropped };
     }
 
     public EncodedWords EncodeWords(IReadOnlyList<string> words, int maxLength = 512)

@@ -6,6 +6,9 @@ namespace Apt.Backbone;
 public sealed record EncodedText(int[] Ids, int[] TypeIds)
 {
     public int Length => Ids.Length;
+
+    /// <summary>How many tokens the truncation to the maximum length removed (0 when the text fit).</summary>
+    public int Dropped { get; init; }
 }
 
 /// <summary>
@@ -80,26 +83,31 @@ public sealed class BertTextTokenizer : ITextTokenizer
         var first = new List<int>(Pieces(text));
         if (pair is null)
         {
-            Truncate(first, null, maxLength - 2);
-            return new EncodedText([Cls, .. first, Sep], new int[first.Count + 2]);
+            int cut = Truncate(first, null, maxLength - 2);
+            return new EncodedText([Cls, .. first, Sep], new int[first.Count + 2]) { Dropped = cut };
         }
         var second = new List<int>(Pieces(pair));
-        Truncate(first, second, maxLength - 3);
+        int dropped = Truncate(first, second, maxLength - 3);
         int[] ids = [Cls, .. first, Sep, .. second, Sep];
         int[] types = new int[ids.Length];
         Array.Fill(types, 1, first.Count + 2, second.Count + 1);
-        return new EncodedText(ids, types);
+        return new EncodedText(ids, types) { Dropped = dropped };
     }
 
-    /// <summary>Hugging Face's "longest_first": drop the last token of the longer sequence until both fit.</summary>
-    internal static void Truncate(List<int> first, List<int>? second, int budget)
+    /// <summary>
+    /// Hugging Face's "longest_first": drop the last token of the longer sequence until both fit. Returns how many
+    /// tokens it dropped.
+    /// </summary>
+    internal static int Truncate(List<int> first, List<int>? second, int budget)
     {
         if (budget < 0) throw new ArgumentOutOfRangeException(nameof(budget), "maximum length leaves no room for the special tokens");
-        while (first.Count + (second?.Count ?? 0) > budget)
+        int dropped = 0;
+        for (; first.Count + (second?.Count ?? 0) > budget; dropped++)
         {
             var longer = second is not null && second.Count >= first.Count ? second : first;
             longer.RemoveAt(longer.Count - 1);
         }
+        return dropped;
     }
 
     public EncodedWords EncodeWords(IReadOnlyList<string> words, int maxLength = 512)

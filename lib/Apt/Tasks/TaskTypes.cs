@@ -139,6 +139,22 @@ public static class TaskDefinitionExtensions
     public static IReadOnlyList<TaskExample> Load(this ITaskDefinition task, DataSplit split, string folder) =>
         task.Read(task.FileFor(split, folder));
 
+    /// <summary>
+    /// What truncation to <paramref name="maxLength"/> removed from a split, as one warning, or null when every example
+    /// fit: the examples cut and the tokens they lost, and for tagging the words cut off whole, which carry no label
+    /// and so drop out of the score.
+    /// </summary>
+    public static string? TruncationNote(this IReadOnlyList<EncodedExample> encoded, string split, int maxLength)
+    {
+        static int WordsCut(EncodedExample e) => e.WordStarts?.Count(start => start < 0) ?? 0;
+        int examples = encoded.Count(e => e.Inputs.Any(input => input.Dropped > 0) || WordsCut(e) > 0);
+        if (examples == 0) return null;
+        int words = encoded.Sum(WordsCut), tokens = encoded.Sum(e => e.Inputs.Sum(input => input.Dropped));
+        string lost = words > 0 ? $"{words} words cut off, left out of the score" : $"{tokens} tokens dropped";
+        return $"{split}: {examples} of {encoded.Count} examples truncated to the maximum length {maxLength} ({lost}); " +
+            "a larger --max-length (max_length in a sweep) keeps them";
+    }
+
     /// <summary>Encodes every example (in order).</summary>
     public static IReadOnlyList<EncodedExample> EncodeAll(this ITaskDefinition task, IEnumerable<TaskExample> examples, ITextTokenizer tokenizer, int? maxLength = null) =>
         [.. examples.Select(e => task.Encode(e, tokenizer, maxLength))];

@@ -167,6 +167,7 @@ public sealed class Experiment : ITrainingEvents, IDisposable
             trainer.StepCompleted += p => StepCompleted?.Invoke(config, p);
             trainer.EpochCompleted += e => EpochCompleted?.Invoke(config, e);
             trainer.Warning += w => Warning?.Invoke(w);
+            foreach (string note in trainable.TruncationNotes) Warning?.Invoke(note);
             var result = trainer.Run(trainable, run, trainable.Model.ParameterCounts());
             var outputs = System.Diagnostics.Stopwatch.StartNew();
             trainable.LoadSelected(run);

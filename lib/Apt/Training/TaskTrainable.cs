@@ -45,7 +45,13 @@ public sealed class TaskTrainable : ITrainable, IDisposable
             [EvaluationSplit.Test] = (test, task.EncodeAll(test, tokenizer, maxLength)),
         };
         TrainableParameters = model.TrainableParameters();
+        (string Name, IReadOnlyList<EncodedExample> Encoded)[] splits =
+            [("train", _train), ("dev", _eval[EvaluationSplit.Dev].Encoded), ("test", _eval[EvaluationSplit.Test].Encoded)];
+        TruncationNotes = [.. splits.Select(s => s.Encoded.TruncationNote($"{task.Name} {s.Name}", maxLength)).OfType<string>()];
     }
+
+    /// <summary>One line per split that truncation to the maximum length cut (what it cut), for the run's warnings.</summary>
+    public IReadOnlyList<string> TruncationNotes { get; }
 
     public IReadOnlyDictionary<string, Parameter> TrainableParameters { get; }
 

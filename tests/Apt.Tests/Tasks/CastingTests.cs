@@ -86,6 +86,27 @@ public sealed class CastingTests(MiniLmFixture minilm) : IClassFixture<MiniLmFix
     }
 
     [Fact]
+    public void TruncationIsReportedWithWhatItCut()
+    {
+        var rte = TaskRegistry.Get("rte");
+        var pairs = rte.Read(FixtureFiles.Path("superglue", "rte", "train.jsonl"));
+        Assert.Null(rte.EncodeAll(pairs, minilm.Tokenizer).TruncationNote("rte train", 128));
+        var cut = rte.EncodeAll(pairs, minilm.Tokenizer, maxLength: 8);
+        var lengths = pairs.Select(p => rte.Encode(p, minilm.Tokenizer).Inputs[0].Length).ToList();
+        int longer = lengths.Count(l => l > 8), dropped = lengths.Sum(l => Math.Max(0, l - 8));
+        Assert.True(longer > 0);
+        Assert.Equal($"rte train: {longer} of {pairs.Count} examples truncated to the maximum length 8 " +
+            $"({dropped} tokens dropped); a larger --max-length (max_length in a sweep) keeps them", cut.TruncationNote("rte train", 8));
+
+        var ner = TaskRegistry.Get("brown-ner");
+        using var scratch = new FixtureFiles.Scratch();
+        var sentence = ner.Read(scratch.File("train.txt", "The O\nsoybean O\nAtlanta's B-NP\nfarmers O\n"));
+        Assert.Equal("brown-ner test: 1 of 1 examples truncated to the maximum length 5 (2 words cut off, left out of the " +
+            "score); a larger --max-length (max_length in a sweep) keeps them",
+            ner.EncodeAll(sentence, minilm.Tokenizer, maxLength: 5).TruncationNote("brown-ner test", 5));
+    }
+
+    [Fact]
     public void Conll03UsesLength152AndTheOthers128()
     {
         Assert.Equal(152, TaskRegistry.Get("conll03").MaxLength);
