@@ -35,7 +35,8 @@ public sealed record PeerReport(string? Description, string? Skipped, int? Threa
 public sealed record MemoryGrowthFigure(string Method, int Batch, int Length, int EarlySteps, double EarlyRssMiB, int LateSteps, double LateRssMiB, double Growth, double LoadAverage);
 
 /// <summary>Step time over one axis (f) and its log-log growth exponent against tokens, beside the FLOP model's.</summary>
-/// <remarks><c>aptnb report --bench</c> reads this record's JSON (axis, xMeaning, x, points[].medianMs, points[].stepGflop, the exponents): keep the names.</remarks>
+/// <remarks><c>aptnb report --bench</c> reads this record's JSON (axis, xMeaning, x, points[].medianMs,
+/// points[].stepGflop, the exponents): keep the names.</remarks>
 public sealed record ScalingFigure(string Axis, IReadOnlyList<StepFigure> Points, string XMeaning, double[] X, double MeasuredExponent, double FlopExponent);
 
 /// <summary>A figure against its goal.</summary>
@@ -149,7 +150,8 @@ public sealed record BenchReport(
     public void Print(IAnsiConsole console)
     {
         string F(double v, string format = "F2") => v.ToString(format, System.Globalization.CultureInfo.InvariantCulture);
-        console.MarkupLine($"[bold]Apt.Bench[/] on {Backbone}, batch {Settings.Batch} × {Settings.Length}, prefix {Settings.PrefixLength}, " +
+        console.MarkupLine($"[bold]Apt.Bench[/] on {Backbone}, batch {Settings.Batch} × {Settings.Length}, prefix " +
+            $"{Settings.PrefixLength}, " +
             $"{TorchThreads} torch threads on {ProcessorCount} cores, libtorch {LibTorch}{(Settings.Quick ? ", [yellow]--quick[/]" : "")}");
 
         var figures = new Table().AddColumns("figure", "value", "load");

@@ -82,7 +82,8 @@ public static class Benchmarks
     {
         using var shapes = new MatmulShapes(settings, config);
         double load = Measure.LoadAverage();
-        return shapes.Figures(Measure.AlternatingMedianMs([.. shapes.Actions], settings.Repeats, settings.Warmup), load).Max(m => m.Gflops);
+        return shapes.Figures(Measure.AlternatingMedianMs([.. shapes.Actions], settings.Repeats, settings.Warmup),
+            load).Max(m => m.Gflops);
     }
 
     static StepFigure StepFigureOf(TrainingWorkload w, double ms, double load) =>

@@ -23,7 +23,8 @@ public static class JobEfficiency
         public double Efficiency => SecondsAtPeak / WallSeconds;
     }
 
-    /// <summary>Measures the matmul peak and prints the figure of the job recorded in <paramref name="workFile"/>.</summary>
+    /// <summary>Measures the matmul peak and prints the figure of the job recorded in
+    /// <paramref name="workFile"/>.</summary>
     public static Figure Run(string workFile, BenchSettings settings, IAnsiConsole console)
     {
         var work = JobWork.Load(workFile);

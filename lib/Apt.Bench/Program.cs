@@ -2,9 +2,11 @@ using Apt.Backbone;
 using Apt.Bench;
 using Spectre.Console;
 
-// Apt.Bench: [--quick] [--profile] [--length <tokens>] [--batch <examples>] [--json <file>] [--doc <docs/performance.md>] [--from <bench.json>]
-// [--quickstart <runs/quickstart/work.json>]; --quickstart measures the matmul peak alone and prints the quickstart's efficiency (h);
-// --profile prints where a training step's time goes instead; --length changes the main shape's tokens per example (default
+// Apt.Bench: [--quick] [--profile] [--length <tokens>] [--batch <examples>] [--json <file>] [--doc
+// <docs/performance.md>] [--from <bench.json>] [--quickstart <runs/quickstart/work.json>]; --quickstart measures the
+// matmul peak alone and prints the quickstart's
+// efficiency (h); --profile prints where a training step's time goes instead; --length changes the main shape's tokens
+// per example (default
 // 128); --doc writes the run's table into the doc (PerformanceDoc), and with --from it takes the run from a JSON instead of measuring. The hidden "--child <request> <result file>" is how the
 // benchmark runs a figure in a fresh process of its own (peak memory per method, memory growth).
 TorchRuntime.RestartWithAllocatorTunables();
@@ -31,7 +33,9 @@ try
             case "--length" when i + 1 < args.Length && int.TryParse(args[i + 1], out int tokens) && tokens > 0: length = tokens; i++; break;
             case "--batch" when i + 1 < args.Length && int.TryParse(args[i + 1], out int examples) && examples > 0: batch = examples; i++; break;
             default:
-                throw new ArgumentException($"unknown argument '{args[i]}'; usage: apt-bench [--quick] [--profile] [--length <tokens>] [--batch <examples>] [--json <file>] [--doc <file.md>] [--from <bench.json>] [--quickstart <work.json>]");
+                throw new ArgumentException($"unknown argument '{args[i]}'; usage: apt-bench [--quick] [--profile] " +
+                    $"[--length <tokens>] [--batch <examples>] [--json <file>] [--doc <file.md>] [--from " +
+                    $"<bench.json>] [--quickstart <work.json>]");
         }
     }
     if (doc is not null) PerformanceDoc.Read(doc); // a wrong doc fails now, not after the measuring

@@ -41,7 +41,8 @@ public static class FlopModel
     }
 
     /// <summary>Forward and backward FLOPs of one training step on batch × length tokens.</summary>
-    public static double TrainingStep(BertConfig c, int batch, int length, int prefix, bool fullFineTuning, bool firstTokenOnly = false) =>
+    public static double TrainingStep(BertConfig c, int batch, int length, int prefix, bool fullFineTuning,
+        bool firstTokenOnly = false) =>
         Forward(c, batch, length, prefix, firstTokenOnly) * (fullFineTuning ? 3 : 2);
 
     /// <summary>The FLOPs of a job's backbone passes (<see cref="Apt.Training.JobWork"/>).</summary>

@@ -14,7 +14,8 @@ public static class CliErrors
     public const int BrokenEnvironment = 3;
     /// <summary>Exit code for a failure the kit did not foresee (a bug): still one line, unless <see cref="StackTraces"/> is set.</summary>
     public const int Unexpected = 1;
-    /// <summary>Exit code for training stopped by SIGINT or SIGTERM at a safe point (the message gives the command that resumes it).</summary>
+    /// <summary>Exit code for training stopped by SIGINT or SIGTERM at a safe point (the message gives the command that
+    /// resumes it).</summary>
     public const int Stopped = 130;
     /// <summary>Set to 1 to let unforeseen exceptions through with their stack trace (for debugging the kit).</summary>
     public const string StackTraces = "APT_STACK_TRACES";
@@ -70,7 +71,8 @@ public static class CliErrors
     {
         if (args.FirstOrDefault() != "train") return string.Join(' ', ["aptnb", .. args.Select(SlurmArray.Quote)]);
         int dataRoot = Array.IndexOf(args, "--data-root");
-        string data = dataRoot >= 0 && dataRoot + 1 < args.Length ? $" --data-root {SlurmArray.Quote(args[dataRoot + 1])}" : "";
+        string data = dataRoot >= 0 && dataRoot + 1 < args.Length
+            ? $" --data-root {SlurmArray.Quote(args[dataRoot + 1])}" : "";
         return $"aptnb train --resume {SlurmArray.Quote(stopped.RunFolder)}{data}";
     }
 }

@@ -17,7 +17,8 @@ app.Configure(config =>
     config.AddCommand<EncodeCommand>("encode").WithDescription("Encode sentences with a backbone and print their cosine similarities (mean-pooled, normalised).");
     config.AddCommand<QuickstartCommand>("quickstart").WithDescription("The main job: build the stand-in data, train head-only, PT-2 and APT on MiniLM over 3 seeds, print the table and the verdicts.");
     config.AddCommand<SweepCommand>("sweep").WithDescription("Run a grid of tasks × methods × seeds × hyper-parameters from a JSON file or a preset; finished runs are skipped.");
-    config.AddCommand<ReportCommand>("report").WithDescription("The report page of a runs folder (table, verdicts, charts " +
+    config.AddCommand<ReportCommand>("report").WithDescription("The report page of a runs folder (table, " +
+        "verdicts, charts " +
         "in one offline HTML file), the table as Markdown and CSV, the charts as PNG.");
     config.AddCommand<TrainCommand>("train").WithDescription(
         $"Train one task with one method into a run folder (resumable with --resume). Methods: {MethodCatalogue.Describe()}.");
@@ -36,7 +37,8 @@ app.Configure(config =>
         score.AddCommand<ScoreNerCommand>("ner").WithDescription("Span precision, recall and F1 (seqeval default mode), overall and per type, of two CoNLL column files.");
     });
     config.AddCommand<WorkerCommand>("worker").IsHidden()
-        .WithDescription("One worker process of a sweep (started by quickstart, sweep and study; cells on standard input).");
+        .WithDescription("One worker process of a sweep (started by quickstart, sweep and study; cells on " +
+            "standard input).");
     config.AddCommand<ParamsCommand>("params").WithDescription(
         "Count a method's trainable parameters (prefix, gates, LoRA, head) and their share of the backbone. " +
         $"Methods: {MethodCatalogue.Describe()}.");

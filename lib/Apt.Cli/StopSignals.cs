@@ -15,11 +15,13 @@ public sealed class StopSignals : IDisposable
     readonly bool _secondEndsProcess;
     int _received;
 
-    /// <param name="secondEndsProcess">Whether a second signal ends the process at once (every verb but the worker).</param>
+    /// <param name="secondEndsProcess">Whether a second signal ends the process at once (every verb but
+    /// the worker).</param>
     public StopSignals(bool secondEndsProcess)
     {
         _secondEndsProcess = secondEndsProcess;
-        _registrations = [PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle), PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle)];
+        _registrations = [PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle),
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle)];
     }
 
     /// <summary>Cancelled at the first signal; the commands hand it to their experiment.</summary>
@@ -31,7 +33,8 @@ public sealed class StopSignals : IDisposable
         context.Cancel = !second || !_secondEndsProcess; // a second signal's own action ends the process
         if (second) return;
         string name = context.Signal == PosixSignal.SIGINT ? "SIGINT" : "SIGTERM";
-        Console.Error.WriteLine($"{name}: stopping after the step in progress, with a checkpoint (send it again to stop at once)");
+        Console.Error.WriteLine($"{name}: stopping after the step in progress, with a checkpoint (send it again " +
+            $"to stop at once)");
         _stop.Cancel();
     }
 

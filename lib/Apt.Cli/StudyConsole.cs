@@ -21,6 +21,7 @@ public static class StudyConsole
         AnsiConsole.MarkupLineInterpolated($"report (table, verdicts, charts; opens offline): [bold]{outputs.Page}[/]");
         AnsiConsole.MarkupLineInterpolated($"table: {outputs.Markdown}, {outputs.Csv}");
         if (outputs.Charts.Count > 0)
-            AnsiConsole.MarkupLineInterpolated($"PNG charts: {outputs.Charts.Count} files in {Path.GetDirectoryName(outputs.Charts[0])}");
+            AnsiConsole.MarkupLineInterpolated(
+                $"PNG charts: {outputs.Charts.Count} files in {Path.GetDirectoryName(outputs.Charts[0])}");
     }
 }

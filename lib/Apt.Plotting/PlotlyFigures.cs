@@ -46,7 +46,8 @@ public static class PlotlyFigures
     public static string HtmlFragment(string specJson) =>
         $"<div><script type=\"text/javascript\">{PlotlyJs.Value}</script>{GenericChart.toChartHTML(Build(FigureSpec.FromJson(specJson)))}</div>";
 
-    /// <summary>plotly.js itself, for a page that carries it once and draws many figures (<see cref="FigureJson"/>).</summary>
+    /// <summary>plotly.js itself, for a page that carries it once and draws many figures
+    /// (<see cref="FigureJson"/>).</summary>
     public static string PlotlyJavaScript() => PlotlyJs.Value;
 
     /// <summary>The figure as plotly.js reads it: {"data": [...], "layout": {...}}.</summary>

@@ -14,7 +14,8 @@ public static class FolderWalk
     /// </summary>
     public static IReadOnlyList<string> Files(string root, string pattern, ICollection<string>? skippedLinks = null)
     {
-        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false };
+        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0,
+            IgnoreInaccessible = false };
         var files = new FileSystemEnumerable<string>(root, (ref FileSystemEntry e) => e.ToFullPath(), options)
         {
             ShouldIncludePredicate = (ref FileSystemEntry e) =>

@@ -21,7 +21,8 @@ public static class InputFile
 
     const string MemoryLimit = $"for a file the kit reads into memory (set {MaxMegabytesVariable} to raise it)";
 
-    /// <summary>The largest file read into memory (data, vocabularies, JSON): <see cref="MaxMegabytesVariable"/> or 1 GiB.</summary>
+    /// <summary>The largest file read into memory (data, vocabularies, JSON): <see cref="MaxMegabytesVariable"/>
+    /// or 1 GiB.</summary>
     public static long MaxBytes { get; } =
         long.TryParse(Environment.GetEnvironmentVariable(MaxMegabytesVariable), NumberStyles.None,
             CultureInfo.InvariantCulture, out long mb) && mb > 0 ? mb << 20 : DefaultMaxBytes;
@@ -36,7 +37,8 @@ public static class InputFile
         FileStream stream;
         try
         {
-            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16,
+                FileOptions.SequentialScan);
         }
         catch (FileNotFoundException e) { throw new FileNotFoundException($"{path}: no such file", path, e); }
         long length = stream.Length;
@@ -61,17 +63,20 @@ public static class InputFile
         return bytes;
     }
 
-    /// <summary>The whole file as text (UTF-8, or what its byte-order mark says), at most <see cref="MaxBytes"/>.</summary>
+    /// <summary>The whole file as text (UTF-8, or what its byte-order mark says), at most
+    /// <see cref="MaxBytes"/>.</summary>
     public static string ReadAllText(string path)
     {
-        using var reader = new StreamReader(Open(path, MaxBytes), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        using var reader = new StreamReader(Open(path, MaxBytes), Encoding.UTF8,
+            detectEncodingFromByteOrderMarks: true);
         return reader.ReadToEnd();
     }
 
     /// <summary>The file's lines, read one at a time, from a file of at most <see cref="MaxBytes"/>.</summary>
     public static IEnumerable<string> ReadLines(string path)
     {
-        using var reader = new StreamReader(Open(path, MaxBytes), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        using var reader = new StreamReader(Open(path, MaxBytes), Encoding.UTF8,
+            detectEncodingFromByteOrderMarks: true);
         while (reader.ReadLine() is { } line) yield return line;
     }
 
@@ -108,7 +113,8 @@ public static class InputFile
         };
         if (kind is not null)
             throw new InvalidDataException(
-                $"{path}: {kind}, not a regular file (the kit reads only regular files: a device is endless and a FIFO blocks)");
+                $"{path}: {kind}, not a regular file (the kit reads only regular files: a device is endless " +
+                    $"and a FIFO blocks)");
     }
 
     /// <summary>

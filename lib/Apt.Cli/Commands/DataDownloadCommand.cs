@@ -5,7 +5,8 @@ using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`aptnb data download &lt;name&gt;`: a SuperGLUE task or a public NER set from its official location.</summary>
+/// <summary>`aptnb data download &lt;name&gt;`: a SuperGLUE task or a public NER set from its official
+/// location.</summary>
 public sealed class DataDownloadCommand : Command<DataDownloadCommand.Settings>
 {
     public sealed class Settings : CommandSettings
@@ -32,7 +33,8 @@ public sealed class DataDownloadCommand : Command<DataDownloadCommand.Settings>
         public string? Sha256 { get; init; }
 
         [CommandOption("--read-timeout")]
-        [Description("Seconds the server may stay silent (before its reply or mid-body) before the attempt is given up.")]
+        [Description("Seconds the server may stay silent (before its reply or mid-body) before the " +
+            "attempt is given up.")]
         [DefaultValue(60)]
         public int ReadTimeout { get; init; } = 60;
 

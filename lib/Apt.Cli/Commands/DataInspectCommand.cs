@@ -7,7 +7,8 @@ using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`aptnb data inspect --task T --path P`: counts per split, label distribution, the first example encoded.</summary>
+/// <summary>`aptnb data inspect --task T --path P`: counts per split, label distribution, the first
+/// example encoded.</summary>
 public sealed class DataInspectCommand : Command<DataInspectCommand.Settings>
 {
     public sealed class Settings : CommandSettings

@@ -5,7 +5,8 @@ using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`aptnb encode "a" "b" …`: sentence embeddings and their cosine similarities (a demo of the backbone).</summary>
+/// <summary>`aptnb encode "a" "b" …`: sentence embeddings and their cosine similarities (a demo of the
+/// backbone).</summary>
 public sealed class EncodeCommand : Command<EncodeCommand.Settings>
 {
     public sealed class Settings : CommandSettings

@@ -10,7 +10,8 @@ using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`aptnb params --backbone minilm --method apt --prefix-length 16`: trainable parameters of a method, split into prefix, gates, LoRA and head.</summary>
+/// <summary>`aptnb params --backbone minilm --method apt --prefix-length 16`: trainable parameters of a method, split
+/// into prefix, gates, LoRA and head.</summary>
 public sealed class ParamsCommand : Command<ParamsCommand.Settings>
 {
     public sealed class Settings : CommandSettings

@@ -6,7 +6,8 @@ using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`aptnb probe --run runs/…`: the gates of a trained gated run over a split: α per layer and token, λ per layer.</summary>
+/// <summary>`aptnb probe --run runs/…`: the gates of a trained gated run over a split: α per layer and token, λ
+/// per layer.</summary>
 public sealed class ProbeCommand : Command<ProbeCommand.Settings>
 {
     public sealed class Settings : ComputeSettings

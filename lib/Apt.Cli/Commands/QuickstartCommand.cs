@@ -41,7 +41,8 @@ public sealed class QuickstartCommand : AsyncCommand<QuickstartCommand.Settings>
         AnsiConsole.MarkupLineInterpolated($"[bold]quickstart[/]: {spec.Description}");
         var (runs, timedBefore) = (Stopwatch.StartNew(), profile.Total);
         var workerTimes = new PhaseTimes();
-        var pool = settings.Pool(spec.Tasks.Max(t => t.Threads), settings.DataRoot, noWait: false, workerTimes, experiment.Work, cancellation);
+        var pool = settings.Pool(spec.Tasks.Max(t => t.Threads), settings.DataRoot, noWait: false, workerTimes,
+            experiment.Work, cancellation);
         if (pool is not null)
         {
             TrainingConsole.Show(pool, () => pool.RunAll(spec.Expand(settings.Runs)));
@@ -50,15 +51,19 @@ public sealed class QuickstartCommand : AsyncCommand<QuickstartCommand.Settings>
         else
         {
             TrainingConsole.Show(experiment, () => SweepRunner.Run(spec, experiment, settings.Runs));
-            profile.Add("runs, the rest (console, run folders, metrics log)", runs.Elapsed - (profile.Total - timedBefore));
+            profile.Add("runs, the rest (console, run folders, metrics log)",
+                runs.Elapsed - (profile.Total - timedBefore));
         }
         var report = Stopwatch.StartNew(); // awaited: the charts' images are drawn after Write returns its task
         var outputs = await StudyReport.Write(settings.Runs, settings.Runs, settings.DataRoot);
         profile.Add("table and charts (HTML and PNG)", report.Elapsed);
         StudyConsole.Print(outputs);
         if (outputs.Comparisons.Any(c => c.Verdict is "undecided" or "not judged" || c.Training is not null))
-            AnsiConsole.MarkupLine("[yellow]The quickstart is sized to show the kit, not to decide between methods. For a comparison with power (the same search per method on dev, 6 paired seeds trained until dev plateaus, larger dev and test sets): [bold]aptnb sweep --preset study[/].[/]");
-        new JobWork(spec.Backbone, clock.Elapsed.TotalSeconds, Environment.ProcessorCount, pool?.Count ?? 1, experiment.Work.Counts).Save(settings.Runs);
+            AnsiConsole.MarkupLine("[yellow]The quickstart is sized to show the kit, not to decide between methods. " +
+                "For a comparison with power (the same search per method on dev, 6 paired seeds trained until dev " +
+                "plateaus, larger dev and test sets): [bold]aptnb sweep --preset study[/].[/]");
+        new JobWork(spec.Backbone, clock.Elapsed.TotalSeconds, Environment.ProcessorCount, pool?.Count ?? 1,
+            experiment.Work.Counts).Save(settings.Runs);
         AnsiConsole.MarkupLineInterpolated($"wall time {clock.Elapsed:mm\\:ss}. Run folders (config, metrics, adapter, gate probe): {Path.GetFullPath(settings.Runs)}");
         AnsiConsole.MarkupLine("where the time went (this process; the build before it is not counted):");
         foreach (var (phase, elapsed) in profile.Totals)

@@ -29,7 +29,8 @@ public sealed class ReportCommand : AsyncCommand<ReportCommand.Settings>
         public string DataRoot { get; init; } = "data";
 
         [CommandOption("--bench")]
-        [Description("An Apt.Bench --json file: chart its scaling scans (step time over sequence and prefix length) instead of a runs table.")]
+        [Description("An Apt.Bench --json file: chart its scaling scans (step time over sequence and prefix length) " +
+            "instead of a runs table.")]
         public string? Bench { get; init; }
 
         [CommandOption("--no-png")]

@@ -7,7 +7,8 @@ using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`aptnb score ner --gold G --pred P`: span-level precision, recall and F1 (seqeval default mode) of two CoNLL column files.</summary>
+/// <summary>`aptnb score ner --gold G --pred P`: span-level precision, recall and F1 (seqeval default mode) of two
+/// CoNLL column files.</summary>
 public sealed class ScoreNerCommand : Command<ScoreNerCommand.Settings>
 {
     public sealed class Settings : CommandSettings

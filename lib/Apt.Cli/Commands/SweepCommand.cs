@@ -10,8 +10,9 @@ using Spectre.Console.Cli;
 namespace Apt.Cli.Commands;
 
 /// <summary>
-/// `aptnb sweep --preset full-grid` or `aptnb sweep grid.json`: every run of a grid, one after another (finished runs are
-/// skipped); `--slurm` writes (and `--submit` submits) a Slurm job array with one task per cell instead; `--cell N` is
+/// `aptnb sweep --preset full-grid` or `aptnb sweep grid.json`: every run of a grid, one after another (finished runs
+/// are skipped); `--slurm` writes (and `--submit` submits) a Slurm job array with one task per cell instead; `--cell N`
+/// is
 /// what one task runs; `--status` shows every cell. Sweeps sharing a runs folder never train a cell twice (run.lock).
 /// </summary>
 public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
@@ -127,10 +128,12 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
             {
                 spec.SaveIn(runs);
                 void Skipped(SweepRun run) => skipped.Add(Path.GetFullPath(run.Folder));
-                outcomes = settings.Pool(spec.Tasks.Max(t => t.Threads), settings.DataRoot, settings.NoWait, experiment.Profile,
+                outcomes = settings.Pool(spec.Tasks.Max(t => t.Threads), settings.DataRoot, settings.NoWait,
+                    experiment.Profile,
                     stop: cancellation) is { } pool
                     ? TrainingConsole.Show(pool, () => pool.RunAll(spec.Expand(runs), Skipped))
-                    : TrainingConsole.Show(experiment, () => SweepRunner.Run(spec, experiment, runs, skipped: Skipped, locks: locks));
+                    : TrainingConsole.Show(experiment,
+                        () => SweepRunner.Run(spec, experiment, runs, skipped: Skipped, locks: locks));
             }
             // One line per run this process trained: with several sweeps (or array tasks) on one runs folder, who trained what.
             foreach (var outcome in outcomes)
@@ -145,7 +148,8 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
         }
     }
 
-    /// <summary>How this process's sweeps claim run folders: as a Slurm task where one runs, waiting unless <paramref name="noWait"/>.</summary>
+    /// <summary>How this process's sweeps claim run folders: as a Slurm task where one runs, waiting unless
+    /// <paramref name="noWait"/>.</summary>
     public static RunLockOptions Locks(bool noWait) => new()
     {
         Job = SlurmArray.CurrentJob(),
@@ -157,7 +161,8 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
     static int ShowStatus(Settings settings, string runs, RunLockOptions locks)
     {
         var spec = (settings.Preset ?? settings.File) is { } source ? SweepSpec.Load(source) : SweepSpec.SavedIn(runs)
-            ?? throw new FileNotFoundException($"{Path.Combine(runs, SweepSpec.FileName)} not found: {runs} holds no sweep's grid; give it too: aptnb sweep <grid> --status {runs}");
+            ?? throw new FileNotFoundException($"{Path.Combine(runs, SweepSpec.FileName)} not found: {runs} holds no " +
+                $"sweep's grid; give it too: aptnb sweep <grid> --status {runs}");
         if (settings.Backbone is { } backbone) spec = spec with { Backbone = backbone };
         var cells = SweepStatus.Of(spec, runs, locks);
         var table = new Table().AddColumn("cell").AddColumn("run").AddColumn("state").AddColumn("detail");
@@ -169,7 +174,8 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
     }
 
     /// <summary>A study: the search on dev, its choices, then the seeds at each method's best setting (<see cref="StudyPlan"/>), then its report.</summary>
-    static async Task<int> RunStudy(StudyPlan study, Settings settings, string runs, RunLockOptions locks, CancellationToken cancellation)
+    static async Task<int> RunStudy(StudyPlan study, Settings settings, string runs, RunLockOptions locks,
+        CancellationToken cancellation)
     {
         if (settings.List)
         {
@@ -184,9 +190,11 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
         AnsiConsole.MarkupLineInterpolated($"[bold]{plan.Spec.Name}[/] (a study): {plan.Spec.Description}, in {runs}");
         TorchRuntime.EnsureLoaded();
         using var experiment = new Experiment(settings.DataRoot) { Stop = cancellation };
-        var pool = settings.Pool(plan.Spec.Tasks.Max(t => t.Threads), settings.DataRoot, settings.NoWait, experiment.Profile,
+        var pool = settings.Pool(plan.Spec.Tasks.Max(t => t.Threads), settings.DataRoot, settings.NoWait,
+            experiment.Profile,
             stop: cancellation);
-        TrainingConsole.Show(pool ?? (ITrainingEvents)experiment, () => StudyRunner.Run(plan, experiment, runs, settings.Backbone,
+        TrainingConsole.Show(pool ?? (ITrainingEvents)experiment,
+            () => StudyRunner.Run(plan, experiment, runs, settings.Backbone,
             line => AnsiConsole.MarkupLineInterpolated($"chosen on dev: {line}"), locks, pool));
         AnsiConsole.MarkupLineInterpolated($"done in {clock.Elapsed:hh\\:mm\\:ss}. Choices: {Path.Combine(runs, StudyPlan.ChoicesFile)}.");
         string seeds = Path.Combine(runs, StudyPlan.SeedsFolder), data = study.DataRoot(settings.DataRoot);
@@ -211,7 +219,8 @@ public sealed class SweepCommand : AsyncCommand<SweepCommand.Settings>
         var cells = Enumerable.Range(0, points.Count).Where(i => !points[i].IsFinished).ToList();
         if (cells.Count == 0)
         {
-            AnsiConsole.MarkupLineInterpolated($"every cell of {spec.Name} is finished: nothing to submit. Report: aptnb report --runs {runs}");
+            AnsiConsole.MarkupLineInterpolated(
+                $"every cell of {spec.Name} is finished: nothing to submit. Report: aptnb report --runs {runs}");
             return 0;
         }
         string grid = spec.SaveIn(runsRoot);

@@ -10,7 +10,8 @@ using Spectre.Console.Cli;
 
 namespace Apt.Cli.Commands;
 
-/// <summary>`aptnb train --task wordnet-wic --method apt`: one run, written to a run folder; `--resume` continues one.</summary>
+/// <summary>`aptnb train --task wordnet-wic --method apt`: one run, written to a run folder; `--resume`
+/// continues one.</summary>
 public sealed class TrainCommand : Command<TrainCommand.Settings>
 {
     public sealed class Settings : ComputeSettings
@@ -145,7 +146,8 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         public int CheckpointEvery { get; init; } = 100;
 
         [CommandOption("--threads <N>")]
-        [Description("Threads the run computes with, recorded in config.json (the same count repeats a run bit for bit). Default 1, as a sweep's runs.")]
+        [Description("Threads the run computes with, recorded in config.json (the same count repeats a run bit for " +
+            "bit). Default 1, as a sweep's runs.")]
         [DefaultValue(1)]
         public int Threads { get; init; } = 1;
 

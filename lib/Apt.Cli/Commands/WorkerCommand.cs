@@ -13,7 +13,8 @@ namespace Apt.Cli.Commands;
 public class WorkerSettings : ComputeSettings
 {
     [CommandOption("--workers <N>")]
-    [Description("Runs trained side by side, each in a worker process of its own. Default: the cores over the runs' threads " +
+    [Description("Runs trained side by side, each in a worker process of its own. Default: the cores over " +
+        "the runs' threads " +
         "(the grid's \"threads\", default 1): 2 on 2 cores. 1 trains in this process, one run after another.")]
     public int? Workers { get; init; }
 
@@ -33,8 +34,8 @@ public class WorkerSettings : ComputeSettings
 }
 
 /// <summary>
-/// `aptnb worker` (hidden): one worker process of <see cref="SweepWorkers"/>, which starts it; it reads cells on standard
-/// input and writes their progress on standard output, and its own messages go to standard error.
+/// `aptnb worker` (hidden): one worker process of <see cref="SweepWorkers"/>, which starts it; it reads cells on
+/// standard input and writes their progress on standard output, and its own messages go to standard error.
 /// </summary>
 public sealed class WorkerCommand : Command<WorkerCommand.Settings>
 {
@@ -53,19 +54,22 @@ public sealed class WorkerCommand : Command<WorkerCommand.Settings>
     {
         using var protocol = new StreamWriter(Console.OpenStandardOutput());
         Console.SetOut(Console.Error); // anything else this process prints stays off the protocol
-        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        AnsiConsole.Console = AnsiConsole.Create(
+            new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         TorchRuntime.EnsureLoaded();
         using var experiment = new Experiment(settings.DataRoot) { Stop = cancellation };
         SweepWorkers.Serve(Console.In, protocol, experiment, SweepCommand.Locks(settings.NoWait));
         return 0;
     }
 
-    /// <summary>How to start a worker: this program, as it was started, with the verb and the options it needs.</summary>
+    /// <summary>How to start a worker: this program, as it was started, with the verb and the options
+    /// it needs.</summary>
     public static ProcessStartInfo Start(string dataRoot, string? kernels, bool noWait)
     {
         string process = Environment.ProcessPath ?? "dotnet";
         var start = new ProcessStartInfo(process);
-        if (Path.GetFileNameWithoutExtension(process) == "dotnet") start.ArgumentList.Add(typeof(WorkerCommand).Assembly.Location);
+        if (Path.GetFileNameWithoutExtension(process) == "dotnet")
+            start.ArgumentList.Add(typeof(WorkerCommand).Assembly.Location);
         foreach (string argument in new[] { "worker", "--data-root", dataRoot }) start.ArgumentList.Add(argument);
         if (kernels is not null) { start.ArgumentList.Add("--kernels"); start.ArgumentList.Add(kernels); }
         if (noWait) start.ArgumentList.Add("--no-wait");

@@ -18,7 +18,8 @@ public sealed record SlurmArrayOptions
     public string? Mem { get; init; }
     /// <summary>CPUs per task. Default 2 (libtorch's threads take what the task gets).</summary>
     public int CpusPerTask { get; init; } = 2;
-    /// <summary>How a task starts `aptnb`: a shell command line, e.g. "dotnet /home/me/AptNotebooks/lib/Apt.Cli/bin/Release/net10.0/Apt.Cli.dll".</summary>
+    /// <summary>How a task starts `aptnb`: a shell command line, e.g. "dotnet
+    /// /home/me/AptNotebooks/lib/Apt.Cli/bin/Release/net10.0/Apt.Cli.dll".</summary>
     public required string AptCommand { get; init; }
 }
 
@@ -37,9 +38,11 @@ public static class SlurmArray
     {
         var text = new StringBuilder();
         text.AppendLine("#!/bin/bash");
-        text.AppendLine($"# aptnb sweep '{name}' as a Slurm job array: one task per grid cell ({cells.Count} cells), written by aptnb sweep --slurm.");
+        text.AppendLine($"# aptnb sweep '{name}' as a Slurm job array: one task per grid cell ({cells.Count} cells), " +
+            $"written by aptnb sweep --slurm.");
         text.AppendLine("# Each task trains its cell's run folder, resumes it when it exists and skips it when finished; run it again (or");
-        text.AppendLine("# aptnb sweep --slurm --submit again) to submit what is left. aptnb sweep --status shows every cell.");
+        text.AppendLine("# aptnb sweep --slurm --submit again) to submit what is left. aptnb sweep --status " +
+            "shows every cell.");
         text.AppendLine($"#SBATCH --job-name=apt-{name}");
         text.AppendLine($"#SBATCH --array={Ranges(cells)}%{options.MaxParallel}");
         text.AppendLine($"#SBATCH --output={Path.Combine(LogFolder(runsRoot), "%A_%a.out")}");

@@ -68,11 +68,14 @@ public static class CxxRuntimeNeeds
         string listed = needs.Count == 0
             ? "none"
             : string.Join("; ", needs.Select(n => string.Create(CultureInfo.InvariantCulture,
-                $"{n.Version} ({n.Library}, {(n.Weak ? "weak" : Met(n) ? "the system has it" : "the system lacks it")})")));
+                $"{n.Version} ({n.Library}, " +
+                    $"{(n.Weak ? "weak" : Met(n) ? "the system has it" : "the system lacks it")})")));
         var unmet = needs.Where(n => !Met(n)).Select(n => n.Version).Distinct().ToList();
         return new Finding("C++ runtime", $"beyond Debian 12's {Debian12Text}: {listed}", unmet.Count == 0,
-            $"libtorch will not load while the system's libstdc++ lacks {string.Join(", ", unmet)}: install a newer libstdc++6, " +
-            "or mark the requirement weak as build/LibTorchSharp.targets does for GLIBCXX_3.4.32 (only safe when no symbol " +
+            $"libtorch will not load while the system's libstdc++ lacks {string.Join(", ", unmet)}: install a " +
+                $"newer libstdc++6, " +
+            "or mark the requirement weak as build/LibTorchSharp.targets does for GLIBCXX_3.4.32 (only safe " +
+                "when no symbol " +
             "the libraries call stands behind it)");
     }
 }

@@ -119,7 +119,8 @@ public sealed class PretrainedBackbone : IDisposable
         {
             foreach (var tensor in weights.Values) tensor.Dispose();
         }
-        var identity = new BackboneIdentity(Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')), Path.GetFullPath(folder),
+        var identity = new BackboneIdentity(Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')),
+            Path.GetFullPath(folder),
             InputFile.Sha256(weightsPath));
         ReleaseLoadingBuffers();
         return new PretrainedBackbone(model, tokenizer, saveTokenizer, identity);
@@ -193,7 +194,8 @@ public static class Checkpoint
         return result;
     }
 
-    /// <summary>A checkpoint key's name in the encoder, or null for what it does not hold (heads, the position-id buffer).</summary>
+    /// <summary>A checkpoint key's name in the encoder, or null for what it does not hold (heads, the
+    /// position-id buffer).</summary>
     public static string? EncoderName(string key)
     {
         string? family = new[] { "bert.", "roberta." }.FirstOrDefault(p => key.StartsWith(p, StringComparison.Ordinal));

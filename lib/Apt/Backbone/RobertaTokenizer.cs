@@ -110,7 +110,8 @@ public sealed class RobertaTextTokenizer : ITextTokenizer
     {
         string Named(string file) => Path.Combine(folder, file);
         if (File.Exists(Named("vocab.json")) && File.Exists(Named("merges.txt")))
-            return FromHuggingFace(InputFile.ReadAllBytes(Named("vocab.json")), InputFile.ReadAllBytes(Named("merges.txt")),
+            return FromHuggingFace(InputFile.ReadAllBytes(Named("vocab.json")),
+                InputFile.ReadAllBytes(Named("merges.txt")),
                 Named("vocab.json"), Named("merges.txt"));
         string[] fairseq = ["encoder.json", "vocab.bpe", "dict.txt"];
         if (fairseq.All(f => File.Exists(Named(f))))

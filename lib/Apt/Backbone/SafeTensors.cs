@@ -76,7 +76,8 @@ public static class SafeTensors
                 $"{path}: {size} bytes, too short to be a safetensors file (expected an 8-byte header length first)");
         long headerLength = BinaryPrimitives.ReadInt64LittleEndian(prefix);
         if (headerLength <= 0 || headerLength > size - 8)
-            throw new InvalidDataException($"{path}: the header length {headerLength} does not fit the file's {size} bytes " +
+            throw new InvalidDataException($"{path}: the header length {headerLength} does not fit the " +
+                $"file's {size} bytes " +
                                            $"(expected 1..{size - 8}; truncated or not a safetensors file?)");
         if (headerLength > MaxHeaderBytes)
             throw new InvalidDataException(

@@ -185,12 +185,14 @@ public static class TorchRuntime
             string? library = NativeLibraryPath();
             bool patched = library is not null && ElfVersionNeed.IsWeak(library, RequiredGlibcxx) != false;
             text.Append($" The system's libstdc++ ({check.Value.Path}) lacks {RequiredGlibcxx}, which TorchSharp 0.107's native library requires");
-            text.Append(patched ? " (its copy here is already patched, so the cause lies elsewhere; run 'aptnb doctor')." :
+            text.Append(patched
+                ? " (its copy here is already patched, so the cause lies elsewhere; run 'aptnb doctor')." :
                 $". Rebuild with 'dotnet build' in the repository: the build marks that requirement weak in {library ?? "libLibTorchSharp.so"} (build/LibTorchSharp.targets).");
         }
         else
         {
-            text.Append(" Check that 'dotnet restore' completed (the libtorch-cpu packages are large) and run 'aptnb doctor'.");
+            text.Append(" Check that 'dotnet restore' completed (the libtorch-cpu packages are large) and run " +
+                "'aptnb doctor'.");
         }
         return text.ToString();
     }

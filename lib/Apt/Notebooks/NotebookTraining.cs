@@ -4,8 +4,8 @@ using Apt.Training;
 namespace Apt.Notebooks;
 
 /// <summary>
-/// Training from a notebook cell: one live progress view per run (<see cref="Show.Progress"/>: a bar updated in place in
-/// a notebook, a line in a terminal), and the run folders on disk as with the `aptnb` command, so a notebook and the
+/// Training from a notebook cell: one live progress view per run (<see cref="Show.Progress"/>: a bar updated in place
+/// in a notebook, a line in a terminal), and the run folders on disk as with the `aptnb` command, so a notebook and the
 /// CLI share results.
 /// </summary>
 public static class NotebookTraining

@@ -14,7 +14,8 @@ public static class Show
     /// <summary>Where things show: the terminal (files in ./notebook-output) until a host is installed.</summary>
     public static IShowHost Host { get; set; } = new TerminalHost("notebook-output");
 
-    /// <summary>Shows <paramref name="chart"/>; nothing when there is none (a cell whose runs are not there yet).</summary>
+    /// <summary>Shows <paramref name="chart"/>; nothing when there is none (a cell whose runs are not
+    /// there yet).</summary>
     public static void Chart(Chart? chart)
     {
         if (chart is not null) Host.Chart(chart);
@@ -32,7 +33,8 @@ public static class Show
     public static IProgressView Progress(string title) => Host.Progress(title);
 }
 
-/// <summary>A place that shows what <see cref="Show"/> is given: a notebook's output, or the terminal and files.</summary>
+/// <summary>A place that shows what <see cref="Show"/> is given: a notebook's output, or the terminal
+/// and files.</summary>
 public interface IShowHost
 {
     void Chart(Chart chart);

@@ -9,8 +9,8 @@ using Microsoft.Data.Analysis;
 namespace Apt.Notebooks;
 
 /// <summary>
-/// <see cref="Show"/> in a terminal, as a notebook's twin (notebooks/*.cs) runs: tables and text are printed, each chart
-/// is written as an HTML page and a PNG (through the local chromium, see <see cref="ChartImageExport"/>), an HTML
+/// <see cref="Show"/> in a terminal, as a notebook's twin (notebooks/*.cs) runs: tables and text are printed, each
+/// chart is written as an HTML page and a PNG (through the local chromium, see <see cref="ChartImageExport"/>), an HTML
 /// fragment as a page beside them, and a run's progress is one line rewritten in place, plus one line per epoch.
 /// </summary>
 public sealed partial class TerminalHost : IShowHost
@@ -66,7 +66,8 @@ public sealed partial class TerminalHost : IShowHost
     public void Html(string html)
     {
         string path = NextFile("html") + ".html";
-        AtomicFile.WriteAllText(path, $"<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>{html}</body></html>");
+        AtomicFile.WriteAllText(path,
+            $"<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>{html}</body></html>");
         string text = WebUtility.HtmlDecode(Tags().Replace(Breaks().Replace(html, "\n"), ""));
         Console.WriteLine(Spaces().Replace(text, " ").Trim());
         Console.WriteLine($"(as HTML: {Path.GetFileName(path)})");
@@ -81,7 +82,8 @@ public sealed partial class TerminalHost : IShowHost
         return Path.Combine(OutputFolder, $"{++_files:00}-{(slug.Length > 60 ? slug[..60] : slug)}");
     }
 
-    /// <summary>A row's cells by column: a dictionary's entries, else the public properties (anonymous types).</summary>
+    /// <summary>A row's cells by column: a dictionary's entries, else the public properties
+    /// (anonymous types).</summary>
     static Dictionary<string, object?> Cells<T>(T row) => row switch
     {
         IDictionary dictionary => dictionary.Keys.Cast<object>().ToDictionary(k => k.ToString()!, k => dictionary[k]),
@@ -118,9 +120,9 @@ public sealed partial class TerminalHost : IShowHost
     private static partial Regex Spaces();
 
     /// <summary>
-    /// A run's progress in a terminal: one line rewritten in place at most twice a second (when the output is a terminal),
-    /// and a line of its own whenever a note arrives (the epoch's dev scores) or the run completes, so a log keeps those.
-    /// </summary>
+    /// A run's progress in a terminal: one line rewritten in place at most twice a second (when the output is a
+    /// terminal), and a line of its own whenever a note arrives (the epoch's dev scores) or the run completes, so a log
+    /// keeps those. </summary>
     sealed class LineProgress(string title) : IProgressView
     {
         readonly bool _live = !Console.IsOutputRedirected;
@@ -133,7 +135,8 @@ public sealed partial class TerminalHost : IShowHost
             bool noted = value.Note is { Length: > 0 } && value.Note != Last?.Note;
             Last = value;
             if (noted) Write(value.Facts(), permanent: true);
-            else if (_live && (value.Step >= value.TotalSteps || DateTime.UtcNow - _lastDraw >= TimeSpan.FromSeconds(0.5)))
+            else if (_live && (value.Step >= value.TotalSteps
+                || DateTime.UtcNow - _lastDraw >= TimeSpan.FromSeconds(0.5)))
                 Write($"{100 * value.Fraction:0}% · {value.Facts()}", permanent: false);
         }
 

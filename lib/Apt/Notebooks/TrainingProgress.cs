@@ -9,7 +9,8 @@ namespace Apt.Notebooks;
 /// <param name="TotalSteps">Steps the run will take.</param>
 /// <param name="Epoch">Current epoch, 1-based.</param>
 /// <param name="TotalEpochs">Epochs the run will take.</param>
-/// <param name="Loss">Latest training loss (a running mean if the trainer smooths it); null before the first step.</param>
+/// <param name="Loss">Latest training loss (a running mean if the trainer smooths it); null before the
+/// first step.</param>
 /// <param name="ExamplesPerSecond">Throughput; null when unknown.</param>
 /// <param name="Eta">Estimated time left; null when unknown.</param>
 /// <param name="Note">Free text shown after the numbers, e.g. "dev acc 71.3".</param>

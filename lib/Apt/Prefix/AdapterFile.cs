@@ -68,7 +68,8 @@ public static class AdapterFile
         string manifestPath = ManifestPath(path);
         if (!File.Exists(manifestPath)) throw new FileNotFoundException($"{path}: the adapter has no manifest {Path.GetFileName(manifestPath)} beside it", manifestPath);
         AdapterManifest? manifest;
-        try { manifest = JsonSerializer.Deserialize<AdapterManifest>(InputFile.ReadAllText(manifestPath), PrefixConfig.Json); }
+        try { manifest = JsonSerializer.Deserialize<AdapterManifest>(InputFile.ReadAllText(manifestPath),
+            PrefixConfig.Json); }
         catch (JsonException e) { throw new InvalidDataException($"{manifestPath}: line {e.LineNumber + 1}: not an adapter manifest: {e.Message}", e); }
         if (manifest is null || manifest.Format != FormatName || manifest.Prefix is null || manifest.Backbone is null || manifest.BackboneConfig is null || manifest.Tensors is null)
             throw new InvalidDataException($"{manifestPath}: expected an adapter manifest of format '{FormatName}' with prefix, backbone, backbone_config and tensors");

@@ -86,7 +86,8 @@ public static class PeftPrefixTuning
             if (!File.Exists(required)) throw new FileNotFoundException($"{folder}: a PEFT adapter folder needs {Path.GetFileName(required)}", required);
 
         JsonObject json;
-        try { json = JsonNode.Parse(InputFile.ReadAllText(configPath))?.AsObject() ?? throw new InvalidDataException($"{configPath}: empty"); }
+        try { json = JsonNode.Parse(InputFile.ReadAllText(configPath))?.AsObject()
+            ?? throw new InvalidDataException($"{configPath}: empty"); }
         catch (JsonException e) { throw new InvalidDataException($"{configPath}: line {e.LineNumber + 1}: not valid JSON: {e.Message}", e); }
         string? peftType = json["peft_type"]?.GetValue<string>();
         if (peftType != "PREFIX_TUNING")

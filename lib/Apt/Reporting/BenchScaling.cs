@@ -11,12 +11,14 @@ public sealed record BenchScaling(string Axis, string XMeaning, double[] X, doub
     /// <summary>The scans of a benchmark JSON file; errors name the file and what was expected.</summary>
     public static IReadOnlyList<BenchScaling> Read(string benchJsonPath)
     {
-        if (!File.Exists(benchJsonPath)) throw new FileNotFoundException($"{benchJsonPath}: no such benchmark file (write one with Apt.Bench --json <file>)", benchJsonPath);
+        if (!File.Exists(benchJsonPath)) throw new FileNotFoundException($"{benchJsonPath}: no such benchmark file " +
+            $"(write one with Apt.Bench --json <file>)", benchJsonPath);
         try
         {
             using var document = JsonDocument.Parse(InputFile.ReadAllText(benchJsonPath));
             if (!document.RootElement.TryGetProperty("scaling", out var scans) || scans.ValueKind != JsonValueKind.Array)
-                throw new InvalidDataException($"{benchJsonPath}: expected an Apt.Bench --json file with a \"scaling\" array");
+                throw new InvalidDataException($"{benchJsonPath}: expected an Apt.Bench --json file with a " +
+                    $"\"scaling\" array");
             return [.. scans.EnumerateArray().Select((scan, i) => Scan(scan, $"{benchJsonPath}: scaling[{i}]"))];
         }
         catch (JsonException e)

@@ -8,7 +8,8 @@ namespace Apt.Reporting;
 /// <param name="Losses">Loss at each step (same length as <paramref name="Steps"/>).</param>
 public sealed record LossSeries(string Name, IReadOnlyList<int> Steps, IReadOnlyList<double> Losses);
 
-/// <summary>One bar of an ablation chart: a metric's mean over seeds and its standard deviation (the error bar; null: one run).</summary>
+/// <summary>One bar of an ablation chart: a metric's mean over seeds and its standard deviation (the error bar; null:
+/// one run).</summary>
 public sealed record MeanStd(string Category, double Mean, double? Std);
 
 /// <summary>

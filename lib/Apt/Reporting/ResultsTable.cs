@@ -19,7 +19,8 @@ public sealed record ResultCell(double Mean, double? Std, int Runs, int? Of = nu
 
     public override string ToString() =>
         MeanStdText(Mean, Std)
-        + (ConfidenceHalfWidth is double h ? string.Create(CultureInfo.InvariantCulture, $" [{Mean - h:F1}, {Mean + h:F1}]") : "")
+        + (ConfidenceHalfWidth is double h ? string.Create(CultureInfo.InvariantCulture,
+            $" [{Mean - h:F1}, {Mean + h:F1}]") : "")
         + (Of is int of && Runs < of ? $" ({Runs} of {of} runs)" : "");
 
     /// <summary>
@@ -120,7 +121,8 @@ public sealed class ResultsTable
         return text.ToString();
     }
 
-    /// <summary>An HTML table for <see cref="ReportPage"/>, the same cells and note as <see cref="ToMarkdown"/>.</summary>
+    /// <summary>An HTML table for <see cref="ReportPage"/>, the same cells and note as
+    /// <see cref="ToMarkdown"/>.</summary>
     public string ToHtml()
     {
         static string Cell(string tag, string text, string? css = null) =>
@@ -153,7 +155,8 @@ public sealed class ResultsTable
     /// <summary>A bar chart per task of every method's mean ± std.</summary>
     public Chart ToChart(string task) =>
         Charts.MeanStdBars(
-            [.. _methods.Where(m => this[m, task] is not null).Select(m => new MeanStd(m, this[m, task]!.Mean, this[m, task]!.Std))],
+            [.. _methods.Where(m => this[m, task] is not null).Select(m => new MeanStd(m, this[m, task]!.Mean,
+                this[m, task]!.Std))],
             "score (%)", $"{task}{(IsStandIn(task) ? " (stand-in data)" : "")}");
 
     const string StandInNote = "stand-in data built here from public corpora (WordNet, Brown): not benchmark scores.";

@@ -13,10 +13,12 @@ namespace Apt.Reporting;
 /// <param name="Probes">Per task with gated runs, APT's gate probe summarised across seeds (<see cref="ProbeAcrossSeeds.Summary"/>).</param>
 /// <param name="Markdown">Path of results.md.</param>
 /// <param name="Csv">Path of results.csv.</param>
-/// <param name="Page">Path of report.html: the table, verdicts, probes, notes and every chart in one offline page.</param>
+/// <param name="Page">Path of report.html: the table, verdicts, probes, notes and every chart in one
+/// offline page.</param>
 /// <param name="Charts">Paths of the PNG charts written (none without chromium or with png off).</param>
 /// <param name="Notes">What the report could not do or the reader should know (coverage, skipped PNGs, pairs not compared).</param>
-public sealed record StudyOutputs(ResultsTable Table, IReadOnlyList<PairedComparison> Comparisons, IReadOnlyList<string> Probes,
+public sealed record StudyOutputs(ResultsTable Table, IReadOnlyList<PairedComparison> Comparisons,
+    IReadOnlyList<string> Probes,
     string Markdown, string Csv, string Page, IReadOnlyList<string> Charts, IReadOnlyList<string> Notes);
 
 /// <summary>
@@ -44,7 +46,8 @@ public static class StudyReport
         var links = new List<string>();
         RunFolder.FindFinished(runsFolder, links);
         if (links.Count > 0)
-            notes.Add($"skipped {links.Count} link(s) to folders, not followed so that no run counts twice: {string.Join(", ", links)}");
+            notes.Add($"skipped {links.Count} link(s) to folders, not followed so that no run counts twice: " +
+                $"{string.Join(", ", links)}");
         string? coverage = SweepSpec.SavedIn(runsFolder) is { } grid ? table.MarkCoverage(grid) : null;
         if (coverage is not null) notes.Add(coverage);
         if (dataRoot is not null)
@@ -125,7 +128,8 @@ public static class StudyReport
     }
 
     /// <summary>Saves each chart as PNG while chromium is found; a missing chromium becomes one note.</summary>
-    static async Task<List<string>> SavePngs(IEnumerable<(Chart Chart, string Name)> charts, string chartFolder, bool png,
+    static async Task<List<string>> SavePngs(IEnumerable<(Chart Chart, string Name)> charts,
+        string chartFolder, bool png,
         List<string> notes)
     {
         var written = new List<string>();

@@ -56,15 +56,15 @@ public sealed record MethodEntry(string Name, string Label, string Trains, Func<
     public bool NeedsProbe { get; init; }
 
     /// <summary>
-    /// Trains its head on features the frozen backbone computed once per split in eval mode (<see cref="Training.FrozenFeatures"/>):
-    /// the recipe records the backbone's dropout as 0.
+    /// Trains its head on features the frozen backbone computed once per split in eval mode
+    /// (<see cref="Training.FrozenFeatures"/>): the recipe records the backbone's dropout as 0.
     /// </summary>
     public bool LinearProbe { get; init; }
 }
 
 /// <summary>
-/// Every method of the kit, in the order of the paper's tables. The CLI's help, `aptnb params`, sweeps, studies, reports
-/// and notebooks read method names here and nowhere else.
+/// Every method of the kit, in the order of the paper's tables. The CLI's help, `aptnb params`, sweeps, studies,
+/// reports and notebooks read method names here and nowhere else.
 /// </summary>
 public static class MethodCatalogue
 {

@@ -74,8 +74,8 @@ public record RunSettings
     /// </summary>
     [JsonPropertyName("checkpoint_every")] public int CheckpointEvery { get; init; } = 100;
     /// <summary>
-    /// The threads the run computes with (<see cref="ExperimentConfig.Threads"/>); default 1, so that a sweep runs one run
-    /// per core side by side and a run's sums add in the same order whatever ran beside it.
+    /// The threads the run computes with (<see cref="ExperimentConfig.Threads"/>); default 1, so that a sweep runs one
+    /// run per core side by side and a run's sums add in the same order whatever ran beside it.
     /// </summary>
     [JsonPropertyName("threads")] public int Threads { get; init; } = 1;
 

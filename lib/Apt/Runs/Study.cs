@@ -174,7 +174,8 @@ public static class StudyRunner
     /// The search (APT-relative methods after APT's choice), the choices, then the seeds; returns the choices. With
     /// <paramref name="workers"/>, each stage's runs train side by side in them (their processes claim the locks).
     /// </summary>
-    public static IReadOnlyList<StudyChoice> Run(StudyPlan plan, Experiment experiment, string root, string? backbone = null,
+    public static IReadOnlyList<StudyChoice> Run(StudyPlan plan, Experiment experiment, string root,
+        string? backbone = null,
         Action<string>? log = null, RunLockOptions? locks = null, SweepWorkers? workers = null)
     {
         backbone ??= plan.Spec.Backbone;

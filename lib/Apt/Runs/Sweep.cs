@@ -8,8 +8,8 @@ using Apt.Training;
 namespace Apt.Runs;
 
 /// <summary>
-/// Per-task entry of a sweep: the run settings (<see cref="RunSettings"/>, the same fields `aptnb train` takes as options)
-/// and the grid axes (every combination runs).
+/// Per-task entry of a sweep: the run settings (<see cref="RunSettings"/>, the same fields `aptnb train` takes as
+/// options) and the grid axes (every combination runs).
 /// </summary>
 public sealed record SweepTask : RunSettings
 {
@@ -53,7 +53,8 @@ public sealed record SweepSpec
 
     const string PresetPrefix = "Apt.Presets.";
 
-    /// <summary>The grid a sweep leaves in its runs folder: what `aptnb sweep --status` and `aptnb report` compare the run folders with, and what an array's tasks run.</summary>
+    /// <summary>The grid a sweep leaves in its runs folder: what `aptnb sweep --status` and `aptnb report` compare the
+    /// run folders with, and what an array's tasks run.</summary>
     public const string FileName = "sweep.json";
 
     /// <summary>Writes this grid to <paramref name="runsRoot"/>/sweep.json (atomically); returns the file.</summary>
@@ -85,7 +86,8 @@ public sealed record SweepSpec
     {
         SweepSpec? spec;
         try { spec = JsonSerializer.Deserialize<SweepSpec>(json, Json); }
-        catch (JsonException e) { throw new InvalidDataException($"{source}: line {e.LineNumber + 1}: {TrainingJson.Reason(e)}", e); }
+        catch (JsonException e) { throw new InvalidDataException($"{source}: line {e.LineNumber + 1}: " +
+            $"{TrainingJson.Reason(e)}", e); }
         if (spec is null || spec.Tasks.Length == 0) throw new InvalidDataException($"{source}: a sweep needs at least one entry in \"tasks\"");
         if (!IsSafeName(spec.Name))
             throw new InvalidDataException($"{source}: name '{spec.Name.ReplaceLineEndings("\\n")}' is not a plain name: it becomes the runs " +
@@ -107,7 +109,8 @@ public sealed record SweepSpec
         InvalidDataException Error(string field, string message) => new($"{source}: {field}: {message}");
         if (Methods.Length == 0) throw Error("methods", "expected at least one method");
         if (Array.FindIndex(Methods, m => MethodCatalogue.Find(m) is null) is var unknown and >= 0)
-            throw Error("methods", $"unknown method '{Methods[unknown]}' (expected {string.Join(", ", MethodCatalogue.Names)})");
+            throw Error("methods",
+                $"unknown method '{Methods[unknown]}' (expected {string.Join(", ", MethodCatalogue.Names)})");
         if (Seeds.Length == 0) throw Error("seeds", "expected at least one seed");
         var prefixMethods = Methods.Where(m => MethodCatalogue.Get(m).UsesPrefixLength).ToList();
         for (int i = 0; i < Tasks.Length; i++)
@@ -115,18 +118,24 @@ public sealed record SweepSpec
             var task = Tasks[i] ?? throw Error($"tasks[{i}]", "expected a task entry, not null");
             string at = $"tasks[{i}] ({task.Task})";
             if (!TaskRegistry.Names.Contains(task.Task))
-                throw Error($"tasks[{i}].task", $"unknown task '{task.Task}' (expected {string.Join(", ", TaskRegistry.Names)})");
+                throw Error($"tasks[{i}].task",
+                    $"unknown task '{task.Task}' (expected {string.Join(", ", TaskRegistry.Names)})");
             if (task.Problems().FirstOrDefault() is { Field: not null } problem)
                 throw Error($"{at}.{problem.Field}", $"expected {problem.Expected}, got {problem.Value}");
             if (task.LearningRates is not { Length: > 0 } rates || rates.Any(r => !(r > 0 && double.IsFinite(r))))
-                throw Error($"{at}.learning_rates", $"expected a non-empty list of rates > 0, got [{string.Join(", ", task.LearningRates ?? [])}]");
+                throw Error($"{at}.learning_rates",
+                    $"expected a non-empty list of rates > 0, got [{string.Join(", ", task.LearningRates ?? [])}]");
             if (task.PrefixLengths is not { Length: > 0 } lengths || lengths.Any(l => l < 0))
-                throw Error($"{at}.prefix_lengths", $"expected a non-empty list of lengths ≥ 0, got [{string.Join(", ", task.PrefixLengths ?? [])}]");
+                throw Error($"{at}.prefix_lengths",
+                    $"expected a non-empty list of lengths ≥ 0, got [{string.Join(", ", task.PrefixLengths ?? [])}]");
             if (prefixMethods.Count > 0 && lengths.Contains(0))
-                throw Error($"{at}.prefix_lengths", $"0 with method '{prefixMethods[0]}', which trains a prefix: a length of 0 " +
-                    $"trains only the head and would be recorded as {MethodCatalogue.Label(prefixMethods[0])}; use lengths ≥ 1, " +
+                throw Error($"{at}.prefix_lengths",
+                    $"0 with method '{prefixMethods[0]}', which trains a prefix: a length of 0 " +
+                    $"trains only the head and would be recorded as {MethodCatalogue.Label(prefixMethods[0])}; " +
+                        $"use lengths ≥ 1, " +
                     $"and method '{MethodCatalogue.HeadOnly.Name}' for head-only training");
-            if (task.Seeds is { Length: 0 }) throw Error($"{at}.seeds", "expected at least one seed (or no \"seeds\" for the sweep's)");
+            if (task.Seeds is { Length: 0 }) throw Error($"{at}.seeds",
+                "expected at least one seed (or no \"seeds\" for the sweep's)");
         }
     }
 
@@ -183,7 +192,8 @@ public sealed record SweepRun(SweepTask Settings, string Method, int Seed, doubl
 /// </summary>
 public static class SweepRunner
 {
-    /// <summary>A run's failure, written to its folder when it throws and removed once it finishes (what `aptnb sweep --status` shows).</summary>
+    /// <summary>A run's failure, written to its folder when it throws and removed once it finishes (what
+    /// `aptnb sweep --status` shows).</summary>
     public const string FailureFileName = "failure.json";
 
     /// <summary>Runs every point of <paramref name="spec"/>; <paramref name="skipped"/> hears of each finished run left alone.</summary>
@@ -245,12 +255,14 @@ public static class SweepRunner
     }
 
     /// <summary>
-    /// Trains, resumes or reads back <paramref name="cell"/> under its lock: waiting for it as <paramref name="locks"/> say,
-    /// or, unless <paramref name="wait"/>, returning null at once when another live process holds it.
+    /// Trains, resumes or reads back <paramref name="cell"/> under its lock: waiting for it as <paramref name="locks"/>
+    /// say, or, unless <paramref name="wait"/>, returning null at once when another live process holds it.
     /// </summary>
-    public static ExperimentOutcome? RunOne(SweepRun cell, Experiment experiment, RunLockOptions locks, bool wait, Action<SweepRun>? skipped = null)
+    public static ExperimentOutcome? RunOne(SweepRun cell, Experiment experiment, RunLockOptions locks, bool wait,
+        Action<SweepRun>? skipped = null)
     {
-        using var claim = wait ? RunFolderLock.Acquire(cell.Folder, locks) : RunFolderLock.TryAcquire(cell.Folder, locks, out _);
+        using var claim = wait ? RunFolderLock.Acquire(cell.Folder, locks)
+            : RunFolderLock.TryAcquire(cell.Folder, locks, out _);
         return claim is null ? null : Train(cell, experiment, skipped);
     }
 

@@ -34,7 +34,8 @@ public static class SweepStatus
         string failure = Path.Combine(run.Folder, SweepRunner.FailureFileName);
         if (File.Exists(failure))
         {
-            var recorded = JsonSerializer.Deserialize<RunFailure>(InputFile.ReadAllText(failure), TrainingJson.Indented);
+            var recorded = JsonSerializer.Deserialize<RunFailure>(InputFile.ReadAllText(failure),
+                TrainingJson.Indented);
             return new CellStatus(index, run, CellState.Failed, $"{recorded?.Kind}: {recorded?.Message}");
         }
         if (File.Exists(Path.Combine(run.Folder, "config.json")))

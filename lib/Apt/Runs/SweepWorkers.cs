@@ -13,18 +13,20 @@ namespace Apt.Runs;
 /// <see cref="RunFolderLock"/>, as `aptnb sweep --cell` does, and streams its steps, epochs and warnings back, which
 /// this class raises as its own events. A run's result depends on its settings alone, never on the workers beside it.
 /// A cell built from an APT probe (PT-2*) is sent only once that APT cell is done; a cell another live process holds is
-/// left to it and sent again at the end, to wait for it, as <see cref="SweepRunner.RunAll"/> does. When a run fails or a worker dies,
-/// no new cell is sent, the cells in flight finish, and the failure is thrown: running again resumes what was cut off.
-/// </summary>
+/// left to it and sent again at the end, to wait for it, as <see cref="SweepRunner.RunAll"/> does. When a run fails or
+/// a worker dies, no new cell is sent, the cells in flight finish, and the failure is thrown: running again resumes
+/// what was cut off. </summary>
 /// <param name="count">How many workers at most (fewer when there are fewer cells).</param>
-/// <param name="start">How to start one worker process (`aptnb worker`); its standard input and output are redirected here.</param>
+/// <param name="start">How to start one worker process (`aptnb worker`); its standard input and output are
+/// redirected here.</param>
 public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITrainingEvents
 {
     public event Action<ExperimentConfig, TrainingProgress>? StepCompleted;
     public event Action<ExperimentConfig, EpochSummary>? EpochCompleted;
     public event Action<string>? Warning;
 
-    /// <summary>Where set, each worker's phase times are added to it when the worker ends (so summed over workers).</summary>
+    /// <summary>Where set, each worker's phase times are added to it when the worker ends (so summed over
+    /// workers).</summary>
     public PhaseTimes? Profile { get; init; }
 
     /// <summary>Where set, each worker's backbone passes are added to it when the worker ends.</summary>
@@ -35,8 +37,8 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
 
     /// <summary>
     /// When cancelled (the sweep's SIGINT or SIGTERM), no new cell is sent and each worker is sent SIGTERM, so its run
-    /// stops at its next safe point with a checkpoint; <see cref="RunAll"/> then throws <see cref="RunStoppedException"/>.
-    /// </summary>
+    /// stops at its next safe point with a checkpoint; <see cref="RunAll"/> then throws
+    /// <see cref="RunStoppedException"/>. </summary>
     public CancellationToken Stop { get; init; }
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
@@ -45,8 +47,8 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
     const int SigTerm = 15;
 
     /// <summary>
-    /// The workers a machine runs by default: one per core over the threads each run takes (<paramref name="threads"/>),
-    /// at least one.
+    /// The workers a machine runs by default: one per core over the threads each run takes
+    /// (<paramref name="threads"/>), at least one.
     /// </summary>
     public static int DefaultCount(int threads) => Math.Max(1, Environment.ProcessorCount / Math.Max(1, threads));
 
@@ -64,7 +66,8 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
         var configs = new Dictionary<int, ExperimentConfig>();
         var failures = new List<(SweepRun Cell, string Message, string Kind)>();
         var inbox = new BlockingCollection<(Worker Worker, WorkerMessage? Message)>();
-        var workers = Enumerable.Range(0, Math.Min(count, cells.Count)).Select(_ => new Worker(Process.Start(Redirected(start()))!, inbox)).ToList();
+        var workers = Enumerable.Range(0, Math.Min(count,
+            cells.Count)).Select(_ => new Worker(Process.Start(Redirected(start()))!, inbox)).ToList();
         using var forward = Stop.Register(() =>
         {
             if (OperatingSystem.IsWindows()) return;
@@ -82,34 +85,41 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
                         idle.Send(pending[next], cells[pending[next]], waiting);
                         pending.RemoveAt(next);
                     }
-                if (heldElsewhere.Count > 0 && workers.All(w => w.Cell is null) && !pending.Any(i => Ready(cells, i, [.. pending, .. heldElsewhere], workers)))
+                if (heldElsewhere.Count > 0 && workers.All(w => w.Cell is null)
+                    && !pending.Any(i => Ready(cells, i, [.. pending, .. heldElsewhere], workers)))
                 {
                     (pending, waiting) = ([.. heldElsewhere, .. pending], true);
                     heldElsewhere.Clear();
                     continue;
                 }
                 if (workers.All(w => w.Cell is null)
-                    && (pending.Count == 0 || failures.Count > 0 || Stop.IsCancellationRequested || workers.All(w => w.Exited)))
+                    && (pending.Count == 0 || failures.Count > 0 || Stop.IsCancellationRequested
+                        || workers.All(w => w.Exited)))
                     break;
                 var (worker, message) = inbox.Take();
                 if (message is null)
                 {
                     worker.Exited = true;
                     if (worker.Cell is int lost)
-                        failures.Add((cells[lost], $"its worker (pid {worker.Process.Id}) ended while training it; run again to resume it", "WorkerExited"));
+                        failures.Add((cells[lost],
+                            $"its worker (pid {worker.Process.Id}) ended while training it; run again to resume it",
+                            "WorkerExited"));
                     worker.Cell = null;
                     continue;
                 }
                 int cell = message.Cell;
                 if (message.Config is { } config) configs[cell] = config;
                 if (message.Warning is { } warning) Warning?.Invoke(warning);
-                if (message.Step is { } step && configs.TryGetValue(cell, out var stepping)) StepCompleted?.Invoke(stepping, step);
-                if (message.Epoch is { } epoch && configs.TryGetValue(cell, out var ended)) EpochCompleted?.Invoke(ended, epoch);
+                if (message.Step is { } step && configs.TryGetValue(cell,
+                    out var stepping)) StepCompleted?.Invoke(stepping, step);
+                if (message.Epoch is { } epoch && configs.TryGetValue(cell,
+                    out var ended)) EpochCompleted?.Invoke(ended, epoch);
                 if (message.Failure is { } failure) failures.Add((cells[cell], failure, message.Kind ?? "Exception"));
                 if (message.Done)
                 {
                     outcomes[cell] = Experiment.Finished(cells[cell].Folder)
-                        ?? throw new InvalidDataException($"{cells[cell].Folder}: its worker reported it finished, but it has no result");
+                        ?? throw new InvalidDataException($"{cells[cell].Folder}: its worker reported it finished, " +
+                            $"but it has no result");
                     if (message.Skipped) skipped?.Invoke(cells[cell]);
                 }
                 if (message.Held) heldElsewhere.Add(cell);
@@ -123,17 +133,22 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
         var stopped = failures.FirstOrDefault(f => f.Kind == nameof(RunStoppedException));
         if (stopped.Cell is not null) throw new RunStoppedException(stopped.Cell.Folder, stopped.Message);
         if (failures.Count == 0 && pending.Count > 0 && Stop.IsCancellationRequested)
-            throw new RunStoppedException(cells[pending[0]].Folder, $"stopped before {Path.GetFullPath(cells[pending[0]].Folder)} started");
-        if (failures.Count == 0 && pending.Count > 0) failures.Add((cells[pending[0]], "every worker ended before it was trained", "WorkerExited"));
+            throw new RunStoppedException(cells[pending[0]].Folder,
+                $"stopped before {Path.GetFullPath(cells[pending[0]].Folder)} started");
+        if (failures.Count == 0 && pending.Count > 0) failures.Add((cells[pending[0]],
+            "every worker ended before it was trained", "WorkerExited"));
         if (failures.Count > 0)
         {
-            string text = $"{failures.Count} of {cells.Count} runs failed ({string.Join("; ", failures.Select(f => $"{f.Cell.Folder}: {f.Message}"))})";
-            throw failures.All(f => f.Kind == nameof(RunFolderBusyException)) ? new RunFolderBusyException(text, null) : new InvalidOperationException(text);
+            string text = $"{failures.Count} of {cells.Count} runs failed " +
+                $"({string.Join("; ", failures.Select(f => $"{f.Cell.Folder}: {f.Message}"))})";
+            throw failures.All(f => f.Kind == nameof(RunFolderBusyException)) ? new RunFolderBusyException(text, null)
+                : new InvalidOperationException(text);
         }
         return [.. outcomes.Select(o => o!)];
     }
 
-    /// <summary>Whether cell <paramref name="i"/> can start: a PT-2* cell waits for its APT cell of this list.</summary>
+    /// <summary>Whether cell <paramref name="i"/> can start: a PT-2* cell waits for its APT cell of
+    /// this list.</summary>
     static bool Ready(IReadOnlyList<SweepRun> cells, int i, List<int> pending, List<Worker> workers) =>
         cells[i].ProbeFrom is not { } probe
         || !pending.Concat(workers.Where(w => w.Cell is not null).Select(w => w.Cell!.Value))
@@ -165,19 +180,24 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
                 output.Flush();
             }
         }
-        ExperimentConfig? Announce(ExperimentConfig config) => ReferenceEquals(config, announced) ? null : announced = config;
-        experiment.StepCompleted += (config, step) => Send(new WorkerMessage { Cell = current, Config = Announce(config), Step = step });
-        experiment.EpochCompleted += (config, epoch) => Send(new WorkerMessage { Cell = current, Config = Announce(config), Epoch = epoch });
+        ExperimentConfig? Announce(ExperimentConfig config) => ReferenceEquals(config, announced) ? null
+            : announced = config;
+        experiment.StepCompleted += (config, step) => Send(new WorkerMessage { Cell = current,
+            Config = Announce(config), Step = step });
+        experiment.EpochCompleted += (config, epoch) => Send(new WorkerMessage { Cell = current,
+            Config = Announce(config), Epoch = epoch });
         experiment.Warning += warning => Send(new WorkerMessage { Cell = current, Warning = warning });
         while (input.ReadLine() is { } line)
         {
-            var order = JsonSerializer.Deserialize<WorkerOrder>(line, TrainingJson.Line) ?? throw new InvalidDataException("worker: an empty order");
+            var order = JsonSerializer.Deserialize<WorkerOrder>(line, TrainingJson.Line)
+                ?? throw new InvalidDataException("worker: an empty order");
             current = order.Cell;
             try
             {
                 bool skipped = false;
                 var outcome = SweepRunner.RunOne(order.Run, experiment, locks, order.Wait, _ => skipped = true);
-                Send(outcome is null ? new WorkerMessage { Cell = current, Held = true } : new WorkerMessage { Cell = current, Done = true, Skipped = skipped });
+                Send(outcome is null ? new WorkerMessage { Cell = current, Held = true }
+                    : new WorkerMessage { Cell = current, Done = true, Skipped = skipped });
             }
             catch (RunStoppedException e)
             {
@@ -191,11 +211,13 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
         }
         Send(new WorkerMessage
         {
-            Cell = -1, Profile = experiment.Profile.Totals.ToDictionary(p => p.Phase, p => p.Elapsed.TotalSeconds), Work = experiment.Work.Counts,
+            Cell = -1, Profile = experiment.Profile.Totals.ToDictionary(p => p.Phase, p => p.Elapsed.TotalSeconds),
+            Work = experiment.Work.Counts,
         });
     }
 
-    /// <summary>One worker process: the cell it trains, if any, and a thread that reads its messages into the inbox.</summary>
+    /// <summary>One worker process: the cell it trains, if any, and a thread that reads its messages into
+    /// the inbox.</summary>
     sealed class Worker
     {
         readonly Thread _reader;
@@ -217,10 +239,12 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
             _reader.Start();
         }
 
-        /// <summary>A protocol line, or a line something else (a native library) wrote to the worker's output, as a warning.</summary>
+        /// <summary>A protocol line, or a line something else (a native library) wrote to the worker's output, as
+        /// a warning.</summary>
         static WorkerMessage Parse(string line)
         {
-            try { return JsonSerializer.Deserialize<WorkerMessage>(line, TrainingJson.Line) ?? new WorkerMessage { Cell = -1, Warning = line }; }
+            try { return JsonSerializer.Deserialize<WorkerMessage>(line, TrainingJson.Line)
+                ?? new WorkerMessage { Cell = -1, Warning = line }; }
             catch (JsonException) { return new WorkerMessage { Cell = -1, Warning = line }; }
         }
 
@@ -231,18 +255,21 @@ public sealed class SweepWorkers(int count, Func<ProcessStartInfo> start) : ITra
         public void Send(int cell, SweepRun run, bool wait)
         {
             Cell = cell;
-            Process.StandardInput.WriteLine(JsonSerializer.Serialize(new WorkerOrder(cell, run, wait), TrainingJson.Line));
+            Process.StandardInput.WriteLine(JsonSerializer.Serialize(new WorkerOrder(cell, run, wait),
+                TrainingJson.Line));
             Process.StandardInput.Flush();
         }
 
-        /// <summary>Ends its input, waits for it to exit (killing it if it does not) and adds its phase times.</summary>
+        /// <summary>Ends its input, waits for it to exit (killing it if it does not) and adds its
+        /// phase times.</summary>
         public void Finish(PhaseTimes? profile, WorkLog? work)
         {
             try { Process.StandardInput.Close(); }
             catch (IOException) { } // it has exited already
             if (!Process.WaitForExit(TimeSpan.FromMinutes(1))) Process.Kill();
             _reader.Join();
-            foreach (var (phase, seconds) in _last?.Profile ?? new Dictionary<string, double>()) profile?.Add(phase, TimeSpan.FromSeconds(seconds));
+            foreach (var (phase, seconds) in _last?.Profile ?? new Dictionary<string, double>()) profile?.Add(phase,
+                TimeSpan.FromSeconds(seconds));
             work?.Add(_last?.Work ?? []);
             Process.Dispose();
         }

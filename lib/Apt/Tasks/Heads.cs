@@ -19,7 +19,8 @@ public abstract class TaskHead(string name) : nn.Module(name)
     /// BERT's pooler output when the backbone has one (frozen, as in P-tuning v2); otherwise the first
     /// token's last hidden state (e.g. arctic-xs, which ships without a pooler).
     /// </summary>
-    public static Tensor Pooled(BackboneOutput output) => output.Pooled?.alias() ?? output.LastHidden.select(1, 0); // (B, d)
+    public static Tensor Pooled(BackboneOutput output)
+        => output.Pooled?.alias() ?? output.LastHidden.select(1, 0); // (B, d)
 
     /// <summary>
     /// The head's linear layer, initialised as P-tuning v2's heads are: <c>from_pretrained</c> re-initialises every module

@@ -43,8 +43,12 @@ public static class TaskRegistry
         ["conll03"] = () => new NerTask("conll03", Iob.Labels([.. Conll2003Types]), "CoNLL-2003 NER (4 columns, IOB1 read as IOB2), span F1", ConllColumns.Conll2003, maxLength: 152),
         ["conll04"] = () => new NerTask("conll04", Iob.Labels([.. Conll2004Types]), "CoNLL-2004 NER (word and tag columns), span F1", ConllColumns.WordTag),
         ["ontonotes"] = () => new NerTask("ontonotes", Iob.Labels([.. OntoNotesTypes]), "OntoNotes 5.0 NER (word and tag columns), span F1", ConllColumns.WordTag),
-        ["wordnet-wic"] = () => Wic("wordnet-wic", "WiC-style pairs of WordNet 3.1 example sentences, same synset or not (built by 'aptnb data build')", isStandIn: true),
-        ["brown-ner"] = () => new NerTask("brown-ner", Iob.Labels(BrownNerType), "BIO proper-noun spans from the Brown corpus's tags (built by 'aptnb data build')", ConllColumns.WordTag, isStandIn: true),
+        ["wordnet-wic"] = () => Wic("wordnet-wic",
+            "WiC-style pairs of WordNet 3.1 example sentences, same synset or not (built by 'aptnb data build')",
+            isStandIn: true),
+        ["brown-ner"] = () => new NerTask("brown-ner", Iob.Labels(BrownNerType),
+            "BIO proper-noun spans from the Brown corpus's tags (built by 'aptnb data build')", ConllColumns.WordTag,
+            isStandIn: true),
     };
 
     /// <summary>All task names, in registry order.</summary>

@@ -15,8 +15,8 @@ public static class TextLines
     public static InvalidDataException Error(SourceLocation at, string reason) => new($"{at}: {reason}");
 
     /// <summary>
-    /// The lines of <paramref name="file"/> (1-based numbers, line ends and a leading BOM removed), streamed from a file
-    /// of at most <see cref="InputFile.MaxBytes"/>.
+    /// The lines of <paramref name="file"/> (1-based numbers, line ends and a leading BOM removed), streamed from a
+    /// file of at most <see cref="InputFile.MaxBytes"/>.
     /// </summary>
     public static IReadOnlyList<(int Number, string Text)> Read(string file)
     {
@@ -37,7 +37,8 @@ public static class TextLines
             }
             catch (DecoderFallbackException e)
             {
-                throw Error(new SourceLocation(file, number), $"invalid UTF-8 (byte 0x{e.BytesUnknown?.FirstOrDefault():X2} at column {e.Index + 1})");
+                throw Error(new SourceLocation(file, number),
+                    $"invalid UTF-8 (byte 0x{e.BytesUnknown?.FirstOrDefault():X2} at column {e.Index + 1})");
             }
             line.SetLength(0);
             number++;

@@ -94,7 +94,8 @@ public sealed class CheckpointStore(string folder, int keep = 2)
             SafeTensors.Write(System.IO.Path.Combine(staging, TrainableFile), parameters.ToDictionary(p => p.Key, p => (Tensor)p.Value));
             CrashPoint.Reach(CrashPoint.Checkpoint, state.GlobalStep);
             SafeTensors.Write(System.IO.Path.Combine(staging, OptimizerFile), optimizerTensors, steps);
-            state.FileSha256 = new[] { TrainableFile, OptimizerFile }.ToDictionary(f => f, f => InputFile.Sha256(System.IO.Path.Combine(staging, f)));
+            state.FileSha256 = new[] { TrainableFile, OptimizerFile }.ToDictionary(f => f,
+                f => InputFile.Sha256(System.IO.Path.Combine(staging, f)));
             AtomicFile.WriteAllText(System.IO.Path.Combine(staging, StateFile), JsonSerializer.Serialize(state, TrainingJson.Indented));
             if (Directory.Exists(final)) Directory.Delete(final, recursive: true); // a re-run reached a step it had checkpointed before a crash
             Directory.Move(staging, final);
@@ -144,7 +145,8 @@ public sealed class CheckpointStore(string folder, int keep = 2)
         string statePath = System.IO.Path.Combine(path, StateFile);
         if (!File.Exists(statePath)) throw new InvalidDataException($"{statePath} is missing");
         TrainingState state;
-        try { state = JsonSerializer.Deserialize<TrainingState>(InputFile.ReadAllText(statePath), TrainingJson.Indented) ?? throw new InvalidDataException($"{statePath} is empty"); }
+        try { state = JsonSerializer.Deserialize<TrainingState>(InputFile.ReadAllText(statePath), TrainingJson.Indented)
+            ?? throw new InvalidDataException($"{statePath} is empty"); }
         catch (JsonException e) { throw new InvalidDataException($"{statePath} is not valid JSON (line {e.LineNumber}): {e.Message}", e); }
         foreach (string file in new[] { TrainableFile, OptimizerFile })
         {

@@ -24,7 +24,8 @@ public static class CrashPoint
     public const string Checkpoint = "checkpoint";
     public const string SigTerm = "sigterm", SigInt = "sigint";
 
-    /// <summary>How long a signal point holds the step at most, for the signal's handler to ask the run to stop.</summary>
+    /// <summary>How long a signal point holds the step at most, for the signal's handler to ask the
+    /// run to stop.</summary>
     public static readonly TimeSpan SignalWait = TimeSpan.FromMinutes(1);
 
     [DllImport("libc", EntryPoint = "kill")]
@@ -33,8 +34,8 @@ public static class CrashPoint
     static readonly Lazy<(string Point, long Step)?> Armed = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
 
     /// <summary>
-    /// Kills (or signals, then waits for <paramref name="stop"/>) the process if the armed point is <paramref name="point"/>
-    /// at global step <paramref name="step"/>.
+    /// Kills (or signals, then waits for <paramref name="stop"/>) the process if the armed point is
+    /// <paramref name="point"/> at global step <paramref name="step"/>.
     /// </summary>
     public static void Reach(string point, long step, CancellationToken stop = default)
     {
@@ -54,8 +55,10 @@ public static class CrashPoint
     {
         if (string.IsNullOrEmpty(value)) return null;
         string[] parts = value.Split(':');
-        return parts.Length == 2 && parts[0] is Step or Checkpoint or SigTerm or SigInt && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out long step)
+        return parts.Length == 2 && parts[0] is Step or Checkpoint or SigTerm or SigInt
+            && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out long step)
             ? (parts[0], step)
-            : throw new ArgumentException($"{Variable}={value}: expected '<point>:<global step>' with a point of {Step}, {Checkpoint}, {SigTerm} or {SigInt}");
+            : throw new ArgumentException($"{Variable}={value}: expected '<point>:<global step>' with a point of " +
+                $"{Step}, {Checkpoint}, {SigTerm} or {SigInt}");
     }
 }

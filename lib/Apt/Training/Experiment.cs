@@ -58,11 +58,12 @@ public sealed record ExperimentConfig
     [JsonPropertyName("hidden_dropout")] public double? HiddenDropout { get; init; }
 
     /// <summary>
-    /// The threads this run computes with (<see cref="TorchRuntime.UseThreads"/>). Recorded because libtorch's sums add in
-    /// another order with another count, so a run repeats bit for bit only with the same one; null (a config.json
+    /// The threads this run computes with (<see cref="TorchRuntime.UseThreads"/>). Recorded because libtorch's sums add
+    /// in another order with another count, so a run repeats bit for bit only with the same one; null (a config.json
     /// written before the field): one per core.
     /// </summary>
-    [JsonPropertyName("threads"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Threads { get; init; }
+    [JsonPropertyName("threads"),
+        JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Threads { get; init; }
 
     /// <summary>Batch size of evaluation passes (no graph is kept, so it may exceed the training batch).</summary>
     [JsonPropertyName("eval_batch_size")] public int EvalBatchSize { get; init; } = 64;
@@ -71,9 +72,8 @@ public sealed record ExperimentConfig
     public string DataFolder(string dataRoot) => Data ?? Path.Combine(dataRoot, Task);
 
     /// <summary>
-    /// <paramref name="run"/>'s config.json, checked (<see cref="Check"/>): every reader of a run folder that rebuilds or
-    /// labels its run reads it here.
-    /// </summary>
+    /// <paramref name="run"/>'s config.json, checked (<see cref="Check"/>): every reader of a run folder that rebuilds
+    /// or labels its run reads it here. </summary>
     public static ExperimentConfig Read(RunFolder run)
     {
         var config = run.ReadConfig<ExperimentConfig>();
@@ -82,19 +82,22 @@ public sealed record ExperimentConfig
     }
 
     /// <summary>
-    /// Refuses a method that is not in the catalogue, and a method whose prefix length disagrees with it: a prefix method
-    /// with length 0 trains only the head, and would be labelled as what it is not.
+    /// Refuses a method that is not in the catalogue, and a method whose prefix length disagrees with it: a prefix
+    /// method with length 0 trains only the head, and would be labelled as what it is not.
     /// </summary>
     public void Check(string source)
     {
         var entry = MethodCatalogue.Find(Method) ?? throw new InvalidDataException(
             $"{source}: unknown method '{Method}' (expected one of {string.Join(", ", MethodCatalogue.Names)})");
         if (entry.UsesPrefixLength && Prefix.MaxLength < 1)
-            throw new InvalidDataException($"{source}: method '{Method}' ({entry.Label}) trains a prefix, but its prefix length is " +
-                $"{Prefix.MaxLength}, which trains only the head; expected prefix_length ≥ 1, or method '{MethodCatalogue.HeadOnly.Name}'");
+            throw new InvalidDataException($"{source}: method '{Method}' ({entry.Label}) trains a prefix, but its " +
+                $"prefix length is " +
+                $"{Prefix.MaxLength}, which trains only the head; expected prefix_length ≥ 1, or method " +
+                    $"'{MethodCatalogue.HeadOnly.Name}'");
         if (!entry.UsesPrefixLength && Prefix.MaxLength != 0)
             throw new InvalidDataException(
-                $"{source}: method '{Method}' ({entry.Label}) trains no prefix, but its prefix length is {Prefix.MaxLength}; expected 0");
+                $"{source}: method '{Method}' ({entry.Label}) trains no prefix, but its prefix length is " +
+                    $"{Prefix.MaxLength}; expected 0");
     }
 
     /// <summary>Refuses a prefix and maximum length that overrun <paramref name="backbone"/>'s positions (the backbone's rule).</summary>
@@ -134,7 +137,8 @@ public sealed class Experiment : ITrainingEvents, IDisposable
     /// <summary>Wall time of this experiment's runs per phase (backbone load, data and model build, steps, evaluation, …).</summary>
     public PhaseTimes Profile { get; } = new();
 
-    /// <summary>The backbone passes of this experiment's runs, by shape (what the benchmark's FLOP model reads).</summary>
+    /// <summary>The backbone passes of this experiment's runs, by shape (what the benchmark's FLOP
+    /// model reads).</summary>
     public WorkLog Work { get; } = new();
 
     /// <summary>After every optimizer step of any run.</summary>
@@ -150,7 +154,8 @@ public sealed class Experiment : ITrainingEvents, IDisposable
         TorchRuntime.EnsureLoaded();
         var task = TaskRegistry.Get(config.Task);
         config.Check(Path.Combine(runFolder, "config.json"));
-        if (Stop.IsCancellationRequested) throw new RunStoppedException(runFolder, $"stopped before {Path.GetFullPath(runFolder)} started");
+        if (Stop.IsCancellationRequested) throw new RunStoppedException(runFolder,
+            $"stopped before {Path.GetFullPath(runFolder)} started");
         var run = RunFolder.OpenOrCreate(runFolder, config);
         if (Finished(run.Path) is { } finished) return finished; // finished earlier: nothing to do
         string adapter = Path.Combine(run.Path, AdapterFileName), probe = Path.Combine(run.Path, ProbeFileName);
@@ -162,7 +167,8 @@ public sealed class Experiment : ITrainingEvents, IDisposable
         {
             var (built, featuresBefore) = (System.Diagnostics.Stopwatch.StartNew(), FeatureTime());
             using var trainable = Build(config, task, backbone);
-            Profile.Add("data and model build", built.Elapsed - (FeatureTime() - featuresBefore)); // features have a phase of their own
+            // features have a phase of their own
+            Profile.Add("data and model build", built.Elapsed - (FeatureTime() - featuresBefore));
             var trainer = new Trainer(config.Trainer) { Profile = Profile, Stop = Stop };
             trainer.StepCompleted += p => StepCompleted?.Invoke(config, p);
             trainer.EpochCompleted += e => EpochCompleted?.Invoke(config, e);
@@ -189,7 +195,8 @@ public sealed class Experiment : ITrainingEvents, IDisposable
         }
     }
 
-    /// <summary>The outcome of the run in <paramref name="runFolder"/> if it has finished (result and adapter written), else null.</summary>
+    /// <summary>The outcome of the run in <paramref name="runFolder"/> if it has finished (result and adapter written),
+    /// else null.</summary>
     public static ExperimentOutcome? Finished(string runFolder)
     {
         if (!File.Exists(Path.Combine(runFolder, "config.json"))) return null;
@@ -208,14 +215,17 @@ public sealed class Experiment : ITrainingEvents, IDisposable
     {
         TorchRuntime.EnsureLoaded();
         var run = RunFolder.Open(runFolder);
-        if (!run.IsFinished) throw new InvalidDataException($"{runFolder}: the run has not finished (no result.json); resume it with aptnb train --resume {runFolder}");
+        if (!run.IsFinished) throw new InvalidDataException($"{runFolder}: the run has not finished (no " +
+            $"result.json); resume it with aptnb train --resume {runFolder}");
         var config = ExperimentConfig.Read(run);
         TorchRuntime.UseThreads(config.Threads);
         if (config.Prefix.Method == PrefixMethod.FineTune)
             throw new ArgumentException($"{runFolder}: a full fine-tuning run changes the backbone; open its adapter file with AdapterFile.Load on a fresh backbone instead");
         if (!File.Exists(run.SelectedTrainablePath))
-            throw new FileNotFoundException($"{run.SelectedTrainablePath} not found: the finished run's selected weights are " +
-                "missing, and the untrained model is not scored in their place; restore the file, or train the run again in a new folder",
+            throw new FileNotFoundException($"{run.SelectedTrainablePath} not found: the finished run's " +
+                $"selected weights are " +
+                "missing, and the untrained model is not scored in their place; restore the file, or train the run " +
+                    "again in a new folder",
                 run.SelectedTrainablePath);
         var trainable = Build(config, TaskRegistry.Get(config.Task), Frozen(config.Backbone));
         trainable.LoadSelected(run);
@@ -242,19 +252,24 @@ public sealed class Experiment : ITrainingEvents, IDisposable
         backbone.Model.HiddenDropout = config.HiddenDropout ?? backbone.Config.HiddenDropout; // the frozen backbone is shared by runs
         var model = new TunedModel(backbone.Model, prefix, head, lora);
         model.to(TorchRuntime.Device);
-        var trainable = new TaskTrainable(task, model, backbone.Tokenizer, train, dev, test, maxLength, config.EvalBatchSize) { Work = Work };
+        var trainable = new TaskTrainable(task, model, backbone.Tokenizer, train, dev, test, maxLength,
+            config.EvalBatchSize) { Work = Work };
         // Nothing below the head trains and the backbone drops nothing: the backbone's output is a fixed function of
         // each example, computed once per split and shared by the runs of this experiment.
-        if (prefix is null && lora is null && config.Prefix.Method != PrefixMethod.FineTune && config.HiddenDropout == 0)
+        if (prefix is null && lora is null && config.Prefix.Method != PrefixMethod.FineTune
+            && config.HiddenDropout == 0)
         {
-            string key = $"{config.Backbone}|{task.Name}|{Path.GetFullPath(folder)}|{maxLength}|{config.TrainExamples}|{config.EvalExamples}";
+            string key = $"{config.Backbone}|{task.Name}|{Path.GetFullPath(folder)}|{maxLength}|"
+                + $"{config.TrainExamples}|{config.EvalExamples}";
             trainable.UseFrozenFeatures((split, encoded) => Features($"{key}|{split}",
-                () => FrozenFeatures.Compute(task, backbone.Model, head, encoded, backbone.Tokenizer.PadId, config.EvalBatchSize, Work)));
+                () => FrozenFeatures.Compute(task, backbone.Model, head, encoded, backbone.Tokenizer.PadId,
+                    config.EvalBatchSize, Work)));
         }
         return trainable;
     }
 
-    /// <summary>The frozen features under <paramref name="key"/> (backbone, task, data, max length, limits, split), computed once.</summary>
+    /// <summary>The frozen features under <paramref name="key"/> (backbone, task, data, max length, limits, split),
+    /// computed once.</summary>
     FrozenFeatures Features(string key, Func<FrozenFeatures> compute)
     {
         if (!_features.TryGetValue(key, out var features))

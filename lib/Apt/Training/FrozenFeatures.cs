@@ -20,8 +20,8 @@ public sealed class FrozenFeatures : IDisposable
 
     /// <summary>
     /// Runs <paramref name="backbone"/> in eval mode without a graph over <paramref name="encoded"/>, in length-sorted
-    /// batches of <paramref name="batchSize"/>, and keeps what <paramref name="head"/> reads of each example; the passes
-    /// are counted in <paramref name="work"/>.
+    /// batches of <paramref name="batchSize"/>, and keeps what <paramref name="head"/> reads of each example; the
+    /// passes are counted in <paramref name="work"/>.
     /// </summary>
     public static FrozenFeatures Compute(ITaskDefinition task, BertModel backbone, TaskHead head,
         IReadOnlyList<EncodedExample> encoded, int padId, int batchSize, WorkLog? work = null)
@@ -43,7 +43,8 @@ public sealed class FrozenFeatures : IDisposable
                 for (int j = 0, row = 0; j < batch.Length; j++)
                 {
                     var inputsOf = encoded[batch[j]].Inputs;
-                    var kept = pooled ? states.narrow(0, row, inputsOf.Count) : states[j].narrow(0, 0, inputsOf[0].Length);
+                    var kept = pooled ? states.narrow(0, row, inputsOf.Count)
+                        : states[j].narrow(0, 0, inputsOf[0].Length);
                     examples[batch[j]] = kept.clone().DetachFromDisposeScope();
                     row += inputsOf.Count;
                 }

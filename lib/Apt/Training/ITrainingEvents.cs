@@ -1,6 +1,7 @@
 namespace Apt.Training;
 
-/// <summary>What a console shows while runs train: an <see cref="Experiment"/> in this process, or workers elsewhere.</summary>
+/// <summary>What a console shows while runs train: an <see cref="Experiment"/> in this process, or workers
+/// elsewhere.</summary>
 public interface ITrainingEvents
 {
     /// <summary>After every optimizer step of any run.</summary>

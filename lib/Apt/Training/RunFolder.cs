@@ -81,15 +81,20 @@ public sealed class RunFolder
     /// <summary>The run's config.json as JSON.</summary>
     public JsonObject ReadConfig()
     {
-        try { return JsonNode.Parse(InputFile.ReadAllText(ConfigPath), documentOptions: TrainingJson.Records) as JsonObject ?? throw new InvalidDataException($"{ConfigPath}: expected a JSON object"); }
-        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: line {e.LineNumber + 1}: expected the run's config as a JSON object ({TrainingJson.Reason(e)})", e); }
+        try { return JsonNode.Parse(InputFile.ReadAllText(ConfigPath),
+            documentOptions: TrainingJson.Records) as JsonObject
+            ?? throw new InvalidDataException($"{ConfigPath}: expected a JSON object"); }
+        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: line {e.LineNumber + 1}: expected " +
+            $"the run's config as a JSON object ({TrainingJson.Reason(e)})", e); }
     }
 
     /// <summary>The run's config.json read back as <typeparamref name="T"/> (the type the run was created with), e.g. to resume it.</summary>
     public T ReadConfig<T>()
     {
-        try { return JsonSerializer.Deserialize<T>(InputFile.ReadAllText(ConfigPath), TrainingJson.Indented) ?? throw new InvalidDataException($"{ConfigPath} is empty"); }
-        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: line {e.LineNumber + 1}: expected a {typeof(T).Name} ({TrainingJson.Reason(e)})", e); }
+        try { return JsonSerializer.Deserialize<T>(InputFile.ReadAllText(ConfigPath), TrainingJson.Indented)
+            ?? throw new InvalidDataException($"{ConfigPath} is empty"); }
+        catch (JsonException e) { throw new InvalidDataException($"{ConfigPath}: line {e.LineNumber + 1}: expected a " +
+            $"{typeof(T).Name} ({TrainingJson.Reason(e)})", e); }
     }
 
     /// <summary>
@@ -100,10 +105,13 @@ public sealed class RunFolder
     public RunResult ReadResult()
     {
         if (!IsFinished) throw new FileNotFoundException($"{ResultPath} not found: the run has not finished", ResultPath);
-        string remedy = $"delete it and resume the run (aptnb train --resume {Path}) to rebuild it from the last checkpoint";
+        string remedy = $"delete it and resume the run (aptnb train --resume {Path}) to rebuild it from the " +
+            $"last checkpoint";
         RunResult? result;
-        try { result = JsonSerializer.Deserialize<RunResult>(InputFile.ReadAllText(ResultPath), TrainingJson.Indented); }
-        catch (JsonException e) { throw new InvalidDataException($"{ResultPath}: line {e.LineNumber + 1}: not a run result ({TrainingJson.Reason(e)}); {remedy}", e); }
+        try { result = JsonSerializer.Deserialize<RunResult>(InputFile.ReadAllText(ResultPath),
+            TrainingJson.Indented); }
+        catch (JsonException e) { throw new InvalidDataException($"{ResultPath}: line {e.LineNumber + 1}: not a run " +
+            $"result ({TrainingJson.Reason(e)}); {remedy}", e); }
         if (result is not { SelectionMetric: not null, SelectedMetrics: not null, Epochs: not null, ParameterCounts: not null })
             throw new InvalidDataException($"{ResultPath}: expected a run result with selectionMetric, selectedMetrics, epochs and parameterCounts; {remedy}");
         return result;
@@ -129,9 +137,9 @@ public sealed class RunFolder
     public IReadOnlyList<JsonObject> ReadMetrics() => [.. ReadMetricLines(tornTailAllowed: false).Select(l => l.Json)];
 
     /// <summary>
-    /// metrics.jsonl's lines, each a JSON object with a whole-number "step"; a damaged line is an error naming file:line,
-    /// never skipped. Where <paramref name="tornTailAllowed"/>, a last line without its newline (the write a crash cut
-    /// short: each line goes to the OS in one write that ends with it) is left out instead.
+    /// metrics.jsonl's lines, each a JSON object with a whole-number "step"; a damaged line is an error naming
+    /// file:line, never skipped. Where <paramref name="tornTailAllowed"/>, a last line without its newline (the write a
+    /// crash cut short: each line goes to the OS in one write that ends with it) is left out instead.
     /// </summary>
     List<(string Text, JsonObject Json, long Step)> ReadMetricLines(bool tornTailAllowed)
     {
@@ -144,7 +152,8 @@ public sealed class RunFolder
         {
             bool tail = i == count;
             if (tail && (split[i].Length == 0 || tornTailAllowed)) break;
-            string expected = $"expected a JSON object with a whole-number \"step\"{(tail ? " ending in a newline" : "")}";
+            string expected = $"expected a JSON object with a whole-number " +
+                $"\"step\"{(tail ? " ending in a newline" : "")}";
             long? step = null;
             JsonObject? json = null;
             try
@@ -155,7 +164,8 @@ public sealed class RunFolder
             catch (JsonException e) { expected += $" ({TrainingJson.Reason(e)})"; }
             catch (InvalidOperationException) { }
             if (json is null || step is null || tail)
-                throw new InvalidDataException($"{MetricsPath}:{i + 1}: {expected}; the file is left as it is: repair or " +
+                throw new InvalidDataException($"{MetricsPath}:{i + 1}: {expected}; the file is left as " +
+                    $"it is: repair or " +
                     "delete that line (a run that resumes writes the lines after its checkpoint again)");
             lines.Add((split[i], json, step.Value));
         }
@@ -165,9 +175,8 @@ public sealed class RunFolder
     /// <summary>
     /// Opens metrics.jsonl for appending after dropping the lines written after global step
     /// <paramref name="keepThroughStep"/> (they are written again as the run resumes) and a half-written last line, so
-    /// a resumed run's file ends up equal to an uninterrupted run's. Any other damaged line is an error, and the file is
-    /// then left untouched.
-    /// </summary>
+    /// a resumed run's file ends up equal to an uninterrupted run's. Any other damaged line is an error, and the file
+    /// is then left untouched. </summary>
     internal MetricsLog OpenMetricsLog(long keepThroughStep)
     {
         if (File.Exists(MetricsPath))

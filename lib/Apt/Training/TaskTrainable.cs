@@ -27,7 +27,8 @@ public sealed class TaskTrainable : ITrainable, IDisposable
 
     /// <summary>Counts a backbone pass over <paramref name="inputs"/> in <see cref="Work"/>.</summary>
     void Count(TokenBatch inputs, bool training, bool firstTokenOnly) =>
-        Work?.Add(new PassShape(training, training && TrainableParameters.Keys.Any(k => k.StartsWith("backbone.", StringComparison.Ordinal)),
+        Work?.Add(new PassShape(training, training && TrainableParameters.Keys.Any(k => k.StartsWith("backbone.",
+            StringComparison.Ordinal)),
             (int)inputs.Ids.shape[0], (int)inputs.Ids.shape[1], Model.Prefix?.Config.MaxLength ?? 0, firstTokenOnly));
 
     public TaskTrainable(ITaskDefinition task, TunedModel model, ITextTokenizer tokenizer,
@@ -76,14 +77,16 @@ public sealed class TaskTrainable : ITrainable, IDisposable
     /// </summary>
     public void UseFrozenFeatures(Func<string, IReadOnlyList<EncodedExample>, FrozenFeatures> features)
     {
-        if (Model.Prefix is not null || Model.Lora is not null || TrainableParameters.Keys.Any(k => !k.StartsWith("head.", StringComparison.Ordinal)))
+        if (Model.Prefix is not null || Model.Lora is not null
+            || TrainableParameters.Keys.Any(k => !k.StartsWith("head.", StringComparison.Ordinal)))
             throw new InvalidOperationException("frozen features are only for a model whose head alone trains");
         _trainFeatures = features("train", _train);
         _evalFeatures = _eval.Where(e => e.Value.Encoded.Count > 0)
             .ToDictionary(e => e.Key, e => features(e.Key.ToString().ToLowerInvariant(), e.Value.Encoded));
     }
 
-    /// <summary>The head's logits for a collated batch: from the backbone, or from <paramref name="features"/> of its examples.</summary>
+    /// <summary>The head's logits for a collated batch: from the backbone, or from <paramref name="features"/> of its
+    /// examples.</summary>
     Tensor Logits(TaskBatch collated, FrozenFeatures? features, IReadOnlyList<int> indices)
     {
         if (features is not null) return Model.Head.Forward(features.Output(indices));

@@ -43,8 +43,8 @@ public sealed class Trainer(TrainerConfig config)
     public PhaseTimes? Profile { get; init; }
 
     /// <summary>
-    /// When cancelled, the run stops before its next step, saves a checkpoint of the step reached (unless it has one) and
-    /// throws <see cref="RunStoppedException"/>; a step or write in progress finishes first. Default never.
+    /// When cancelled, the run stops before its next step, saves a checkpoint of the step reached (unless it has one)
+    /// and throws <see cref="RunStoppedException"/>; a step or write in progress finishes first. Default never.
     /// </summary>
     public CancellationToken Stop { get; init; }
 
@@ -68,7 +68,8 @@ public sealed class Trainer(TrainerConfig config)
         Config.Validate();
         TorchRuntime.EnsureLoaded();
         if (run.RemoveInterruptedWrites() is { Count: > 0 } leftovers)
-            Warning?.Invoke($"removed {leftovers.Count} temporary file(s) an interrupted write left: {string.Join(", ", leftovers)}");
+            Warning?.Invoke($"removed {leftovers.Count} temporary file(s) an interrupted write left: " +
+                $"{string.Join(", ", leftovers)}");
         var parameters = model.TrainableParameters.OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
         if (parameters.Count == 0) throw new ArgumentException("the model lists no trainable parameters");
         if (parameters.FirstOrDefault(p => !p.Value.requires_grad) is { Key: { } frozen })

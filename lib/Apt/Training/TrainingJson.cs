@@ -17,7 +17,8 @@ public static class TrainingJson
         Converters = { new JsonStringEnumConverter() },
     };
 
-    /// <summary>How run-folder records are parsed: a key given twice is an error (which of the two would count?).</summary>
+    /// <summary>How run-folder records are parsed: a key given twice is an error (which of the two
+    /// would count?).</summary>
     public static readonly JsonDocumentOptions Records = new() { AllowDuplicateProperties = false };
 
     /// <summary>
@@ -26,7 +27,8 @@ public static class TrainingJson
     /// </summary>
     public static string Reason(JsonException e)
     {
-        string reason = e.Message.Split(" Path:")[0].Split(" LineNumber")[0].TrimEnd('.', ' ', '|').ReplaceLineEndings(" ");
+        string reason = e.Message.Split(" Path:")[0].Split(" LineNumber")[0].TrimEnd('.', ' ',
+            '|').ReplaceLineEndings(" ");
         return reason.Length <= MaxReason ? reason : reason[..MaxReason] + "…";
     }
 

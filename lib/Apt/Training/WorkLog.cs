@@ -41,7 +41,8 @@ public sealed class WorkLog
     /// <summary>Every shape with its count, in a stable order.</summary>
     public IReadOnlyList<PassCount> Counts =>
         [.. _counts.Select(c => new PassCount(c.Key, c.Value))
-            .OrderBy(c => c.Shape.Training).ThenBy(c => c.Shape.Rows).ThenBy(c => c.Shape.Length).ThenBy(c => c.Shape.Prefix)
+            .OrderBy(c => c.Shape.Training).ThenBy(c => c.Shape.Rows).ThenBy(c => c.Shape.Length)
+            .ThenBy(c => c.Shape.Prefix)
             .ThenBy(c => c.Shape.FirstTokenOnly).ThenBy(c => c.Shape.FineTune)];
 }
 

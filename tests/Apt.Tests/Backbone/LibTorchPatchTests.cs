@@ -71,11 +71,13 @@ public sealed class LibTorchPatchTests
         string path = PristineLibrary();
         try
         {
-            var requirement = Assert.Single(ElfVersionNeed.Requirements(path), r => r.Version == TorchRuntime.RequiredGlibcxx);
+            var requirement = Assert.Single(ElfVersionNeed.Requirements(path),
+                r => r.Version == TorchRuntime.RequiredGlibcxx);
             Assert.Equal("libstdc++.so.6", requirement.Library);
             Assert.False(requirement.Weak);
             var need = Assert.Single(CxxRuntimeNeeds.BeyondDebian12(Path.GetDirectoryName(path)!));
-            Assert.Equal(new CxxRuntimeNeeds.Need("libLibTorchSharp.so", TorchRuntime.RequiredGlibcxx, Weak: false), need);
+            Assert.Equal(new CxxRuntimeNeeds.Need("libLibTorchSharp.so", TorchRuntime.RequiredGlibcxx,
+                Weak: false), need);
             // Without that version in the system's libstdc++, doctor names it and says the load will fail.
             string noCxx = Path.GetTempFileName();
             var finding = CxxRuntimeNeeds.Examine(Path.GetDirectoryName(path)!, noCxx);

@@ -19,17 +19,21 @@ public sealed class CliTests
         }
     }
 
-    internal static (int ExitCode, string Output) AptWith(Dictionary<string, string?> environment, params string[] args) =>
+    internal static (int ExitCode, string Output) AptWith(Dictionary<string, string?> environment,
+        params string[] args) =>
         AptIn(TestPaths.RepoRoot, environment, args);
 
     /// <summary>`aptnb <paramref name="args"/>` run in <paramref name="folder"/>.</summary>
     internal static (int ExitCode, string Output) AptIn(string folder, params string[] args) => AptIn(folder, [], args);
 
-    /// <summary>`aptnb <paramref name="args"/>` run in <paramref name="folder"/> with <paramref name="environment"/> set.</summary>
-    internal static (int ExitCode, string Output) AptIn(string folder, Dictionary<string, string?> environment, params string[] args)
+    /// <summary>`aptnb <paramref name="args"/>` run in <paramref name="folder"/> with
+    /// <paramref name="environment"/> set.</summary>
+    internal static (int ExitCode, string Output) AptIn(string folder, Dictionary<string, string?> environment,
+        params string[] args)
     {
         string cli = CliDll;
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = folder };
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true,
+            WorkingDirectory = folder };
         start.ArgumentList.Add(cli);
         foreach (string arg in args) start.ArgumentList.Add(arg);
         start.Environment.Remove("GLIBC_TUNABLES");
@@ -164,8 +168,8 @@ public sealed class CliTests
     }
 
     /// <summary>
-    /// `aptnb sweep` on a study file: the search, the seeds at each method's choice, then the study's report printed with the
-    /// paired comparison and APT's probe across seeds (here on the RTE fixture, one step per run).
+    /// `aptnb sweep` on a study file: the search, the seeds at each method's choice, then the study's report printed
+    /// with the paired comparison and APT's probe across seeds (here on the RTE fixture, one step per run).
     /// </summary>
     [Fact]
     public void AStudyEndsWithItsReport()

@@ -2,7 +2,8 @@ using System.Diagnostics;
 
 namespace Apt.Tests.Cli;
 
-/// <summary>The launcher at the repository's root, as a user types it: through a link on the PATH, from any folder.</summary>
+/// <summary>The launcher at the repository's root, as a user types it: through a link on the PATH, from
+/// any folder.</summary>
 public sealed class LauncherTests
 {
     [Fact]

@@ -86,7 +86,8 @@ public sealed class NotebookTests(ITestOutputHelper output) : IDisposable
     public async Task Getting_started_shows_its_chart_in_a_separate_dotnet_interactive_kernel()
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var build = await Dotnet.RunAsync(TestPaths.RepoRoot, TimeSpan.FromMinutes(5), "build", "lib/Apt.Notebooks/Apt.Notebooks.csproj", "-c", "Release",
+        var build = await Dotnet.RunAsync(TestPaths.RepoRoot, TimeSpan.FromMinutes(5), "build",
+            "lib/Apt.Notebooks/Apt.Notebooks.csproj", "-c", "Release",
             "--nologo", "-v", "q");
         Assert.True(build.ExitCode == 0, "The notebooks reference the Release build, which failed to build:\n" + build.Output);
         var built = clock.Elapsed;

@@ -3,7 +3,8 @@ using Apt.NotebookTwins;
 
 namespace Apt.Tests.Notebooks;
 
-/// <summary>The notebooks' terminal twins (notebooks/*.cs): generated from the notebooks, kept in step with them.</summary>
+/// <summary>The notebooks' terminal twins (notebooks/*.cs): generated from the notebooks, kept in step
+/// with them.</summary>
 public class NotebookTwinTests
 {
     static IEnumerable<string> Notebooks =>
@@ -28,7 +29,8 @@ public class NotebookTwinTests
                     $"  notebook: {want.ElementAtOrDefault(line) ?? "(end of file)"}");
         }
         Assert.True(stale.Count == 0,
-            "Twins out of date with their notebooks; regenerate them with `dotnet run --project build/NotebookTwins`:\n" +
+            "Twins out of date with their notebooks; regenerate them with `dotnet run --project " +
+                "build/NotebookTwins`:\n" +
             string.Join("\n", stale));
     }
 

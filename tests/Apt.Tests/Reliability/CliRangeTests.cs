@@ -41,7 +41,8 @@ public sealed class CliRangeTests
     [InlineData(new[] { "data", "build", "--wic-train", "0" }, "--wic-train 0 is out of range")]
     [InlineData(new[] { "train", "--epochs", "many" }, "many")]
     [InlineData(new[] { "data", "download", "boolq", "--url", "ftp://127.0.0.1/BoolQ.zip" }, "ftp:// is not supported")]
-    [InlineData(new[] { "data", "download", "boolq", "--read-timeout", "0" }, "--read-timeout, --max-download-mb and --max-extract-mb must be positive")]
+    [InlineData(new[] { "data", "download", "boolq", "--read-timeout", "0" },
+        "--read-timeout, --max-download-mb and --max-extract-mb must be positive")]
     public void AnOutOfRangeOptionIsOneErrorLineWithExitCode2(string[] args, string expected) =>
         Assert.Contains(expected, OneErrorLine(args));
 
@@ -62,8 +63,10 @@ public sealed class CliRangeTests
             Assert.Contains($"{weights}: the header length 4611686018427387904 does not fit", OneErrorLine("params", "--backbone", folder));
 
             BertTestFolder.Write(folder, editConfig: c => c["intermediate_size"] = 1_000_000_000);
-            Assert.Contains($"{folder}/config.json does not match {weights}: intermediate_size 1000000000, but tensor " +
-                            "'encoder.layer.0.intermediate.dense.weight' has shape [32, 16]", OneErrorLine("params", "--backbone", folder));
+            Assert.Contains($"{folder}/config.json does not match {weights}: intermediate_size " +
+                $"1000000000, but tensor " +
+                            "'encoder.layer.0.intermediate.dense.weight' has shape [32, 16]",
+                            OneErrorLine("params", "--backbone", folder));
         }
         finally
         {

@@ -32,7 +32,8 @@ public sealed class HostileInputFileTests(ITestOutputHelper output) : IDisposabl
         return folder;
     }
 
-    /// <summary>Runs <paramref name="read"/> with a deadline (a FIFO read would block for good) and returns its error.</summary>
+    /// <summary>Runs <paramref name="read"/> with a deadline (a FIFO read would block for good) and returns
+    /// its error.</summary>
     Exception ErrorWithin(TimeSpan deadline, Action read)
     {
         var task = Task.Run(() => Record.Exception(read));
@@ -47,7 +48,8 @@ public sealed class HostileInputFileTests(ITestOutputHelper output) : IDisposabl
     public void DevZeroAsADataFileIsRefusedWithoutReadingIt()
     {
         string folder = DataFolderLinkingTo("/dev/zero");
-        var error = ErrorWithin(TimeSpan.FromSeconds(10), () => TaskRegistry.Get("boolq").Load(DataSplit.Train, folder));
+        var error = ErrorWithin(TimeSpan.FromSeconds(10),
+            () => TaskRegistry.Get("boolq").Load(DataSplit.Train, folder));
         Assert.IsType<InvalidDataException>(error);
         Assert.Equal($"{Path.Combine(folder, "train.jsonl")}: a character device, not a regular file " +
                      "(the kit reads only regular files: a device is endless and a FIFO blocks)", error.Message);
@@ -62,9 +64,11 @@ public sealed class HostileInputFileTests(ITestOutputHelper output) : IDisposabl
         string fifo = Sub("fifo");
         Assert.Equal(0, mkfifo(fifo, Convert.ToUInt32("600", 8)));
         string folder = DataFolderLinkingTo(fifo);
-        var error = ErrorWithin(TimeSpan.FromSeconds(10), () => TaskRegistry.Get("boolq").Load(DataSplit.Train, folder));
+        var error = ErrorWithin(TimeSpan.FromSeconds(10),
+            () => TaskRegistry.Get("boolq").Load(DataSplit.Train, folder));
         Assert.IsType<InvalidDataException>(error);
-        Assert.Contains($"{Path.Combine(folder, "train.jsonl")}: a FIFO (named pipe), not a regular file", error.Message);
+        Assert.Contains($"{Path.Combine(folder, "train.jsonl")}: a FIFO (named pipe), not a regular file",
+            error.Message);
     }
 
     [Fact]
@@ -73,10 +77,13 @@ public sealed class HostileInputFileTests(ITestOutputHelper output) : IDisposabl
         string folder = Sub("boolq");
         Directory.CreateDirectory(folder);
         string file = Path.Combine(folder, "train.jsonl");
-        using (var sparse = new FileStream(file, FileMode.CreateNew)) sparse.SetLength((5L << 30) / 2); // 2.5 GiB, no disk
-        var error = ErrorWithin(TimeSpan.FromSeconds(10), () => TaskRegistry.Get("boolq").Load(DataSplit.Train, folder));
+        using (var sparse = new FileStream(file, FileMode.CreateNew))
+            sparse.SetLength((5L << 30) / 2); // 2.5 GiB, no disk
+        var error = ErrorWithin(TimeSpan.FromSeconds(10),
+            () => TaskRegistry.Get("boolq").Load(DataSplit.Train, folder));
         Assert.IsType<InvalidDataException>(error);
-        Assert.Equal($"{file}: 2.5 GiB, over the {InputFile.Size(InputFile.MaxBytes)} limit for a file the kit reads into memory " +
+        Assert.Equal($"{file}: 2.5 GiB, over the {InputFile.Size(InputFile.MaxBytes)} limit for a file the kit " +
+            $"reads into memory " +
                      $"(set {InputFile.MaxMegabytesVariable} to raise it)", error.Message);
     }
 
@@ -155,7 +162,8 @@ public sealed class HostileInputFileTests(ITestOutputHelper output) : IDisposabl
     public void ATensorLargerThanOneReadChunkRoundTrips()
     {
         string path = Sub("large.safetensors");
-        using var large = arange(5_000_000, ScalarType.Float32).reshape(1000, 5000); // 20 MB: more than one 16 MiB chunk
+        // 20 MB: more than one 16 MiB chunk
+        using var large = arange(5_000_000, ScalarType.Float32).reshape(1000, 5000);
         using var half = arange(3_000_000, ScalarType.Float32).to_type(ScalarType.Float16); // widened when read
         SafeTensors.Write(path, new Dictionary<string, Tensor> { ["large"] = large, ["half"] = half });
         var read = SafeTensors.Read(path, out _);
@@ -173,7 +181,8 @@ public sealed class HostileInputFileTests(ITestOutputHelper output) : IDisposabl
         string data = Sub("data");
         Directory.CreateDirectory(Path.Combine(data, "rte"));
         foreach (string split in new[] { "train", "val" })
-            File.Copy(Tasks.FixtureFiles.Path("superglue", "rte", "train.jsonl"), Path.Combine(data, "rte", split + ".jsonl"));
+            File.Copy(Tasks.FixtureFiles.Path("superglue", "rte", "train.jsonl"),
+                Path.Combine(data, "rte", split + ".jsonl"));
         using var backbone = PretrainedBackbone.Load(model);
         var config = new ExperimentConfig
         {
@@ -184,16 +193,19 @@ public sealed class HostileInputFileTests(ITestOutputHelper output) : IDisposabl
         };
         using var trainable = new Experiment(data).Build(config, TaskRegistry.Get("rte"), backbone);
         var run = RunFolder.OpenOrCreate(Sub("run"), config);
-        var (name, parameter) = trainable.TrainableParameters.First(p => p.Key.StartsWith("prefix.", StringComparison.Ordinal));
+        var (name, parameter) = trainable.TrainableParameters.First(p => p.Key.StartsWith("prefix.",
+            StringComparison.Ordinal));
         long[] wider = [parameter.shape[0] + 2, .. parameter.shape[1..]];
         using var replacement = zeros(wider);
         SafeTensors.Write(run.SelectedTrainablePath,
             trainable.TrainableParameters.ToDictionary(p => p.Key, p => p.Key == name ? replacement : (Tensor)p.Value));
         var error = ErrorWithin(TimeSpan.FromSeconds(30), () => trainable.LoadSelected(run));
         Assert.IsType<InvalidDataException>(error);
-        Assert.Equal($"{run.SelectedTrainablePath}: the selected weights do not fit this model's trainable parameters " +
+        Assert.Equal($"{run.SelectedTrainablePath}: the selected weights do not fit this model's " +
+            $"trainable parameters " +
                      "(saved by another method, prefix length or backbone?). " +
-                     $"Wrong shapes (1): {name}: file [{string.Join(", ", wider)}], model [{string.Join(", ", parameter.shape)}].",
+                     $"Wrong shapes (1): {name}: file [{string.Join(", ", wider)}], model " +
+                         $"[{string.Join(", ", parameter.shape)}].",
             error.Message);
     }
 
@@ -207,7 +219,8 @@ public sealed class HostileInputFileTests(ITestOutputHelper output) : IDisposabl
     {
         var read = new Regex(@"\b(?:File\.(?:ReadAll\w*|ReadLines|OpenRead|OpenText|Open)|ZipFile\.Open\w*)\(");
         var offenders = new List<string>();
-        foreach (string path in Directory.EnumerateFiles(Path.Combine(TestPaths.RepoRoot, "lib"), "*.cs", SearchOption.AllDirectories))
+        foreach (string path in Directory.EnumerateFiles(Path.Combine(TestPaths.RepoRoot, "lib"), "*.cs",
+            SearchOption.AllDirectories))
         {
             string relative = Path.GetRelativePath(TestPaths.RepoRoot, path).Replace('\\', '/');
             if (relative.Contains("/obj/") || relative.Contains("/bin/") || relative.StartsWith("lib/Apt.Bench/")

@@ -136,13 +136,16 @@ public sealed class HostileModelFolderTests : IDisposable
     }
 
     [Theory]
-    [InlineData("intermediate_size", 1_000_000_000, "tensor 'encoder.layer.0.intermediate.dense.weight' has shape [32, 16]")]
+    [InlineData("intermediate_size", 1_000_000_000,
+        "tensor 'encoder.layer.0.intermediate.dense.weight' has shape [32, 16]")]
     [InlineData("hidden_size", 1_000_000, "tensor 'embeddings.word_embeddings.weight' has shape [40, 16]")]
     [InlineData("vocab_size", 2_000_000_000, "tensor 'embeddings.word_embeddings.weight' has shape [40, 16]")]
-    [InlineData("max_position_embeddings", 2_000_000_000, "tensor 'embeddings.position_embeddings.weight' has shape [64, 16]")]
+    [InlineData("max_position_embeddings", 2_000_000_000,
+        "tensor 'embeddings.position_embeddings.weight' has shape [64, 16]")]
     [InlineData("type_vocab_size", 2_000_000_000, "tensor 'embeddings.token_type_embeddings.weight' has shape [2, 16]")]
     [InlineData("num_hidden_layers", 1_000_000, "the weights hold 2 layers")]
-    public void AnAbsurdSizeInConfigJsonIsRefusedNamingTheFieldBeforeAnythingIsAllocated(string field, int value, string found)
+    public void AnAbsurdSizeInConfigJsonIsRefusedNamingTheFieldBeforeAnythingIsAllocated(string field,
+        int value, string found)
     {
         BertTestFolder.Write(_folder, editConfig: c =>
         {
@@ -162,7 +165,8 @@ public sealed class HostileModelFolderTests : IDisposable
             for (int i = 0; i < 20; i++) shapes[$"bert.extra.{i:D2}.weight"] = [2];
             return shapes;
         });
-        AssertRefused("model.safetensors", "Missing keys (1): embeddings.LayerNorm.weight.", "Unexpected keys (20): extra.00.weight",
+        AssertRefused("model.safetensors", "Missing keys (1): embeddings.LayerNorm.weight.",
+            "Unexpected keys (20): extra.00.weight",
             "… and 8 more");
     }
 

@@ -21,7 +21,8 @@ public sealed class RunFileFuzzTests(ITestOutputHelper output)
     const int DefaultSeed = 33;
     static readonly TimeSpan PerInput = TimeSpan.FromSeconds(20);
 
-    /// <summary>One file to mutate: its name in the folder, its intact bytes, and what reads it from the folder.</summary>
+    /// <summary>One file to mutate: its name in the folder, its intact bytes, and what reads it from
+    /// the folder.</summary>
     sealed record Target(string FileName, byte[] Seed, Action<string> Read);
 
     static IEnumerable<Target> Targets(string runFolder)
@@ -58,8 +59,10 @@ public sealed class RunFileFuzzTests(ITestOutputHelper output)
             Task = "rte", Method = "apt", Prefix = PrefixConfig.Apt(4), Trainer = new TrainerConfig { Seed = 1 },
         });
         var metrics = new Dictionary<string, double> { ["dev.accuracy"] = 0.5, ["train.loss"] = 0.7 };
-        File.WriteAllText(run.ResultPath, JsonSerializer.Serialize(new RunResult(1, SelectionRule.BestDev, "accuracy", 0.5, metrics,
-            [new EpochMetrics(1, metrics)], false, 1, new Dictionary<string, long> { ["trainable"] = 10 }), TrainingJson.Indented));
+        File.WriteAllText(run.ResultPath, JsonSerializer.Serialize(new RunResult(1, SelectionRule.BestDev,
+            "accuracy", 0.5, metrics,
+            [new EpochMetrics(1, metrics)], false, 1, new Dictionary<string, long> { ["trainable"] = 10 }),
+                TrainingJson.Indented));
         File.WriteAllText(run.MetricsPath, """
             {"kind":"step","epoch":1,"step":2,"loss":0.7,"learningRate":0.01}
             {"kind":"step","epoch":1,"step":4,"loss":0.6,"learningRate":0.005}
@@ -72,8 +75,10 @@ public sealed class RunFileFuzzTests(ITestOutputHelper output)
     [Fact]
     public async Task EveryMutatedSweepFileAndRunFileIsReadOrRefusedNamingTheFile()
     {
-        double seconds = double.TryParse(Environment.GetEnvironmentVariable(ReaderFuzzTests.SecondsVariable), out double s) ? s : DefaultSeconds;
-        int seed = int.TryParse(Environment.GetEnvironmentVariable(ReaderFuzzTests.SeedVariable), out int v) ? v : DefaultSeed;
+        double seconds = double.TryParse(Environment.GetEnvironmentVariable(ReaderFuzzTests.SecondsVariable),
+            out double s) ? s : DefaultSeconds;
+        int seed = int.TryParse(Environment.GetEnvironmentVariable(ReaderFuzzTests.SeedVariable), out int v)
+            ? v : DefaultSeed;
         using var scratch = new TempFolder();
         string intact = FinishedRun(scratch.Sub("intact"));
         var targets = Targets(intact).ToList();
@@ -87,7 +92,8 @@ public sealed class RunFileFuzzTests(ITestOutputHelper output)
             string folder = scratch.Sub($"input-{inputs % 8}");
             if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
             Directory.CreateDirectory(folder);
-            foreach (string file in Directory.GetFiles(intact)) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+            foreach (string file in Directory.GetFiles(intact)) File.Copy(file,
+                Path.Combine(folder, Path.GetFileName(file)));
             byte[] mutated = ReaderFuzzTests.Mutate(target.Seed, random);
             string path = Path.Combine(folder, target.FileName);
             File.WriteAllBytes(path, mutated);
@@ -106,10 +112,12 @@ public sealed class RunFileFuzzTests(ITestOutputHelper output)
             {
                 string kept = Path.Combine(Path.GetTempPath(), $"apt-run-fuzz-{seed}-{inputs}-{target.FileName}");
                 File.WriteAllBytes(kept, mutated);
-                Assert.Fail($"{target.FileName}, seed {seed}, input {inputs} (kept as {kept}): {e.GetType().Name} escaped: {e.Message}\n{e.StackTrace}");
+                Assert.Fail($"{target.FileName}, seed {seed}, input {inputs} (kept as {kept}): {e.GetType().Name} " +
+                    $"escaped: {e.Message}\n{e.StackTrace}");
             }
         }
-        output.WriteLine($"{inputs} inputs in {clock.Elapsed.TotalSeconds:F1} s (seed {seed}): {read} read, {inputs - read} refused");
+        output.WriteLine($"{inputs} inputs in {clock.Elapsed.TotalSeconds:F1} s (seed {seed}): {read} read, " +
+            $"{inputs - read} refused");
         Assert.All(refused, r => Assert.True(r.Value > 0, $"no input to {r.Key} was refused"));
     }
 }

@@ -19,7 +19,8 @@ public sealed class RunFolderTrustTests : IDisposable
 {
     readonly TempFolder _folder = new();
 
-    /// <summary>A finished probe run with its result.json removed, so the next <see cref="ProbeRun.Train"/> resumes it.</summary>
+    /// <summary>A finished probe run with its result.json removed, so the next <see cref="ProbeRun.Train"/>
+    /// resumes it.</summary>
     RunFolder ResumableRun()
     {
         ProbeRun.Train(_folder.Sub("run"));
@@ -39,12 +40,15 @@ public sealed class RunFolderTrustTests : IDisposable
 
         var error = Assert.Throws<InvalidDataException>(() => ProbeRun.Train(run.Path));
         Assert.StartsWith($"{run.MetricsPath}:2: expected a JSON object with a whole-number \"step\" (", error.Message);
-        Assert.EndsWith("; the file is left as it is: repair or delete that line (a run that resumes writes the lines after " +
+        Assert.EndsWith("; the file is left as it is: repair or delete that line (a run that resumes writes " +
+            "the lines after " +
             "its checkpoint again)", error.Message);
         Assert.Equal(damaged, File.ReadAllText(run.MetricsPath));
 
-        File.WriteAllText(run.MetricsPath, damaged.Replace(lines[1], lines[1].Replace("\"step\"#", "\"step\": \"ten\",\"x\":")));
-        Assert.Equal($"{run.MetricsPath}:2: expected a JSON object with a whole-number \"step\"; the file is left as it is: " +
+        File.WriteAllText(run.MetricsPath, damaged.Replace(lines[1], lines[1].Replace("\"step\"#",
+            "\"step\": \"ten\",\"x\":")));
+        Assert.Equal($"{run.MetricsPath}:2: expected a JSON object with a whole-number \"step\"; the file is " +
+            $"left as it is: " +
             "repair or delete that line (a run that resumes writes the lines after its checkpoint again)",
             Assert.Throws<InvalidDataException>(() => ProbeRun.Train(run.Path)).Message);
     }
@@ -55,7 +59,8 @@ public sealed class RunFolderTrustTests : IDisposable
         var run = ResumableRun();
         string whole = File.ReadAllText(run.MetricsPath);
         File.AppendAllText(run.MetricsPath, "{\"kind\": \"step\", \"st");
-        Assert.Throws<InvalidDataException>(run.ReadMetrics); // a reader reports it; only the resume, which rewrites it, drops it
+        // a reader reports it; only the resume, which rewrites it, drops it
+        Assert.Throws<InvalidDataException>(run.ReadMetrics);
         ProbeRun.Train(run.Path);
         Assert.Equal(whole, File.ReadAllText(run.MetricsPath));
     }
@@ -71,22 +76,27 @@ public sealed class RunFolderTrustTests : IDisposable
         var warnings = new List<string>();
 
         ProbeRun.Train(run.Path, warning: warnings.Add);
-        Assert.Equal($"removed 2 temporary file(s) an interrupted write left: {inCheckpoints}, {leftover}", Assert.Single(warnings));
+        Assert.Equal($"removed 2 temporary file(s) an interrupted write left: {inCheckpoints}, {leftover}",
+            Assert.Single(warnings));
         Assert.False(File.Exists(leftover) || File.Exists(inCheckpoints));
         Assert.True(File.Exists(others) && File.Exists(alike));
     }
 
-    /// <summary>A finished run of the kit's own config, without training: config.json, result.json and, if asked, selected tensors.</summary>
+    /// <summary>A finished run of the kit's own config, without training: config.json, result.json and, if asked,
+    /// selected tensors.</summary>
     string FinishedRun(string folder, string method, int prefixLength, int seed, double accuracy)
     {
         var config = new ExperimentConfig
         {
-            Task = "rte", Method = method, Prefix = PrefixConfig.PTuningV2(prefixLength), Trainer = new TrainerConfig { Seed = seed },
+            Task = "rte", Method = method, Prefix = PrefixConfig.PTuningV2(prefixLength),
+            Trainer = new TrainerConfig { Seed = seed },
         };
         var run = RunFolder.OpenOrCreate(folder, config);
         var metrics = new Dictionary<string, double> { ["dev.accuracy"] = accuracy };
-        File.WriteAllText(run.ResultPath, JsonSerializer.Serialize(new RunResult(1, SelectionRule.BestDev, "accuracy", accuracy, metrics,
-            [new EpochMetrics(1, metrics)], false, 1, new Dictionary<string, long> { ["trainable"] = 10 }), TrainingJson.Indented));
+        File.WriteAllText(run.ResultPath, JsonSerializer.Serialize(new RunResult(1, SelectionRule.BestDev, "accuracy",
+            accuracy, metrics,
+            [new EpochMetrics(1, metrics)], false, 1, new Dictionary<string, long> { ["trainable"] = 10 }),
+                TrainingJson.Indented));
         return run.Path;
     }
 
@@ -102,7 +112,8 @@ public sealed class RunFolderTrustTests : IDisposable
 
         Assert.Equal(2, RunIndex.Load(runs).Rows.Count);
         var outputs = await StudyReport.Write(runs, _folder.Sub("report"), png: false);
-        Assert.Contains($"skipped 2 link(s) to folders, not followed so that no run counts twice: {latest}, {loop}", outputs.Notes);
+        Assert.Contains($"skipped 2 link(s) to folders, not followed so that no run counts twice: {latest}, {loop}",
+            outputs.Notes);
         var cell = outputs.Table[MethodCatalogue.PTuningV2.Label, "rte"]!;
         Assert.Equal(2, cell.Runs);
     }
@@ -113,21 +124,28 @@ public sealed class RunFolderTrustTests : IDisposable
         string run = FinishedRun(_folder.Sub("run"), "pt2", 4, 1, 0.5);
         using var experiment = new Experiment(_folder.Sub("data"));
         var error = Assert.Throws<FileNotFoundException>(() => experiment.Open(run));
-        Assert.Equal($"{Path.Combine(run, "selected.safetensors")} not found: the finished run's selected weights are missing, and " +
-            "the untrained model is not scored in their place; restore the file, or train the run again in a new folder", error.Message);
+        Assert.Equal($"{Path.Combine(run, "selected.safetensors")} not found: the finished run's selected weights " +
+            $"are missing, and " +
+            "the untrained model is not scored in their place; restore the file, or train the run again " +
+                "in a new folder", error.Message);
     }
 
     [Theory]
-    [InlineData("pt2", 0, "method 'pt2' (PT-2) trains a prefix, but its prefix length is 0, which trains only the head; " +
+    [InlineData("pt2", 0,
+        "method 'pt2' (PT-2) trains a prefix, but its prefix length is 0, which trains only the head; " +
         "expected prefix_length ≥ 1, or method 'head'")]
     [InlineData("head", 4, "method 'head' (head only) trains no prefix, but its prefix length is 4; expected 0")]
-    [InlineData("magic", 4, "unknown method 'magic' (expected one of head, ft, pt2, apt, token, layer, pt2plus, pt2star, lora)")]
-    public void AConfigWhoseMethodDisagreesWithItsPrefixLengthIsRefusedWhenTheRunIsRead(string method, int length, string message)
+    [InlineData("magic", 4,
+        "unknown method 'magic' (expected one of head, ft, pt2, apt, token, layer, pt2plus, pt2star, lora)")]
+    public void AConfigWhoseMethodDisagreesWithItsPrefixLengthIsRefusedWhenTheRunIsRead(string method, int length,
+        string message)
     {
         var run = RunFolder.Open(FinishedRun(_folder.Sub("run"), method, length, 1, 0.5));
-        Assert.Equal($"{run.ConfigPath}: {message}", Assert.Throws<InvalidDataException>(() => ExperimentConfig.Read(run)).Message);
+        Assert.Equal($"{run.ConfigPath}: {message}",
+            Assert.Throws<InvalidDataException>(() => ExperimentConfig.Read(run)).Message);
         using var experiment = new Experiment(_folder.Sub("data"));
-        Assert.Equal($"{run.ConfigPath}: {message}", Assert.Throws<InvalidDataException>(() => experiment.Open(run.Path)).Message);
+        Assert.Equal($"{run.ConfigPath}: {message}",
+            Assert.Throws<InvalidDataException>(() => experiment.Open(run.Path)).Message);
     }
 
     [Fact]
@@ -137,12 +155,14 @@ public sealed class RunFolderTrustTests : IDisposable
         string multirc = _folder.Sub("multirc.jsonl"), record = _folder.Sub("record.jsonl");
         string passage = File.ReadAllLines(Path.Combine(fixtures, "multirc", "train.jsonl"))[0];
         File.WriteAllLines(multirc, [passage, passage.Replace("Anna", "Berta")]);
-        Assert.Equal($"{multirc}:2: question 0/0 (passage idx/question idx) repeats the one at line 1; expected each pair once: the " +
+        Assert.Equal($"{multirc}:2: question 0/0 (passage idx/question idx) repeats the one at line 1; expected each " +
+            $"pair once: the " +
             "scorer groups answers by it and would merge the two into one",
             Assert.Throws<InvalidDataException>(() => SuperGlueReaders.MultiRc(multirc)).Message);
         string query = File.ReadAllLines(Path.Combine(fixtures, "record", "train.jsonl"))[0];
         File.WriteAllLines(record, [query, query.Replace("Nantes", "Rennes")]);
-        Assert.Equal($"{record}:2: query 0/0 (passage idx/query idx) repeats the one at line 1; expected each pair once: the " +
+        Assert.Equal($"{record}:2: query 0/0 (passage idx/query idx) repeats the one at line 1; expected each " +
+            $"pair once: the " +
             "scorer groups answers by it and would merge the two into one",
             Assert.Throws<InvalidDataException>(() => SuperGlueReaders.Record(record)).Message);
     }

@@ -6,10 +6,11 @@ using Apt.Training;
 namespace Apt.Tests.Reliability;
 
 /// <summary>
-/// SIGTERM and SIGINT delivered to a real `aptnb train` / `aptnb sweep` while a step is in progress (sent by the process
-/// to itself at the test-only <see cref="CrashPoint"/>, so the signal lands inside a known step): the step finishes, a
-/// checkpoint is saved, the process exits with the command that resumes it, and that command ends in the uninterrupted run.
-/// </summary>
+/// SIGTERM and SIGINT delivered to a real `aptnb train` / `aptnb sweep` while a step is in progress (sent by the
+/// process to itself at the test-only <see cref="CrashPoint"/>, so the signal lands inside a known step): the step
+/// finishes, a
+/// checkpoint is saved, the process exits with the command that resumes it, and that command ends in the uninterrupted
+/// run. </summary>
 public sealed class SignalStopTests : IDisposable
 {
     readonly TempFolder _folder = new();
@@ -26,8 +27,10 @@ public sealed class SignalStopTests : IDisposable
         "--prefix-length", "4", "--lr", "0.01", "--seed", "3", "--checkpoint-every", "4", "--run", run,
     ];
 
-    /// <summary>Runs `aptnb <paramref name="args"/>` in <paramref name="folder"/>, signalled inside step <paramref name="step"/>.</summary>
-    static (int ExitCode, string Output) SignalledInStep(string signal, long step, string folder, params string[] args) =>
+    /// <summary>Runs `aptnb <paramref name="args"/>` in <paramref name="folder"/>, signalled inside step
+    /// <paramref name="step"/>.</summary>
+    static (int ExitCode, string Output) SignalledInStep(string signal, long step, string folder,
+        params string[] args) =>
         CliTests.AptIn(folder, new() { [CrashPoint.Variable] = $"{signal}:{step}" }, args);
 
     static void Succeeds(string resume)
@@ -46,7 +49,8 @@ public sealed class SignalStopTests : IDisposable
 
         var (exitCode, output) = SignalledInStep(CrashPoint.SigTerm, 7, _folder.Path, Train(stopped));
         Assert.True(exitCode == 130, $"exit {exitCode}:\n{output}");
-        Assert.Contains("SIGTERM: stopping after the step in progress, with a checkpoint (send it again to stop at once)", output);
+        Assert.Contains("SIGTERM: stopping after the step in progress, with a checkpoint (send it again " +
+            "to stop at once)", output);
         string resume = $"aptnb train --resume {stopped} --data-root {DataRoot}";
         Assert.Contains($"stopped at step 7 of 12 (checkpoint saved) in {stopped}; resume with: {resume}", output);
         Assert.DoesNotContain("error:", output);
@@ -79,7 +83,8 @@ public sealed class SignalStopTests : IDisposable
         Assert.True(resumedExit == 0, resumed);
         Assert.Contains("1 trained here, 1 already finished", resumed);
         foreach (string seed in new[] { "pt2-l4-lr0.01-seed1", "pt2-l4-lr0.01-seed2" })
-            TinyGrid.AssertSameRun(Path.Combine(grid.Runs("reference"), "rte", seed), Path.Combine(grid.Runs("stopped"), "rte", seed));
+            TinyGrid.AssertSameRun(Path.Combine(grid.Runs("reference"), "rte", seed),
+                Path.Combine(grid.Runs("stopped"), "rte", seed));
     }
 
     public void Dispose() => _folder.Dispose();

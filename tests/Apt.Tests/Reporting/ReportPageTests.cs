@@ -5,7 +5,8 @@ using Apt.Reporting;
 
 namespace Apt.Tests.Reporting;
 
-/// <summary>The report page: plotly.js once, every chart, the table's rounding on the bars, and what a browser shows.</summary>
+/// <summary>The report page: plotly.js once, every chart, the table's rounding on the bars, and what a
+/// browser shows.</summary>
 public sealed class ReportPageTests
 {
     static readonly double[,] Alpha = { { 0.9, 0.8, 0.1, 0.2 }, { 0.5, 0.5, 0.5, 0.5 }, { 0.1, 0.2, 0.95, 0.7 } };
@@ -90,7 +91,8 @@ public sealed class ReportPageTests
         }
     }
 
-    /// <summary>Runs headless chromium on a page as a user's browser opens it; its stdout and its log (console messages).</summary>
+    /// <summary>Runs headless chromium on a page as a user's browser opens it; its stdout and its log (console
+    /// messages).</summary>
     static async Task<(string Output, string Log)> Chromium(string profile, string action, string page)
     {
         var start = new ProcessStartInfo(ChartImageExport.BrowserPath)
@@ -98,7 +100,8 @@ public sealed class ReportPageTests
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (string argument in (string[])[.. ChartImageExport.BrowserArguments, $"--user-data-dir={profile}/profile",
+        foreach (string argument in (string[])[.. ChartImageExport.BrowserArguments,
+            $"--user-data-dir={profile}/profile",
             "--enable-logging=stderr", "--v=0", "--hide-scrollbars", "--window-size=1200,2400",
             "--virtual-time-budget=20000", action, new Uri(page).AbsoluteUri])
             start.ArgumentList.Add(argument);

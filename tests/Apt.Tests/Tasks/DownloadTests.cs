@@ -38,7 +38,8 @@ public sealed class DownloadTests : IDisposable
                                      ("BoolQ/test.jsonl", File.ReadAllBytes(FixtureFiles.Path("superglue", "boolq", "test.jsonl"))),
                                      ("BoolQ/padding.bin", RandomNumberGenerator.GetBytes(64 * 1024)));
         _archives["evil.zip"] = Zip(("BoolQ/train.jsonl", "{}\n"u8.ToArray()), ("../escaped.txt", "gotcha"u8.ToArray()));
-        _archives["bomb.zip"] = Zip(("BoolQ/train.jsonl", File.ReadAllBytes(FixtureFiles.Path("superglue", "boolq", "train.jsonl"))),
+        _archives["bomb.zip"] = Zip(("BoolQ/train.jsonl",
+            File.ReadAllBytes(FixtureFiles.Path("superglue", "boolq", "train.jsonl"))),
                                     ("BoolQ/zeros.bin", new byte[8 << 20]));
         _serving = Task.Run(Serve);
     }
@@ -172,9 +173,11 @@ public sealed class DownloadTests : IDisposable
     public void AnArchiveOverTheDownloadLimitIsRefusedFromItsContentLength()
     {
         var error = Assert.Throws<InvalidDataException>(() =>
-            DatasetDownloader.Download("boolq", _scratch.Folder, new DownloadOptions { BaseUrl = _base, MaxDownloadBytes = 1 << 10 }));
+            DatasetDownloader.Download("boolq", _scratch.Folder,
+                new DownloadOptions { BaseUrl = _base, MaxDownloadBytes = 1 << 10 }));
         string size = InputFile.Size(_archives["BoolQ.zip"].Length);
-        Assert.Equal($"{_base}BoolQ.zip: {size}, over the download limit of 1.0 KiB (--max-download-mb)", error.Message);
+        Assert.Equal($"{_base}BoolQ.zip: {size}, over the download limit of 1.0 KiB (--max-download-mb)",
+            error.Message);
         Assert.False(File.Exists(Cached(_scratch.Folder)));
     }
 
@@ -187,7 +190,8 @@ public sealed class DownloadTests : IDisposable
         var error = Assert.Throws<IOException>(() =>
             DatasetDownloader.Download("boolq", _scratch.Folder, new DownloadOptions { BaseUrl = _base }));
         Assert.Matches(
-            $"^{Regex.Escape(Cached(_scratch.Folder))}\\.part: the disk is full after \\d+ bytes; free space there and run again to resume$",
+            $"^{Regex.Escape(Cached(_scratch.Folder))}\\.part: the disk is full after \\d+ bytes; free space there " +
+                $"and run again to resume$",
             error.Message);
     }
 
@@ -195,7 +199,8 @@ public sealed class DownloadTests : IDisposable
     public void AnFtpUrlIsRefusedAsAnArgument()
     {
         var error = Assert.Throws<ArgumentException>(() =>
-            DatasetDownloader.Download("boolq", _scratch.Folder, new DownloadOptions { Url = "ftp://127.0.0.1/BoolQ.zip" }));
+            DatasetDownloader.Download("boolq", _scratch.Folder,
+                new DownloadOptions { Url = "ftp://127.0.0.1/BoolQ.zip" }));
         Assert.Equal("ftp://127.0.0.1/BoolQ.zip: ftp:// is not supported " +
                      "(expected an http:// or https:// URL or a local archive file); " +
                      "fetch it with another tool and pass --url <file>", error.Message);
@@ -209,12 +214,15 @@ public sealed class DownloadTests : IDisposable
         using var server = new RawServer((request, stream) =>
         {
             if (!request.Contains("Range: bytes=", StringComparison.Ordinal))
-                return Reply(stream, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", zip[..half]); // no length: the close ends it
-            return Reply(stream, $"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {half}-{zip.Length - 1}/{zip.Length}\r\n" +
+                // no length: the close ends it
+                return Reply(stream, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", zip[..half]);
+            return Reply(stream,
+                $"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {half}-{zip.Length - 1}/{zip.Length}\r\n" +
                                  $"Content-Length: {zip.Length - half}\r\nConnection: close\r\n\r\n", zip[half..]);
         });
         var options = new DownloadOptions { Url = server.Url + "BoolQ.zip", Attempts = 1 };
-        var error = Assert.Throws<DataUnavailableException>(() => DatasetDownloader.Download("boolq", _scratch.Folder, options));
+        var error = Assert.Throws<DataUnavailableException>(() => DatasetDownloader.Download("boolq",
+            _scratch.Folder, options));
         Assert.StartsWith($"{options.Url}: the download stayed incomplete after 1 attempt(s) " +
                           $"(last: the reply ended after {half} bytes " +
                           "with no Content-Length, and the archive is not whole (", error.Message);
@@ -239,9 +247,11 @@ public sealed class DownloadTests : IDisposable
             await Reply(stream, $"HTTP/1.1 200 OK\r\nContent-Length: {zip.Length}\r\n\r\n", zip[..1000]);
             await Task.Delay(Timeout.Infinite, stalled.Token).ContinueWith(_ => { });
         });
-        var options = new DownloadOptions { Url = server.Url + "BoolQ.zip", Attempts = 2, ReadTimeout = TimeSpan.FromSeconds(1) };
+        var options = new DownloadOptions { Url = server.Url + "BoolQ.zip", Attempts = 2,
+            ReadTimeout = TimeSpan.FromSeconds(1) };
         var clock = Stopwatch.StartNew();
-        var error = Assert.Throws<DataUnavailableException>(() => DatasetDownloader.Download("boolq", _scratch.Folder, options));
+        var error = Assert.Throws<DataUnavailableException>(() => DatasetDownloader.Download("boolq",
+            _scratch.Folder, options));
         stalled.Cancel();
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
         Assert.Equal($"{options.Url}: the download stayed incomplete after 2 attempt(s) " +
@@ -281,7 +291,8 @@ public sealed class DownloadTests : IDisposable
         await stream.FlushAsync();
     }
 
-    /// <summary>A TCP server on 127.0.0.1 that reads each request's head and hands it to <c>handle</c>, then closes the connection.</summary>
+    /// <summary>A TCP server on 127.0.0.1 that reads each request's head and hands it to <c>handle</c>, then closes the
+    /// connection.</summary>
     sealed class RawServer : IDisposable
     {
         readonly TcpListener _listener = new(IPAddress.Loopback, 0);
@@ -306,7 +317,8 @@ public sealed class DownloadTests : IDisposable
                             var stream = client.GetStream();
                             var head = new StringBuilder();
                             byte[] one = new byte[1];
-                            while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal) && await stream.ReadAsync(one) == 1)
+                            while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal)
+                                && await stream.ReadAsync(one) == 1)
                                 head.Append((char)one[0]);
                             try { await handle(head.ToString(), stream); }
                             catch (IOException) { } // the client gave up first

@@ -5,19 +5,23 @@ using Apt.Training;
 
 namespace Apt.Tests.Training;
 
-/// <summary>The head-only baseline as a linear probe: its head on features computed once reads what the backbone gives.</summary>
+/// <summary>The head-only baseline as a linear probe: its head on features computed once reads what the
+/// backbone gives.</summary>
 public sealed class FrozenFeaturesTests(MiniLMFixture minilm) : IClassFixture<MiniLMFixture>
 {
     [Theory]
     [InlineData("rte", "superglue/rte/train.jsonl", "train.jsonl", "val.jsonl", "test.jsonl")]
     [InlineData("copa", "superglue/copa/train.jsonl", "train.jsonl", "val.jsonl", "test.jsonl")]
     [InlineData("conll04", "ner/conll04/train.txt", "train.txt", "dev.txt", "test.txt")]
-    public void AHeadOnFrozenFeaturesGivesTheLogitsOfTheBackbonePathInEvalMode(string taskName, string fixture, params string[] splits)
+    public void AHeadOnFrozenFeaturesGivesTheLogitsOfTheBackbonePathInEvalMode(string taskName, string fixture,
+        params string[] splits)
     {
         using var folder = new TempFolder();
-        foreach (string split in splits) File.Copy(Path.Combine(TestPaths.RepoRoot, "tests", "Apt.Tests", "Fixtures", fixture), folder.Sub(split));
+        foreach (string split in splits) File.Copy(Path.Combine(TestPaths.RepoRoot, "tests", "Apt.Tests", "Fixtures",
+            fixture), folder.Sub(split));
         var task = TaskRegistry.Get(taskName);
-        var config = Recipe.Configure(taskName, MethodCatalogue.HeadOnly.Name, "minilm", new RunSettings { Data = folder.Path },
+        var config = Recipe.Configure(taskName, MethodCatalogue.HeadOnly.Name, "minilm",
+            new RunSettings { Data = folder.Path },
             new RunPoint(1e-2, 16, Seed: 3), minilm.Backbone.Config);
         Assert.Equal(0, config.HiddenDropout); // the recipe records the linear probe's backbone as dropping nothing
 
@@ -36,7 +40,8 @@ public sealed class FrozenFeaturesTests(MiniLMFixture minilm) : IClassFixture<Mi
         {
             Assert.Equal(expected[i].WordLabels, actual[i].WordLabels);
             Assert.Equal(expected[i].Scores.Length, actual[i].Scores.Length);
-            for (int k = 0; k < expected[i].Scores.Length; k++) Assert.Equal(expected[i].Scores[k], actual[i].Scores[k], 1e-5f);
+            for (int k = 0; k < expected[i].Scores.Length; k++) Assert.Equal(expected[i].Scores[k],
+                actual[i].Scores[k], 1e-5f);
         }
     }
 }

@@ -24,7 +24,8 @@ public sealed class RunFolderLockTests
         File.WriteAllText(RunFolderLock.PathIn(folder), JsonSerializer.Serialize(holder, TrainingJson.Indented));
     }
 
-    /// <summary>`aptnb train` takes the run lock as a sweep does: a folder this (live) process holds is refused, untouched.</summary>
+    /// <summary>`aptnb train` takes the run lock as a sweep does: a folder this (live) process holds is refused,
+    /// untouched.</summary>
     [Fact]
     public void AptTrainIntoAFolderAnotherProcessTrainsIsRefusedAtOnce()
     {

@@ -3,7 +3,8 @@ using Apt.Training;
 
 namespace Apt.Tests.Training;
 
-/// <summary>Two real `aptnb sweep` processes on one runs folder: they share the grid out, no cell is trained twice, nothing is damaged.</summary>
+/// <summary>Two real `aptnb sweep` processes on one runs folder: they share the grid out, no cell is trained twice,
+/// nothing is damaged.</summary>
 public sealed class SharedRunsFolderTests
 {
     [Fact]

@@ -4,7 +4,8 @@ using Apt.Training;
 
 namespace Apt.Tests.Training;
 
-/// <summary>Sweeps whose runs train side by side in worker processes (`--workers`), through the real `aptnb` command.</summary>
+/// <summary>Sweeps whose runs train side by side in worker processes (`--workers`), through the real
+/// `aptnb` command.</summary>
 public sealed class SweepWorkersTests
 {
     static readonly TimeSpan Limit = TimeSpan.FromMinutes(4);
@@ -23,7 +24,8 @@ public sealed class SweepWorkersTests
             TinyGrid.AssertSameRun(cell.Folder, other);
             foreach (string file in new[] { "config.json", Experiment.AdapterFileName, Experiment.ProbeFileName })
                 if (File.Exists(Path.Combine(cell.Folder, file)))
-                    Assert.Equal(File.ReadAllBytes(Path.Combine(cell.Folder, file)), File.ReadAllBytes(Path.Combine(other, file)));
+                    Assert.Equal(File.ReadAllBytes(Path.Combine(cell.Folder, file)),
+                        File.ReadAllBytes(Path.Combine(other, file)));
         }
     }
 
@@ -31,9 +33,11 @@ public sealed class SweepWorkersTests
     public void AWorkerKilledMidRunLeavesOnlyItsRunToResume()
     {
         using var grid = new TinyGrid(["pt2"], [1]);
-        // Two cells: three steps (one per epoch) and one step, so that only the first reaches the crash point at step 2.
+        // Two cells: three steps (one per epoch) and one step, so that only the first reaches the
+        // crash point at step 2.
         var task = grid.Spec.Tasks[0];
-        var spec = grid.Spec with { Tasks = [task with { Epochs = 3 }, task with { Epochs = 1, LearningRates = [2e-2] }] };
+        var spec = grid.Spec with { Tasks = [task with { Epochs = 3 },
+            task with { Epochs = 1, LearningRates = [2e-2] }] };
         File.WriteAllText(grid.File, JsonSerializer.Serialize(spec));
         var (killed, survived) = (spec.Expand(grid.Runs("runs"))[0].Folder, spec.Expand(grid.Runs("runs"))[1].Folder);
 

@@ -95,7 +95,8 @@ public sealed class GatedPrefixDropout : SingleTensorFunction<GatedPrefixDropout
                 float* rawRows = (float*)rb, incomingRows = (float*)ib, gateValues = (float*)gb, dRawRows = (float*)drb, dGates = (float*)dgb;
                 byte* keepRows = kb;
                 float scale = saved.Scale;
-                Parallel.For(0, length, TorchRuntime.Parallelism, j => // one prefix position for the whole batch: its raw gradient is a sum over b
+                // one prefix position for the whole batch: its raw gradient is a sum over b
+                Parallel.For(0, length, TorchRuntime.Parallelism, j =>
                 {
                     float* source = rawRows + j * width, dRaw = dRawRows is null ? null : dRawRows + j * width;
                     if (dRaw is not null) new Span<float>(dRaw, (int)width).Clear();

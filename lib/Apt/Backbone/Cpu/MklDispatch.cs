@@ -28,7 +28,8 @@ static class MklDispatch
     [DllImport("libc", EntryPoint = "mprotect", SetLastError = true)]
     static extern int Protect(IntPtr start, nuint length, int protection);
 
-    /// <summary>Applies the change when it applies; returns what MKL now dispatches by, for <c>aptnb doctor</c>.</summary>
+    /// <summary>Applies the change when it applies; returns what MKL now dispatches by, for <c>aptnb
+    /// doctor</c>.</summary>
     public static unsafe string ChooseKernelsByCpuFeatures()
     {
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64) return "MKL's own dispatch (not Linux x64)";

@@ -24,7 +24,8 @@ public static class DatasetCatalog
 
     public static DatasetSource Get(string name) =>
         All.FirstOrDefault(s => s.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new ArgumentException($"no download known for '{name}' (known: {string.Join(", ", All.Select(s => s.Name))}; the stand-ins are made by 'aptnb data build')");
+        ?? throw new ArgumentException($"no download known for '{name}' (known: " +
+            $"{string.Join(", ", All.Select(s => s.Name))}; the stand-ins are made by 'aptnb data build')");
 }
 
 /// <summary>Options of <see cref="DatasetDownloader.Download"/>.</summary>
@@ -95,17 +96,20 @@ public static class DatasetDownloader
             {
                 throw new DataUnavailableException(
                     $"cannot reach {uri.Host} ({e.Message}); this machine looks offline. Download {url} elsewhere and run " +
-                    $"'aptnb data download {source.Name} --url <file or mirror URL>', or unpack it into {Path.Combine(dataRoot, source.Name)} yourself.", e);
+                    $"'aptnb data download {source.Name} --url <file or mirror URL>', or unpack it into " +
+                        $"{Path.Combine(dataRoot, source.Name)} yourself.", e);
             }
             catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.InvalidResponse)
             {
                 throw new InvalidDataException(
-                    $"{url}: the reply is not HTTP ({e.Message.TrimEnd('.')}); is this the address of a web server?", e);
+                    $"{url}: the reply is not HTTP ({e.Message.TrimEnd('.')}); is this the address " +
+                        $"of a web server?", e);
             }
             catch (IOException e) when (SafeArchive.IsDiskFull(e))
             {
                 throw new IOException(
-                    $"{partial}: the disk is full after {Length(partial)} bytes; free space there and run again to resume", e);
+                    $"{partial}: the disk is full after {Length(partial)} bytes; free space there and run " +
+                        $"again to resume", e);
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException
                                       or IOException and not DataUnavailableException)
@@ -113,7 +117,9 @@ public static class DatasetDownloader
                 // A cut or stalled connection: the partial file stays and the next attempt resumes it.
                 interrupted = e switch
                 {
-                    TaskCanceledException => $"no reply within {options.ReadTimeout.TotalSeconds:0.#} s (the read deadline, --read-timeout)",
+                    TaskCanceledException
+                        => $"no reply within {options.ReadTimeout.TotalSeconds:0.#} s (the read deadline, " +
+                        $"--read-timeout)",
                     HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded } =>
                         "the server closed the connection without a reply",
                     _ => e.Message.TrimEnd('.'),
@@ -139,7 +145,8 @@ public static class DatasetDownloader
 
     static long Length(string path) => File.Exists(path) ? new FileInfo(path).Length : 0;
 
-    /// <summary>A local archive, copied into the cache once it is known to be a whole archive under the limit.</summary>
+    /// <summary>A local archive, copied into the cache once it is known to be a whole archive under
+    /// the limit.</summary>
     static void CopyLocal(string path, string archive, DownloadOptions options)
     {
         using (var input = InputFile.Open(path, options.MaxDownloadBytes, "for a download (--max-download-mb)"))
@@ -154,8 +161,8 @@ public static class DatasetDownloader
     /// <summary>
     /// One request: resumes <paramref name="partial"/> if it has bytes; true when the file is complete, which the
     /// archive itself must confirm (a body cut off without a Content-Length ends like a whole one). Each read waits at
-    /// most <see cref="DownloadOptions.ReadTimeout"/>; the file may not grow past <see cref="DownloadOptions.MaxDownloadBytes"/>.
-    /// </summary>
+    /// most <see cref="DownloadOptions.ReadTimeout"/>; the file may not grow past
+    /// <see cref="DownloadOptions.MaxDownloadBytes"/>. </summary>
     static bool Fetch(HttpClient client, Uri uri, string partial, DownloadOptions options)
     {
         long have = Length(partial);
@@ -197,7 +204,8 @@ public static class DatasetDownloader
         if (SafeArchive.Incomplete(partial, options.MaxExtractedBytes) is not { } reason) return true;
         if (total is null)
             throw new IOException(
-                $"the reply ended after {length} bytes with no Content-Length, and the archive is not whole ({reason})");
+                $"the reply ended after {length} bytes with no Content-Length, and the archive is not " +
+                    $"whole ({reason})");
         File.Delete(partial);
         throw new InvalidDataException($"{uri}: the archive is damaged ({reason}); the download was deleted");
     }

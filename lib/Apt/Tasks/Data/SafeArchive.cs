@@ -61,7 +61,8 @@ public static class SafeArchive
                 using var gzip = new GZipStream(InputFile.Open(archive), CompressionMode.Decompress);
                 using var reader = new TarReader(gzip);
                 while (reader.GetNextEntry() is { } entry)
-                    if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile && entry.DataStream is { } data)
+                    if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile
+                        && entry.DataStream is { } data)
                         Save(entry.Name, data);
             }
             foreach (string relative in written)
@@ -84,7 +85,8 @@ public static class SafeArchive
         return written;
     }
 
-    /// <summary>Whether <paramref name="e"/> says the disk is full (ENOSPC; on Windows ERROR_DISK_FULL, ERROR_HANDLE_DISK_FULL).</summary>
+    /// <summary>Whether <paramref name="e"/> says the disk is full (ENOSPC; on Windows ERROR_DISK_FULL,
+    /// ERROR_HANDLE_DISK_FULL).</summary>
     public static bool IsDiskFull(IOException e) =>
         e.HResult is 28 or unchecked((int)0x80070070) or unchecked((int)0x80070027);
 
@@ -118,7 +120,8 @@ public static class SafeArchive
             Span<byte> trailer = stackalloc byte[4];
             stream.Position = stream.Length - 4;
             stream.ReadExactly(trailer);
-            return BitConverter.ToUInt32(trailer) == (uint)length ? null : "the gzip stream's length differs from its trailer's";
+            return BitConverter.ToUInt32(trailer) == (uint)length ? null
+                : "the gzip stream's length differs from its trailer's";
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
         {

@@ -90,25 +90,32 @@ public static class SuperGlueReaders
             {
                 int start = entity.Int("start"), end = entity.Int("end");
                 if (start < 0 || end < start || end >= text.Length)
-                    throw TextLines.Error(j.At, $"entity span {start}..{end} lies outside the passage ({text.Length} characters)");
+                    throw TextLines.Error(j.At,
+                        $"entity span {start}..{end} lies outside the passage ({text.Length} characters)");
                 if (SplitsCharacter(text, start, end + 1))
-                    throw TextLines.Error(j.At, $"entity span {start}..{end} cuts a character of the passage in two (expected offsets in UTF-16 code units)");
+                    throw TextLines.Error(j.At,
+                        $"entity span {start}..{end} cuts a character of the passage in two (expected offsets in " +
+                        $"UTF-16 code units)");
                 string name = text[start..(end + 1)];
                 if (!entities.Contains(name)) entities.Add(name);
             }
-            if (entities.Count == 0) throw TextLines.Error(j.At, "the passage has no entities (no candidates for its queries)");
+            if (entities.Count == 0) throw TextLines.Error(j.At,
+                "the passage has no entities (no candidates for its queries)");
             string cleaned = text.Replace("@highlight\n", "- ");
             var examples = new List<RecordExample>();
             int passageIdx = j.Int("idx");
             foreach (var qa in j.Array("qas"))
             {
                 string query = qa.String("query");
-                if (!query.Contains("@placeholder")) throw TextLines.Error(j.At, $"query {qa.Int("idx")} has no @placeholder");
+                if (!query.Contains("@placeholder")) throw TextLines.Error(j.At,
+                    $"query {qa.Int("idx")} has no @placeholder");
                 bool labelled = qa.Has("answers") || !IsTestFile(file);
                 var answers = labelled ? qa.Array("answers").Select(a => a.String("text")).Distinct().ToList() : [];
-                if (labelled && answers.Count == 0) throw TextLines.Error(j.At, $"query {qa.Int("idx")} has an empty 'answers' list");
+                if (labelled && answers.Count == 0) throw TextLines.Error(j.At,
+                    $"query {qa.Int("idx")} has an empty 'answers' list");
                 string key = Unique(keys, $"{passageIdx}/{qa.Int("idx")}", j.At, "query");
-                examples.AddRange(entities.Select(e => new RecordExample(cleaned, query, e, key, answers, labelled, j.At)));
+                examples.AddRange(entities.Select(e => new RecordExample(cleaned, query, e, key, answers,
+                    labelled, j.At)));
             }
             if (examples.Count == 0) throw TextLines.Error(j.At, "the passage has no queries ('qas' is empty)");
             return examples;
@@ -122,7 +129,8 @@ public static class SuperGlueReaders
     static string Unique(Dictionary<string, SourceLocation> seen, string key, SourceLocation at, string what)
     {
         if (seen.TryGetValue(key, out var first))
-            throw TextLines.Error(at, $"{what} {key} (passage idx/{what} idx) repeats the one at line {first.Line}; expected " +
+            throw TextLines.Error(at,
+                $"{what} {key} (passage idx/{what} idx) repeats the one at line {first.Line}; expected " +
                 "each pair once: the scorer groups answers by it and would merge the two into one");
         seen[key] = at;
         return key;
