@@ -68,6 +68,6 @@ public sealed record JobWork(
         System.Text.Json.JsonSerializer.Serialize(this, TrainingJson.Indented));
 
     public static JobWork Load(string path) =>
-        System.Text.Json.JsonSerializer.Deserialize<JobWork>(File.ReadAllText(path), TrainingJson.Indented)
+        System.Text.Json.JsonSerializer.Deserialize<JobWork>(InputFile.ReadAllText(path), TrainingJson.Indented)
         ?? throw new InvalidDataException($"{path}: expected a job's work record");
 }

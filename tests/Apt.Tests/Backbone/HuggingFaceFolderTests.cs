@@ -39,13 +39,13 @@ public sealed class HuggingFaceFolderTests : IDisposable
         {
             shapes.Remove("bert.encoder.layer.1.output.dense.bias");
             shapes["bert.encoder.layer.0.extra.weight"] = [3];
-            shapes["bert.encoder.layer.0.intermediate.dense.weight"] = [Intermediate + 1, Hidden];
+            shapes["bert.encoder.layer.0.attention.output.dense.weight"] = [Hidden, Hidden + 1];
             return shapes;
         });
         var error = Assert.Throws<InvalidDataException>(() => PretrainedBackbone.Load(_folder));
         Assert.Contains("Missing keys (1): encoder.layer.1.output.dense.bias", error.Message);
         Assert.Contains("Unexpected keys (1): encoder.layer.0.extra.weight", error.Message);
-        Assert.Contains("encoder.layer.0.intermediate.dense.weight: file [33, 16], model [32, 16]", error.Message);
+        Assert.Contains("encoder.layer.0.attention.output.dense.weight: file [16, 17], model [16, 16]", error.Message);
         Assert.Contains("model.safetensors", error.Message);
     }
 

@@ -67,7 +67,8 @@ public sealed class SignalStopTests : IDisposable
     public void SigintInASweepStopsBeforeTheNextRunAndTheSameCommandFinishesTheGrid()
     {
         using var grid = new TinyGrid(["pt2"], [1, 2]);
-        string[] sweep = ["sweep", grid.File, "--runs", grid.Runs("stopped"), "--data-root", grid.DataRoot];
+        // In this process (--workers 1), where the signal and the runs meet; workers stop as `aptnb train` does.
+        string[] sweep = ["sweep", grid.File, "--runs", grid.Runs("stopped"), "--data-root", grid.DataRoot, "--workers", "1"];
         grid.Run(null, "sweep", grid.File, "--runs", grid.Runs("reference"), "--data-root", grid.DataRoot);
 
         // One step per run: the signal lands in seed 1's only step, which finishes its run; seed 2 does not start.
