@@ -88,5 +88,28 @@ public sealed class SignalStopTests : IDisposable
                 Path.Combine(grid.Runs("stopped"), "rte", seed));
     }
 
+    [Fact]
+    public void SigintInTheWorkersOfASweepStopsThemBeforeTheirNextRunAndTheSameCommandFinishesTheGrid()
+    {
+        using var grid = new TinyGrid(["pt2"], [1, 2, 3]);
+        string[] sweep = ["sweep", grid.File, "--runs", grid.Runs("stopped"), "--data-root", grid.DataRoot, "--workers", "2"];
+        grid.Run(null, "sweep", grid.File, "--runs", grid.Runs("reference"), "--data-root", grid.DataRoot);
+
+        // Each worker signals itself in its first run's only step: both runs finish, and the worker sent seed 3
+        // refuses to start it, which stops the sweep with the command that resumes it.
+        var (exitCode, output) = SignalledInStep(CrashPoint.SigInt, 1, grid.Root, sweep);
+        Assert.True(exitCode == 130, $"exit {exitCode}:\n{output}");
+        string seed3 = Path.Combine(grid.Runs("stopped"), "rte", "pt2-l4-lr0.01-seed3");
+        Assert.Contains($"stopped before {seed3} started; resume with: aptnb {string.Join(' ', sweep)}", output);
+        Assert.False(File.Exists(Path.Combine(seed3, "result.json")));
+
+        var (resumedExit, resumed) = CliTests.AptIn(grid.Root, sweep);
+        Assert.True(resumedExit == 0, resumed);
+        Assert.Contains("1 trained here, 2 already finished", resumed);
+        foreach (int seed in new[] { 1, 2, 3 })
+            TinyGrid.AssertSameRun(Path.Combine(grid.Runs("reference"), "rte", $"pt2-l4-lr0.01-seed{seed}"),
+                Path.Combine(grid.Runs("stopped"), "rte", $"pt2-l4-lr0.01-seed{seed}"));
+    }
+
     public void Dispose() => _folder.Dispose();
 }
